@@ -1,0 +1,265 @@
+"""The challenge engine: rounds, answers, the pass policy and single-use pass tokens.
+
+All state is on the server. The client sees an opaque challenge id and, per round, opaque slot names
+whose order is random; it never sees a clip id, a label or a storage name.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import re
+import secrets
+import time
+from dataclasses import dataclass
+from math import comb
+
+import numpy as np
+
+from . import wav
+from .config import Settings
+from .consensus import Consensus
+from .db import Challenge, Conflict, Slot, Vote
+from .emotions import EMOTION_IDS, is_emotion
+from .library import Library
+
+CHALLENGE_ID = re.compile(r"^[A-Za-z0-9_-]{20,64}$")
+SLOT_ID = re.compile(r"^[A-Za-z0-9_-]{4,16}$")
+
+
+class CaptchaError(Exception):
+    """A refusal the client caused; `code` is stable, `message` is for people."""
+
+    code = "bad_request"
+
+    def __init__(self, message: str):
+        super().__init__(message)
+        self.message = message
+
+
+class NotFound(CaptchaError):
+    code = "not_found"
+
+
+class Closed(CaptchaError):
+    code = "challenge_closed"
+
+
+class Expired(CaptchaError):
+    code = "challenge_expired"
+
+
+class BadAnswer(CaptchaError):
+    code = "bad_answer"
+
+
+class NoClips(CaptchaError):
+    code = "no_clips"
+
+
+@dataclass(frozen=True)
+class Policy:
+    rounds_to_pass: int = 1
+    max_rounds: int = 3
+
+    def chance_pass_probability(self, n_choices: int = len(EMOTION_IDS)) -> float:
+        """P(a random guesser passes): at least rounds_to_pass right controls in max_rounds tries.
+        Stopping early changes nothing: it is the binomial tail."""
+        p = 1 / n_choices
+        n, k = self.max_rounds, self.rounds_to_pass
+        return sum(comb(n, i) * p**i * (1 - p) ** (n - i) for i in range(k, n + 1))
+
+
+@dataclass(frozen=True)
+class RoundView:
+    challenge_id: str
+    expires_at: float
+    round: int
+    max_rounds: int
+    slots: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class AnswerResult:
+    status: str  # "passed", "retry" or "failed"
+    round: int
+    next_round: RoundView | None = None
+    token: str | None = None
+
+
+class Captcha:
+    def __init__(self, library: Library, consensus: Consensus, settings: Settings):
+        self.library = library
+        self.consensus = consensus
+        self.db = library.db
+        self.settings = settings
+        self.policy = Policy(settings.rounds_to_pass, settings.max_rounds)
+        self._key = settings.secret_key.encode()
+
+    # -- creating and reading ------------------------------------------------------------------
+
+    def create(self, client: str, now: float | None = None) -> RoundView:
+        now = time.time() if now is None else now
+        # Every round needs a fresh control clip, so a challenge needs max_rounds of them.
+        available = self.db.count_pickable("play")
+        if available < self.policy.max_rounds:
+            raise NoClips(
+                f"the play pool has {available} clips; a challenge needs at least "
+                f"{self.policy.max_rounds}. Build the starter library or import clips."
+            )
+        slots = self._pick_round([], client)
+        challenge_id = secrets.token_urlsafe(24)
+        self.db.create_challenge(
+            {
+                "id": challenge_id,
+                "client": client,
+                "state": "open",
+                "round": 1,
+                "rounds_passed": 0,
+                "rounds_to_pass": self.policy.rounds_to_pass,
+                "max_rounds": self.policy.max_rounds,
+                "created_at": now,
+                "expires_at": now + self.settings.challenge_ttl_s,
+            },
+            slots,
+        )
+        return RoundView(challenge_id, now + self.settings.challenge_ttl_s, 1,
+                         self.policy.max_rounds, tuple(s.slot for s in slots))
+
+    def _pick_round(self, used: list[int], voter: str) -> list[Slot]:
+        control = self.library.pick_control(used)
+        if control is None:
+            raise NoClips("no fresh clip left in the play pool")
+        clips = [(control, True)]
+        unverified = self.library.pick_unverified([*used, control], voter)
+        if unverified is not None:
+            clips.append((unverified, False))
+        order = secrets.SystemRandom().sample(clips, len(clips))
+        return [
+            Slot(slot=secrets.token_urlsafe(6), position=i, clip_id=clip_id, is_control=is_control)
+            for i, (clip_id, is_control) in enumerate(order)
+        ]
+
+    def _open(self, challenge_id: str, now: float) -> Challenge:
+        if not isinstance(challenge_id, str) or not CHALLENGE_ID.match(challenge_id):
+            raise NotFound("no such challenge")
+        challenge = self.db.get_challenge(challenge_id)
+        if challenge is None:
+            raise NotFound("no such challenge")
+        if challenge.state != "open":
+            raise Closed(f"this challenge is closed ({challenge.state})")
+        if challenge.expires_at <= now:
+            raise Expired("this challenge has expired; start a new one")
+        return challenge
+
+    def audio(self, challenge_id: str, slot: str, now: float | None = None) -> bytes:
+        """The WAV of one slot of the current round, re-encoded and varied for this serving."""
+        now = time.time() if now is None else now
+        challenge = self._open(challenge_id, now)
+        match = [s for s in challenge.slots if s.slot == slot]
+        if not isinstance(slot, str) or not SLOT_ID.match(slot) or not match:
+            raise NotFound("no such clip in this round")
+        pcm = self.library.pcm(match[0].clip_id)
+        return wav.encode(wav.vary_for_serving(pcm, np.random.default_rng()))
+
+    # -- answering -----------------------------------------------------------------------------
+
+    def answer(self, challenge_id: str, answers: dict, client: str,
+               now: float | None = None) -> AnswerResult:
+        now = time.time() if now is None else now
+        challenge = self._open(challenge_id, now)
+        self._check_answers(challenge, answers)
+        control = next(s for s in challenge.slots if s.is_control)
+        passed = answers[control.slot] == self.library.clip(control.clip_id)["label"]
+        votes = [
+            Vote(s.clip_id, client, answers[s.slot], passed, "challenge", challenge.id,
+                 challenge.round)
+            for s in challenge.slots
+            if not s.is_control
+        ]
+        rounds_passed = challenge.rounds_passed + int(passed)
+        rounds_left = challenge.max_rounds - challenge.round
+        if rounds_passed >= challenge.rounds_to_pass:
+            state = "passed"
+        elif rounds_passed + rounds_left < challenge.rounds_to_pass:
+            state = "failed"
+        else:
+            state = "open"
+        next_slots = self._pick_round(list(challenge.used_clip_ids), client) if state == "open" else None
+        token, token_row = self._issue_token(challenge.id, now) if state == "passed" else (None, None)
+        try:
+            self.db.apply_answer(challenge, answers, passed, state, now, votes, next_slots, token_row)
+        except Conflict:
+            raise Closed("this round was already answered") from None
+        for vote in votes:
+            if vote.control_correct:
+                self.consensus.settle(vote.clip_id)
+        if state == "open":
+            view = RoundView(challenge.id, challenge.expires_at, challenge.round + 1,
+                             challenge.max_rounds, tuple(s.slot for s in next_slots))
+            return AnswerResult("retry", challenge.round + 1, next_round=view)
+        return AnswerResult(state, challenge.round, token=token)
+
+    @staticmethod
+    def _check_answers(challenge: Challenge, answers: dict) -> None:
+        if not isinstance(answers, dict) or not answers:
+            raise BadAnswer("answers must be an object mapping each slot to an emotion id")
+        expected = {s.slot for s in challenge.slots}
+        unknown = [k for k in answers if k not in expected]
+        if unknown:
+            raise BadAnswer("an answer names a slot that is not in the current round")
+        if set(answers) != expected:
+            raise BadAnswer(f"answer every slot of the round ({len(expected)} slots)")
+        for value in answers.values():
+            if not is_emotion(value):
+                raise BadAnswer(f"unknown emotion; expected one of {', '.join(EMOTION_IDS)}")
+
+    # -- pass tokens ---------------------------------------------------------------------------
+
+    def _sign(self, payload: bytes) -> str:
+        return _b64(hmac.new(self._key, payload, hashlib.sha256).digest())
+
+    def _issue_token(self, challenge_id: str, now: float) -> tuple[str, dict]:
+        jti = secrets.token_urlsafe(16)
+        expires = now + self.settings.token_ttl_s
+        payload = json.dumps({"jti": jti, "cid": challenge_id, "exp": round(expires, 3)},
+                             separators=(",", ":")).encode()
+        body = _b64(payload)
+        token = f"v1.{body}.{self._sign(body.encode())}"
+        row = {"jti": jti, "challenge_id": challenge_id, "issued_at": now, "expires_at": expires}
+        return token, row
+
+    def verify_token(self, token: object, now: float | None = None) -> tuple[bool, list[str]]:
+        """siteverify: (success, error codes). A token succeeds once, before it expires."""
+        now = time.time() if now is None else now
+        if not isinstance(token, str) or not token:
+            return False, ["missing-input-token"]
+        parts = token.split(".")
+        if len(token) > 512 or len(parts) != 3 or parts[0] != "v1":
+            return False, ["invalid-input-token"]
+        body, signature = parts[1], parts[2]
+        if not hmac.compare_digest(self._sign(body.encode()), signature):
+            return False, ["invalid-input-token"]
+        try:
+            claims = json.loads(_unb64(body))
+            jti, cid, exp = str(claims["jti"]), str(claims["cid"]), float(claims["exp"])
+        except (ValueError, KeyError, TypeError):
+            return False, ["invalid-input-token"]
+        if exp <= now:
+            return False, ["timeout-or-duplicate"]
+        outcome = self.db.consume_token(jti, cid, now)
+        if outcome == "ok":
+            return True, []
+        if outcome in ("used", "expired"):
+            return False, ["timeout-or-duplicate"]
+        return False, ["invalid-input-token"]
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def _unb64(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))

@@ -1,0 +1,100 @@
+"""Votes, tallies and the consensus rule: the one place that decides when the crowd agrees."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+from .config import Settings
+from .db import Vote
+from .emotions import EMOTION_IDS
+from .library import Library
+
+
+@dataclass(frozen=True)
+class ConsensusRule:
+    min_votes: int = 10
+    min_share: float = 0.6
+    ambiguous_after: int = 30
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> ConsensusRule:
+        return cls(
+            settings.consensus_min_votes,
+            settings.consensus_min_share,
+            settings.ambiguous_after_votes,
+        )
+
+
+@dataclass(frozen=True)
+class Verdict:
+    state: str  # "consensus", "ambiguous" or "open"
+    label: str | None
+    total: int
+    share: float
+
+
+def judge(tally: dict[str, int], rule: ConsensusRule) -> Verdict:
+    """Apply the rule to counted votes per emotion. A tie at the top is never a consensus."""
+    total = sum(tally.values())
+    if total == 0:
+        return Verdict("open", None, 0, 0.0)
+    ranked = sorted(tally.items(), key=lambda kv: (-kv[1], EMOTION_IDS.index(kv[0])))
+    top, top_n = ranked[0]
+    share = top_n / total
+    tied = len(ranked) > 1 and ranked[1][1] == top_n
+    if total >= rule.min_votes and share >= rule.min_share and not tied:
+        return Verdict("consensus", top, total, share)
+    if total >= rule.ambiguous_after:
+        return Verdict("ambiguous", None, total, share)
+    return Verdict("open", top, total, share)
+
+
+class Consensus:
+    def __init__(self, library: Library, rule: ConsensusRule):
+        self.library = library
+        self.db = library.db
+        self.rule = rule
+
+    def record(self, votes: list[Vote]) -> list[bool]:
+        """Record votes outside a challenge (the labeling view); returns which counted."""
+        counted = self.db.insert_votes(votes, time.time())
+        for clip_id in {v.clip_id for v, c in zip(votes, counted, strict=True) if c}:
+            self.settle(clip_id)
+        return counted
+
+    def settle(self, clip_id: int) -> Verdict:
+        """Apply the rule to an unverified clip and move it if the crowd has decided. Idempotent:
+        the move is conditional on the clip still being unverified, so it happens once."""
+        verdict = judge(self.db.tally(clip_id), self.rule)
+        if verdict.state == "consensus":
+            self.library.move(clip_id, "unverified", "learning", verdict.label, "consensus")
+        elif verdict.state == "ambiguous":
+            self.db.retire(clip_id, "unverified", "ambiguous", time.time())
+        return verdict
+
+    def settle_all(self) -> int:
+        """At start: settle clips whose last vote was recorded but not acted on (crash between)."""
+        clip_ids = self.db.clips_with_counted_votes("unverified")
+        for clip_id in clip_ids:
+            self.settle(clip_id)
+        return len(clip_ids)
+
+    def tallies(self) -> list[dict]:
+        """Per clip: counted votes per emotion, pool and the rule's verdict."""
+        out = []
+        for row in self.db.tallies():
+            verdict = judge(row["votes"], self.rule)
+            out.append(
+                {
+                    "clip": row["clip_id"],
+                    "pool": row["pool"],
+                    "state": "ambiguous" if row["retired"] == "ambiguous" else verdict.state,
+                    "label": row["label"],
+                    "intended_emotion": row["intended_emotion"],
+                    "votes": {e: row["votes"].get(e, 0) for e in EMOTION_IDS},
+                    "counted_votes": verdict.total,
+                    "top_share": round(verdict.share, 4),
+                }
+            )
+        return out

@@ -1,0 +1,60 @@
+"""The composition root: one set of engine objects per process, built from the settings."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from .captcha import Captcha
+from .clients import RateLimiter
+from .config import Settings
+from .consensus import Consensus, ConsensusRule
+from .db import Database
+from .library import Library
+from .storage import AudioStore, LocalStore
+
+log = logging.getLogger("insideout")
+
+
+@dataclass
+class Services:
+    settings: Settings
+    db: Database
+    store: AudioStore
+    library: Library
+    consensus: Consensus
+    captcha: Captcha
+    challenge_limiter: RateLimiter
+    request_limiter: RateLimiter
+
+
+def build_store(settings: Settings) -> AudioStore:
+    if settings.storage == "local":
+        return LocalStore(settings.audio_dir)
+    raise ValueError(f"unsupported storage {settings.storage!r}")
+
+
+def build_services(settings: Settings) -> Services:
+    db = Database(settings.db_path)
+    store = build_store(settings)
+    library = Library(db, store)
+    consensus = Consensus(library, ConsensusRule.from_settings(settings))
+    return Services(
+        settings=settings,
+        db=db,
+        store=store,
+        library=library,
+        consensus=consensus,
+        captcha=Captcha(library, consensus, settings),
+        challenge_limiter=RateLimiter(settings.rate_limit_per_min),
+        request_limiter=RateLimiter(settings.request_limit_per_min),
+    )
+
+
+def recover(services: Services) -> dict[str, int]:
+    """What a start does before serving: finish interrupted moves and consensus decisions."""
+    report = services.library.repair()
+    report["clips_settled"] = services.consensus.settle_all()
+    if any(report.values()):
+        log.info("recovered after an interrupted run: %s", report)
+    return report

@@ -1,0 +1,30 @@
+"""Answers a test can give because it can look inside the server's database."""
+
+from __future__ import annotations
+
+from insideout.emotions import EMOTION_IDS
+from insideout.services import Services
+
+
+def control_label(services: Services, challenge_id: str) -> tuple[str, str]:
+    challenge = services.db.get_challenge(challenge_id)
+    control = next(s for s in challenge.slots if s.is_control)
+    return control.slot, services.db.get_clip(control.clip_id)["label"]
+
+
+def answers(services: Services, challenge_id: str, right: bool, vote: str = "happy") -> dict:
+    """Answer every slot: the control right or wrong, the unverified clip with `vote`."""
+    challenge = services.db.get_challenge(challenge_id)
+    out = {}
+    for s in challenge.slots:
+        if s.is_control:
+            label = services.db.get_clip(s.clip_id)["label"]
+            out[s.slot] = label if right else next(e for e in EMOTION_IDS if e != label)
+        else:
+            out[s.slot] = vote
+    return out
+
+
+def unverified_clip(services: Services, challenge_id: str) -> int | None:
+    challenge = services.db.get_challenge(challenge_id)
+    return next((s.clip_id for s in challenge.slots if not s.is_control), None)

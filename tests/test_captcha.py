@@ -1,0 +1,230 @@
+import threading
+import time
+from dataclasses import replace
+
+import pytest
+
+from insideout.captcha import BadAnswer, Captcha, Closed, Expired, NoClips, NotFound, Policy
+from insideout.services import build_services
+from tests.conftest import stock
+from tests.helpers import answers, control_label
+
+
+def test_a_round_has_a_control_and_an_unverified_clip(stocked):
+    view = stocked.captcha.create("client")
+    challenge = stocked.db.get_challenge(view.challenge_id)
+    assert len(view.slots) == 2
+    assert sorted(s.is_control for s in challenge.slots) == [False, True]
+
+
+def test_a_round_without_unverified_clips_has_only_the_control(services):
+    stock(services, play=8, unverified=0)
+    view = services.captcha.create("client")
+    assert len(view.slots) == 1
+
+
+def test_slot_names_are_random_and_not_clip_ids(stocked):
+    view = stocked.captcha.create("client")
+    challenge = stocked.db.get_challenge(view.challenge_id)
+    assert {s.slot for s in challenge.slots}.isdisjoint({str(s.clip_id) for s in challenge.slots})
+    assert all(len(s) >= 8 for s in view.slots)
+
+
+def test_control_position_is_random(stocked):
+    positions = set()
+    for _ in range(30):
+        challenge = stocked.db.get_challenge(stocked.captcha.create("c").challenge_id)
+        positions.add(next(s.position for s in challenge.slots if s.is_control))
+    assert positions == {0, 1}
+
+
+def test_right_control_passes_and_gives_a_token(stocked):
+    view = stocked.captcha.create("client")
+    result = stocked.captcha.answer(view.challenge_id, answers(stocked, view.challenge_id, True), "client")
+    assert result.status == "passed"
+    assert result.token
+
+
+def test_wrong_control_gives_a_next_round_with_fresh_clips(stocked):
+    view = stocked.captcha.create("client")
+    first = {s.clip_id for s in stocked.db.get_challenge(view.challenge_id).slots}
+    result = stocked.captcha.answer(view.challenge_id, answers(stocked, view.challenge_id, False), "client")
+    assert result.status == "retry" and result.round == 2 and result.token is None
+    second = {s.clip_id for s in stocked.db.get_challenge(view.challenge_id).slots}
+    assert first.isdisjoint(second)
+    assert set(result.next_round.slots).isdisjoint(view.slots)
+
+
+def test_three_wrong_rounds_fail_the_challenge(stocked):
+    cid = stocked.captcha.create("client").challenge_id
+    statuses = [
+        stocked.captcha.answer(cid, answers(stocked, cid, False), "client").status for _ in range(3)
+    ]
+    assert statuses == ["retry", "retry", "failed"]
+    assert stocked.db.get_challenge(cid).state == "failed"
+
+
+def test_pass_in_the_last_round(stocked):
+    cid = stocked.captcha.create("client").challenge_id
+    stocked.captcha.answer(cid, answers(stocked, cid, False), "client")
+    stocked.captcha.answer(cid, answers(stocked, cid, False), "client")
+    assert stocked.captcha.answer(cid, answers(stocked, cid, True), "client").status == "passed"
+
+
+def test_policy_of_two_rounds_to_pass(settings):
+    services = build_services(replace(settings, rounds_to_pass=2, max_rounds=3))
+    stock(services)
+    cid = services.captcha.create("client").challenge_id
+    assert services.captcha.answer(cid, answers(services, cid, True), "client").status == "retry"
+    assert services.captcha.answer(cid, answers(services, cid, False), "client").status == "retry"
+    assert services.captcha.answer(cid, answers(services, cid, True), "client").status == "passed"
+
+
+def test_policy_fails_early_when_passing_is_out_of_reach(settings):
+    services = build_services(replace(settings, rounds_to_pass=2, max_rounds=3))
+    stock(services)
+    cid = services.captcha.create("client").challenge_id
+    services.captcha.answer(cid, answers(services, cid, False), "client")
+    assert services.captcha.answer(cid, answers(services, cid, False), "client").status == "failed"
+
+
+def test_chance_pass_probability_of_the_default_policy():
+    assert Policy(1, 3).chance_pass_probability() == pytest.approx(1 - (7 / 8) ** 3)
+    assert Policy(3, 3).chance_pass_probability() == pytest.approx((1 / 8) ** 3)
+    assert Policy(2, 3).chance_pass_probability() == pytest.approx(3 * (1 / 8) ** 2 * (7 / 8) + (1 / 8) ** 3)
+
+
+def test_one_answer_per_round(stocked):
+    cid = stocked.captcha.create("client").challenge_id
+    given = answers(stocked, cid, False)
+    stocked.captcha.answer(cid, given, "client")
+    with pytest.raises(BadAnswer):  # the old slots are no longer in the round
+        stocked.captcha.answer(cid, given, "client")
+
+
+def test_no_answer_after_the_challenge_closes(stocked):
+    cid = stocked.captcha.create("client").challenge_id
+    stocked.captcha.answer(cid, answers(stocked, cid, True), "client")
+    with pytest.raises(Closed):
+        stocked.captcha.answer(cid, answers(stocked, cid, True), "client")
+
+
+def test_no_answer_after_expiry(stocked):
+    view = stocked.captcha.create("client")
+    given = answers(stocked, view.challenge_id, True)
+    with pytest.raises(Expired):
+        stocked.captcha.answer(view.challenge_id, given, "client", now=view.expires_at + 1)
+    assert stocked.db.get_challenge(view.challenge_id).state == "open"
+
+
+def test_no_audio_after_expiry(stocked):
+    view = stocked.captcha.create("client")
+    with pytest.raises(Expired):
+        stocked.captcha.audio(view.challenge_id, view.slots[0], now=view.expires_at + 1)
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {},
+        {"only-one": "happy"},
+        "not a dict",
+    ],
+)
+def test_malformed_answers_are_refused_and_change_nothing(stocked, bad):
+    cid = stocked.captcha.create("client").challenge_id
+    with pytest.raises(BadAnswer):
+        stocked.captcha.answer(cid, bad, "client")
+    assert stocked.db.get_challenge(cid).round == 1
+    assert stocked.captcha.answer(cid, answers(stocked, cid, True), "client").status == "passed"
+
+
+def test_an_unknown_emotion_is_refused(stocked):
+    cid = stocked.captcha.create("client").challenge_id
+    given = {slot: "bored" for slot in answers(stocked, cid, True)}
+    with pytest.raises(BadAnswer):
+        stocked.captcha.answer(cid, given, "client")
+
+
+def test_a_missing_slot_is_refused(stocked):
+    cid = stocked.captcha.create("client").challenge_id
+    slot, label = control_label(stocked, cid)
+    with pytest.raises(BadAnswer):
+        stocked.captcha.answer(cid, {slot: label}, "client")
+
+
+def test_unknown_challenge_ids_are_not_found(stocked):
+    for bad in ["nope", "../../etc/passwd", "x" * 40, "a" * 1000, ""]:
+        with pytest.raises(NotFound):
+            stocked.captcha.answer(bad, {}, "client")
+
+
+def test_empty_play_pool_has_no_challenges(services):
+    with pytest.raises(NoClips):
+        services.captcha.create("client")
+
+
+def test_concurrent_answers_to_one_round_count_once(stocked):
+    cid = stocked.captcha.create("client").challenge_id
+    given = answers(stocked, cid, True)
+    outcomes = []
+
+    def go():
+        try:
+            outcomes.append(stocked.captcha.answer(cid, given, "client").status)
+        except Closed:
+            outcomes.append("refused")
+
+    threads = [threading.Thread(target=go) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(outcomes) == ["passed"] + ["refused"] * 7
+
+
+# -- pass tokens ------------------------------------------------------------------------------
+
+
+def passed_token(services) -> str:
+    cid = services.captcha.create("client").challenge_id
+    return services.captcha.answer(cid, answers(services, cid, True), "client").token
+
+
+def test_a_token_succeeds_exactly_once(stocked):
+    token = passed_token(stocked)
+    assert stocked.captcha.verify_token(token) == (True, [])
+    assert stocked.captcha.verify_token(token) == (False, ["timeout-or-duplicate"])
+
+
+def test_a_tampered_token_fails(stocked):
+    token = passed_token(stocked)
+    version, body, signature = token.split(".")
+    flipped = body[:-2] + ("A" if body[-2] != "A" else "B") + body[-1]
+    assert stocked.captcha.verify_token(f"{version}.{flipped}.{signature}")[0] is False
+    assert stocked.captcha.verify_token(token[:-1])[0] is False
+    assert stocked.captcha.verify_token(token)[0] is True  # the real one is still good
+
+
+def test_an_expired_token_fails(stocked):
+    token = passed_token(stocked)
+    later = time.time() + stocked.settings.token_ttl_s + 1
+    assert stocked.captcha.verify_token(token, now=later) == (False, ["timeout-or-duplicate"])
+
+
+def test_a_foreign_token_fails(stocked, tmp_path):
+    other = build_services(replace(stocked.settings, data_dir=tmp_path / "other",
+                                   secret_key="another-secret-key-0123456789abcdefgh"))
+    stock(other)
+    assert stocked.captcha.verify_token(passed_token(other)) == (False, ["invalid-input-token"])
+
+
+def test_a_token_signed_right_but_never_issued_fails(stocked):
+    forger = Captcha(stocked.library, stocked.consensus, stocked.settings)
+    token, _row = forger._issue_token("x" * 32, time.time())  # signed, but not in the database
+    assert stocked.captcha.verify_token(token) == (False, ["invalid-input-token"])
+
+
+@pytest.mark.parametrize("junk", [None, "", 42, "v1", "v1.a.b", "v2.x.y", "." * 600])
+def test_junk_tokens_fail_cleanly(stocked, junk):
+    assert stocked.captcha.verify_token(junk)[0] is False
