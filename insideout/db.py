@@ -9,6 +9,7 @@ updates, the same shape a DynamoDB backend would use with condition expressions.
 from __future__ import annotations
 
 import json
+import queue
 import sqlite3
 import threading
 from collections.abc import Iterable, Iterator
@@ -20,6 +21,7 @@ from typing import Any
 import sqlite_utils
 
 POOLS = ("play", "unverified", "learning")
+POOL_SIZE = 16  # idle connections kept per database
 
 # Each entry migrates the schema from version i to i + 1; never edit a released entry, append.
 MIGRATIONS: tuple[str, ...] = (
@@ -159,6 +161,8 @@ class Database:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._migrate_lock = threading.Lock()
+        self._write_lock = threading.Lock()
+        self._idle: queue.LifoQueue[sqlite_utils.Database] = queue.LifoQueue(maxsize=POOL_SIZE)
         self.migrate()
 
     # -- connections and transactions -------------------------------------------------------
@@ -173,18 +177,37 @@ class Database:
         return sqlite_utils.Database(conn, execute_plugins=False)
 
     @contextmanager
-    def read(self) -> Iterator[sqlite_utils.Database]:
-        db = self.connect()
+    def _checkout(self) -> Iterator[sqlite_utils.Database]:
+        """A connection of this call's own. Idle connections are kept for reuse: opening one costs
+        more than most queries, and closing the last one checkpoints the whole WAL."""
+        try:
+            db = self._idle.get_nowait()
+        except queue.Empty:
+            db = self.connect()
         try:
             yield db
-        finally:
+        except BaseException:
+            db.close()  # its state is unknown: do not reuse it
+            raise
+        if db.conn.in_transaction:
+            db.close()
+            return
+        try:
+            self._idle.put_nowait(db)
+        except queue.Full:
             db.close()
 
     @contextmanager
+    def read(self) -> Iterator[sqlite_utils.Database]:
+        with self._checkout() as db:
+            yield db
+
+    @contextmanager
     def transaction(self) -> Iterator[sqlite_utils.Database]:
-        """One write transaction; IMMEDIATE takes the write lock up front, so no upgrade deadlock."""
-        db = self.connect()
-        try:
+        """One write transaction; IMMEDIATE takes the write lock up front, so no upgrade deadlock.
+        Threads of this process queue on a lock first: SQLite's own busy wait sleeps in growing
+        steps, which gave writers a long latency tail under load."""
+        with self._write_lock, self._checkout() as db:
             db.execute("BEGIN IMMEDIATE")
             try:
                 yield db
@@ -192,8 +215,13 @@ class Database:
                 db.conn.execute("ROLLBACK")
                 raise
             db.conn.execute("COMMIT")
-        finally:
-            db.close()
+
+    def close(self) -> None:
+        while True:
+            try:
+                self._idle.get_nowait().close()
+            except queue.Empty:
+                return
 
     def migrate(self) -> None:
         with self._migrate_lock:
