@@ -11,7 +11,9 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 import uvicorn  # noqa: E402
 
 from insideout.config import SettingsError, load_settings  # noqa: E402
+from insideout.corpus import starter  # noqa: E402
 from insideout.services import build_services, recover  # noqa: E402
+from insideout.storage import StoreError  # noqa: E402
 from insideout.web import create_app  # noqa: E402
 
 
@@ -21,8 +23,17 @@ def main() -> None:
         settings = load_settings()
     except SettingsError as e:
         sys.exit(f"insideout: bad setting: {e}")
-    services = build_services(settings)
+    try:
+        services = build_services(settings)
+    except StoreError as e:
+        sys.exit(f"insideout: audio storage: {e}")
     recover(services)
+    if settings.starter_library and starter.needs_build(services.library, settings.data_dir):
+        print("Building the starter library (first start; INSIDEOUT_STARTER_LIBRARY=0 skips it)",
+              flush=True)
+        report = starter.build(services.library)
+        starter.mark_built(settings.data_dir, starter.StarterConfig(), report)
+        print(report.summary(), flush=True)
     app = create_app(services)
     print(f"InsideOut on http://{settings.host}:{settings.port}", flush=True)
     uvicorn.run(app, host=settings.host, port=settings.port, log_level="warning",

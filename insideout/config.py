@@ -4,16 +4,48 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import re
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 PREFIX = "INSIDEOUT_"
+POOL_NAMES = ("play", "unverified", "learning")  # the pools of db.POOLS (config imports nothing of ours)
 
 
 class SettingsError(ValueError):
     """A setting has a value we cannot use; the message names the variable and what it accepts."""
+
+
+@dataclass(frozen=True)
+class S3Location:
+    """Where one pool's audio lives: keys are <prefix><random name>.wav in bucket."""
+
+    pool: str
+    bucket: str
+    prefix: str
+
+
+@dataclass(frozen=True)
+class S3Settings:
+    """The S3 store (INSIDEOUT_S3_*). Credentials are not here: boto3's own chain finds them
+    (AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, AWS_PROFILE, an instance role)."""
+
+    locations: tuple[S3Location, ...]
+    endpoint_url: str | None = None  # None: AWS
+    region: str | None = None  # None: boto3's chain (AWS_REGION, AWS_DEFAULT_REGION, config file)
+    addressing_style: str = "auto"  # path | virtual | auto
+    checksum_mode: str = "when_supported"  # when_supported | when_required
+    retry_mode: str = "standard"  # standard | adaptive
+    max_attempts: int = 5  # per request, the first try included
+    timeout_s: float = 10.0  # connect and read timeouts of one try
+
+    def location(self, pool: str) -> S3Location:
+        for loc in self.locations:
+            if loc.pool == pool:
+                return loc
+        raise KeyError(pool)
 
 
 @dataclass(frozen=True)
@@ -28,6 +60,7 @@ class Settings:
     rate_limit_per_min: int = 20
     trusted_proxies: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = ()
     storage: str = "local"
+    s3: S3Settings | None = None  # set when INSIDEOUT_STORAGE=s3, or when INSIDEOUT_S3_* name a bucket
     # The challenge policy (the original project's: up to 3 rounds, 1 passed round passes).
     rounds_to_pass: int = 1
     max_rounds: int = 3
@@ -120,8 +153,8 @@ def settings_from_env(env: Mapping[str, str] | None = None) -> Settings:
     storage = env.get(PREFIX + "STORAGE", "local").strip().lower() or "local"
     if storage not in ("local", "s3"):
         raise SettingsError(f"{PREFIX}STORAGE={storage!r}: expected 'local' or 's3'")
-    if storage == "s3":
-        raise SettingsError(f"{PREFIX}STORAGE=s3: the S3 store is not available in this version")
+    # Parsed also beside local storage when given: migrate_store.py copies S3 -> local with them.
+    s3 = _s3_settings(env, required=storage == "s3")
     max_rounds = _int(env, "MAX_ROUNDS", 3, 1, 20)
     rounds_to_pass = _int(env, "ROUNDS_TO_PASS", 1, 1, 20)
     if rounds_to_pass > max_rounds:
@@ -146,6 +179,7 @@ def settings_from_env(env: Mapping[str, str] | None = None) -> Settings:
         rate_limit_per_min=_int(env, "RATE_LIMIT_PER_MIN", 20, 1, 10_000_000),
         trusted_proxies=_networks(env, "TRUSTED_PROXIES"),
         storage=storage,
+        s3=s3,
         rounds_to_pass=rounds_to_pass,
         max_rounds=max_rounds,
         challenge_ttl_s=_int(env, "CHALLENGE_TTL_S", 300, 10, 86_400),
@@ -156,6 +190,104 @@ def settings_from_env(env: Mapping[str, str] | None = None) -> Settings:
         request_limit_per_min=_int(env, "REQUEST_LIMIT_PER_MIN", 600, 1, 10_000_000),
         max_body_bytes=_int(env, "MAX_BODY_BYTES", 16 * 1024, 256, 10_000_000),
     )
+
+
+_S3_CHOICES = {
+    "ADDRESSING_STYLE": ("path", "virtual", "auto"),
+    "CHECKSUM_MODE": ("when_required", "when_supported"),
+    "RETRY_MODE": ("standard", "adaptive"),
+}
+_S3_KNOWN = {"ENDPOINT_URL", "REGION", "BUCKET", "PREFIX", "MAX_ATTEMPTS", "TIMEOUT_S", *_S3_CHOICES} | {
+    f"{kind}_{pool.upper()}" for kind in ("BUCKET", "PREFIX") for pool in POOL_NAMES
+}
+_BUCKET_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{1,253}[A-Za-z0-9]$")
+
+
+def _s3_settings(env: Mapping[str, str], required: bool) -> S3Settings | None:
+    """INSIDEOUT_S3_*: one bucket for all pools (INSIDEOUT_S3_BUCKET, a prefix per pool) or a bucket
+    per pool (INSIDEOUT_S3_BUCKET_PLAY, _UNVERIFIED, _LEARNING), and how to reach them."""
+    s3 = PREFIX + "S3_"
+    for key in env:
+        if key.startswith(s3) and key[len(s3):] not in _S3_KNOWN:
+            raise SettingsError(f"{key}: unknown setting; known: {', '.join(s3 + k for k in sorted(_S3_KNOWN))}")
+
+    def text(name: str) -> str | None:
+        raw = env.get(s3 + name)
+        return raw.strip() if raw is not None and raw.strip() else None
+
+    shared = text("BUCKET")
+    buckets = {pool: text(f"BUCKET_{pool.upper()}") or shared for pool in POOL_NAMES}
+    if not any(buckets.values()):
+        if required:
+            raise SettingsError(
+                f"{PREFIX}STORAGE=s3 needs {s3}BUCKET (one bucket, a prefix per pool) or "
+                f"{s3}BUCKET_PLAY, {s3}BUCKET_UNVERIFIED and {s3}BUCKET_LEARNING (a bucket per pool)"
+            )
+        return None
+    missing = [pool for pool, bucket in buckets.items() if not bucket]
+    if missing:
+        raise SettingsError(
+            f"no bucket for the pool(s) {', '.join(missing)}: set {s3}BUCKET for all pools, or "
+            + ", ".join(f"{s3}BUCKET_{p.upper()}" for p in missing)
+        )
+    for pool, bucket in buckets.items():
+        if not _BUCKET_NAME.match(bucket):
+            hint = (" (a bucket name has no '/': for Hugging Face put the namespace in "
+                    f"{s3}ENDPOINT_URL=https://s3.hf.co/<namespace>)" if "/" in bucket else "")
+            raise SettingsError(
+                f"bucket {bucket!r} of pool {pool}: not a bucket name (3 or more letters, digits, '.', '-', '_', "
+                f"starting and ending with a letter or digit){hint}"
+            )
+
+    root = _s3_prefix(text("PREFIX"), s3 + "PREFIX")
+    locations = []
+    for pool, bucket in buckets.items():
+        # Pools sharing a bucket get a folder each by default; a pool alone in its bucket needs none.
+        alone = list(buckets.values()).count(bucket) == 1
+        own = text(f"PREFIX_{pool.upper()}")
+        prefix = root + (_s3_prefix(own, f"{s3}PREFIX_{pool.upper()}") if own else "" if alone else f"{pool}/")
+        locations.append(S3Location(pool, bucket, prefix))
+    places = [(loc.bucket, loc.prefix) for loc in locations]
+    for loc in locations:
+        if places.count((loc.bucket, loc.prefix)) > 1:
+            raise SettingsError(
+                f"two pools share bucket {loc.bucket!r} and prefix {loc.prefix!r}: give each pool its own "
+                f"{s3}PREFIX_<POOL> or bucket"
+            )
+
+    endpoint = text("ENDPOINT_URL")
+    if endpoint is not None and not re.match(r"^https?://[^/\s]+", endpoint):
+        raise SettingsError(f"{s3}ENDPOINT_URL={endpoint!r}: expected a URL such as https://s3.hf.co/<namespace>")
+    # Hugging Face's gateway addresses buckets as path segments and takes no trailing checksums.
+    hugging_face = endpoint is not None and re.match(r"^https?://([^/]+\.)?hf\.co(/|$)", endpoint) is not None
+    choices = {}
+    for name, allowed in _S3_CHOICES.items():
+        raw = (text(name) or "").lower()
+        if raw and raw not in allowed:
+            raise SettingsError(f"{s3}{name}={raw!r}: expected one of {', '.join(allowed)}")
+        choices[name] = raw or None
+    return S3Settings(
+        locations=tuple(locations),
+        endpoint_url=endpoint.rstrip("/") if endpoint else None,
+        region=text("REGION") or ("us-east-1" if hugging_face else None),
+        addressing_style=choices["ADDRESSING_STYLE"] or ("path" if hugging_face else "auto"),
+        checksum_mode=choices["CHECKSUM_MODE"] or ("when_required" if hugging_face else "when_supported"),
+        retry_mode=choices["RETRY_MODE"] or "standard",
+        max_attempts=_int(env, "S3_MAX_ATTEMPTS", 5, 1, 20),
+        timeout_s=_float(env, "S3_TIMEOUT_S", 10.0, 0.1, 600.0),
+    )
+
+
+def _s3_prefix(raw: str | None, name: str) -> str:
+    """A key prefix, always ending in '/' so that 'audio' cannot run into the names ('audio1234...')."""
+    if not raw:
+        return ""
+    prefix = raw.strip("/")
+    if raw.startswith("/") or "//" in raw or any(part in (".", "..") for part in prefix.split("/")):
+        raise SettingsError(f"{name}={raw!r}: expected a key prefix such as 'insideout/play/'")
+    if not re.match(r"^[A-Za-z0-9!_.*'()/-]+$", prefix) or len(prefix) > 512:
+        raise SettingsError(f"{name}={raw!r}: use letters, digits and - _ . / only")
+    return prefix + "/"
 
 
 def ensure_secret_key(settings: Settings) -> Settings:

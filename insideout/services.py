@@ -11,7 +11,7 @@ from .config import Settings
 from .consensus import Consensus, ConsensusRule
 from .db import Database
 from .library import Library
-from .storage import AudioStore, LocalStore
+from .storage import AudioStore, LocalStore, S3Store
 
 log = logging.getLogger("insideout")
 
@@ -31,6 +31,10 @@ class Services:
 def build_store(settings: Settings) -> AudioStore:
     if settings.storage == "local":
         return LocalStore(settings.audio_dir)
+    if settings.storage == "s3" and settings.s3 is not None:
+        store = S3Store(settings.s3)
+        store.check()  # a missing bucket or wrong credentials stop the start, with what to fix
+        return store
     raise ValueError(f"unsupported storage {settings.storage!r}")
 
 

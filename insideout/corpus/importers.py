@@ -1,4 +1,4 @@
-"""Bring existing recordings into the library: a CSV manifest (RAVDESS follows in its own importer).
+"""Bring existing recordings into the library: a RAVDESS folder, or any clips a CSV manifest lists.
 
 Each file is imported on its own (audio written, then its row), so a bad file is skipped with a
 reason and never leaves anything half-written; the report lists every skip.
@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from tqdm import tqdm
 
-from ..emotions import UnknownEmotion, emotion
+from ..emotions import UnknownEmotion, emotion, from_ravdess_code
 from ..library import ClipError, ClipInfo, Library
 from ..wav import BadAudio
 
@@ -83,3 +84,61 @@ def _import_row(library: Library, base: Path, row: dict, pool: str) -> int:
         provenance={"file": path.name, "file_sha256": hashlib.sha256(data).hexdigest()},
     )
     return library.add_file(data, pool, info)
+
+
+# RAVDESS names every file by its attributes: modality-channel-emotion-intensity-statement-repetition-actor.
+RAVDESS_NAME = re.compile(r"^(\d\d)-(\d\d)-(\d\d)-(\d\d)-(\d\d)-(\d\d)-(\d\d)\.wav$", re.IGNORECASE)
+RAVDESS_STATEMENTS = {"01": "Kids are talking by the door.", "02": "Dogs are sitting by the door."}
+
+
+def parse_ravdess_name(name: str) -> dict[str, str]:
+    """The attributes a RAVDESS file name carries; ClipError says why a name is not one."""
+    m = RAVDESS_NAME.match(name)
+    if not m:
+        raise ClipError("not a RAVDESS file name (03-01-EE-II-SS-RR-AA.wav)")
+    modality, channel, code, intensity, statement, repetition, actor = m.groups()
+    if modality != "03":
+        raise ClipError(f"modality {modality} is video; only audio-only files (03) are imported")
+    if channel != "01":
+        raise ClipError("a song (vocal channel 02), not speech")
+    return {
+        "emotion": from_ravdess_code(code).id,
+        "intensity": {"01": "normal", "02": "strong"}.get(intensity, intensity),
+        "statement": statement,
+        "repetition": repetition,
+        "actor": actor,
+    }
+
+
+def import_ravdess(library: Library, folder: str | Path, pool: str = "play",
+                   progress: bool = False) -> ImportReport:
+    """Import every RAVDESS speech file under folder: trusted labels to play, or to unverified (the
+    label then recorded as intended only) on request. The actor becomes the voice."""
+    folder = Path(folder)
+    if pool not in ("play", "unverified"):
+        raise ManifestError(f"pool must be play or unverified, not {pool!r}")
+    if not folder.is_dir():
+        raise ManifestError(f"{folder}: no such folder")
+    files = sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() == ".wav")
+    report = ImportReport()
+    for path in tqdm(files, desc="importing RAVDESS", unit="clip", disable=not progress):
+        try:
+            attrs = parse_ravdess_name(path.name)
+            if path.stat().st_size > MAX_FILE_BYTES:
+                raise ClipError(f"file is larger than {MAX_FILE_BYTES // 2**20} MB")
+            data = path.read_bytes()
+            info = ClipInfo(
+                source="ravdess",
+                label=attrs["emotion"] if pool == "play" else None,
+                intended_emotion=attrs["emotion"],
+                text=RAVDESS_STATEMENTS.get(attrs["statement"]),
+                voice=f"ravdess-actor-{attrs['actor']}",
+                provenance={"file": path.name, "file_sha256": hashlib.sha256(data).hexdigest(),
+                            "intensity": attrs["intensity"], "repetition": attrs["repetition"],
+                            "actor_sex": "male" if int(attrs["actor"]) % 2 else "female",
+                            "licence": "RAVDESS, CC BY-NC-SA 4.0"},
+            )
+            report.imported.append(library.add_file(data, pool, info))
+        except (ClipError, BadAudio, UnknownEmotion, OSError) as e:
+            report.skipped.append((str(path.relative_to(folder)), str(e)))
+    return report

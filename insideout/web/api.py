@@ -16,6 +16,7 @@ from ..captcha import BadAnswer, CaptchaError, Closed, Expired, NoClips, NotFoun
 from ..clients import client_address
 from ..emotions import EMOTION_IDS
 from ..services import Services
+from ..storage import StoreUnavailable
 
 log = logging.getLogger("insideout.api")
 PREFIX = "/api/v1"
@@ -106,6 +107,10 @@ def build_router(services: Services) -> APIRouter:
             return call(*args)
         except CaptchaError as e:
             raise ApiError(STATUS_OF.get(type(e), 400), e.code, e.message) from None
+        except StoreUnavailable:
+            log.warning("audio storage unavailable", exc_info=True)
+            raise ApiError(503, "storage_unavailable", "audio storage is unreachable; try again shortly",
+                           {"Retry-After": "5"}) from None
 
     @router.get("/health", tags=["service"])
     def health() -> dict[str, str]:

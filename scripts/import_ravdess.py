@@ -1,0 +1,37 @@
+"""Import a RAVDESS folder (the user's own copy; CC BY-NC-SA 4.0) into the library of INSIDEOUT_DATA_DIR.
+
+    python scripts/import_ravdess.py FOLDER [--pool play|unverified]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from insideout.config import SettingsError, load_settings  # noqa: E402
+from insideout.corpus.importers import ManifestError, import_ravdess  # noqa: E402
+from insideout.services import build_services  # noqa: E402
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("folder", help="a folder holding RAVDESS .wav files (searched recursively)")
+    parser.add_argument("--pool", default="play", choices=["play", "unverified"])
+    args = parser.parse_args(argv)
+    try:
+        services = build_services(load_settings())
+        report = import_ravdess(services.library, args.folder, args.pool, progress=True)
+    except (SettingsError, ManifestError) as e:
+        print(f"import_ravdess: {e}", file=sys.stderr)
+        return 2
+    print(report.summary())
+    return 0 if report.imported or not report.skipped else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
