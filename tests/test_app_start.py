@@ -55,3 +55,32 @@ def test_a_bad_setting_stops_the_start_with_a_clear_message(tmp_path):
                             capture_output=True, text=True, timeout=120)
     assert result.returncode != 0
     assert "INSIDEOUT_PORT" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_first_start_builds_the_starter_library_then_serves_challenges(tmp_path):
+    port = free_port()
+    env = app_env(tmp_path, INSIDEOUT_PORT=str(port), INSIDEOUT_STARTER_LIBRARY="1")
+    proc = subprocess.Popen([sys.executable, str(ROOT / "app.py")], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    lines = []
+    try:
+        for line in proc.stdout:  # the build prints its progress, then the server its address
+            lines.append(line)
+            if line.startswith("InsideOut on"):
+                break
+        console = "".join(lines)
+        assert "Building the starter library" in console and "made 240 clips" in console, console[-2000:]
+        assert "starter library:" in console  # the progress bar
+        url = f"http://127.0.0.1:{port}"
+        deadline = time.time() + 60
+        while True:
+            try:
+                r = httpx.post(f"{url}/api/v1/challenges", json={}, timeout=5)
+                break
+            except httpx.HTTPError:
+                assert time.time() < deadline
+                time.sleep(0.3)
+        assert r.status_code == 201 and len(r.json()["clips"]) == 2
+    finally:
+        proc.terminate()
+        proc.wait(10)
