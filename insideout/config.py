@@ -73,6 +73,10 @@ class Settings:
     # Requests other than new challenges, per client per minute (audio, answers, siteverify).
     request_limit_per_min: int = 600
     max_body_bytes: int = 16 * 1024
+    # Speech synthesis: the acoustic model (a path or URL; empty: the shipped default) and the vocoder
+    # ("universal", "LJSpeech" or a HiFi-GAN checkpoint path).
+    tts_checkpoint: str = ""
+    vocoder: str = "universal"
 
     @property
     def db_path(self) -> Path:
@@ -189,6 +193,8 @@ def settings_from_env(env: Mapping[str, str] | None = None) -> Settings:
         ambiguous_after_votes=ambiguous,
         request_limit_per_min=_int(env, "REQUEST_LIMIT_PER_MIN", 600, 1, 10_000_000),
         max_body_bytes=_int(env, "MAX_BODY_BYTES", 16 * 1024, 256, 10_000_000),
+        tts_checkpoint=(env.get(PREFIX + "TTS_CHECKPOINT") or "").strip(),
+        vocoder=(env.get(PREFIX + "VOCODER") or "universal").strip(),
     )
 
 

@@ -109,6 +109,24 @@ MIGRATIONS: tuple[str, ...] = (
         used_at REAL
     );
     """,
+    """
+    CREATE TABLE jobs (
+        id INTEGER PRIMARY KEY,
+        kind TEXT NOT NULL,
+        state TEXT NOT NULL CHECK (state IN ('queued', 'running', 'done', 'failed', 'cancelled')),
+        params TEXT NOT NULL DEFAULT '{}',
+        progress INTEGER NOT NULL DEFAULT 0,
+        total INTEGER NOT NULL DEFAULT 0,
+        message TEXT NOT NULL DEFAULT '',
+        result TEXT,
+        error TEXT,
+        cancel_requested INTEGER NOT NULL DEFAULT 0,
+        created_at REAL NOT NULL,
+        started_at REAL,
+        finished_at REAL
+    );
+    CREATE INDEX jobs_state ON jobs (state, created_at);
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -534,6 +552,46 @@ class Database:
             db.execute("UPDATE tokens SET used_at = ? WHERE jti = ? AND used_at IS NULL", [now, jti])
             return "ok"
 
+    # -- background jobs -----------------------------------------------------------------------
+
+    def create_job(self, kind: str, params: dict, now: float) -> int:
+        with self.transaction() as db:
+            return db["jobs"].insert({"kind": kind, "state": "queued", "params": json.dumps(params),
+                                      "created_at": now}).last_pk
+
+    def update_job(self, job_id: int, **fields: Any) -> None:
+        for key in ("result", "params"):
+            if key in fields and not isinstance(fields[key], str):
+                fields[key] = json.dumps(fields[key])
+        with self.transaction() as db:
+            db["jobs"].update(job_id, fields)
+
+    def get_job(self, job_id: int) -> dict[str, Any] | None:
+        with self.read() as db:
+            rows = list(db.query("SELECT * FROM jobs WHERE id = ?", [job_id]))
+        return _job(rows[0]) if rows else None
+
+    def jobs(self, limit: int = 20) -> list[dict[str, Any]]:
+        with self.read() as db:
+            return [_job(r) for r in db.query("SELECT * FROM jobs ORDER BY id DESC LIMIT ?", [limit])]
+
+    def request_cancel(self, job_id: int) -> bool:
+        with self.transaction() as db:
+            cur = db.execute("UPDATE jobs SET cancel_requested = 1 WHERE id = ? AND state IN ('queued', 'running')",
+                             [job_id])
+            return cur.rowcount == 1
+
+    def cancel_requested(self, job_id: int) -> bool:
+        with self.read() as db:
+            row = db.execute("SELECT cancel_requested FROM jobs WHERE id = ?", [job_id]).fetchone()
+        return bool(row and row[0])
+
+    def fail_interrupted_jobs(self, now: float) -> int:
+        """At start: jobs a stopped process left queued or running cannot finish; say so."""
+        with self.transaction() as db:
+            return db.execute("UPDATE jobs SET state = 'failed', error = 'interrupted by a restart', "
+                              "finished_at = ? WHERE state IN ('queued', 'running')", [now]).rowcount
+
     # -- statistics ----------------------------------------------------------------------------
 
     def challenge_counts(self) -> dict[str, int]:
@@ -554,6 +612,13 @@ def _run_script(conn: sqlite3.Connection, script: str) -> None:
             statement = ""
     if statement.strip():
         raise RuntimeError(f"incomplete SQL statement in migration: {statement[:80]!r}")
+
+
+def _job(row: dict[str, Any]) -> dict[str, Any]:
+    row = dict(row)
+    row["params"] = json.loads(row["params"] or "{}")
+    row["result"] = json.loads(row["result"]) if row["result"] else None
+    return row
 
 
 def _marks(values: list) -> str:

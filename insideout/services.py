@@ -3,15 +3,22 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+import time
+from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING
 
 from .captcha import Captcha
 from .clients import RateLimiter
 from .config import Settings
 from .consensus import Consensus, ConsensusRule
 from .db import Database
+from .jobs import JobContext, JobRunner
 from .library import Library
 from .storage import AudioStore, LocalStore, S3Store
+
+if TYPE_CHECKING:
+    from .tts.generate import GenerationRequest
+    from .tts.synthesize import Synthesizer
 
 log = logging.getLogger("insideout")
 
@@ -26,6 +33,28 @@ class Services:
     captcha: Captcha
     challenge_limiter: RateLimiter
     request_limiter: RateLimiter
+    jobs: JobRunner
+
+    def synthesizer(self) -> Synthesizer:
+        """The configured acoustic model and vocoder, loaded on first use (torch is slow to start)."""
+        from .tts.synthesize import shared_synthesizer
+
+        return shared_synthesizer(self.settings.tts_checkpoint or None, self.settings.vocoder)
+
+    def start_generation(self, request: GenerationRequest) -> int:
+        """Queue a generation job; a bad request is refused here, before anything is queued."""
+        from .tts.generate import generate
+
+        request.plan()
+
+        def work(ctx: JobContext) -> dict:
+            synthesizer = self.synthesizer()
+            report = generate(self.library, synthesizer, request,
+                              progress=lambda done, total: ctx.progress(done, total, f"{done} / {total} clips"),
+                              check_cancel=ctx.check_cancel)
+            return report.as_dict()
+
+        return self.jobs.submit("generate", asdict(request), work)
 
 
 def build_store(settings: Settings) -> AudioStore:
@@ -52,12 +81,14 @@ def build_services(settings: Settings) -> Services:
         captcha=Captcha(library, consensus, settings),
         challenge_limiter=RateLimiter(settings.rate_limit_per_min),
         request_limiter=RateLimiter(settings.request_limit_per_min),
+        jobs=JobRunner(db),
     )
 
 
 def recover(services: Services) -> dict[str, int]:
     """What a start does before serving: finish interrupted moves and consensus decisions."""
     report = services.library.repair()
+    report["jobs_interrupted"] = services.db.fail_interrupted_jobs(time.time())
     report["clips_settled"] = services.consensus.settle_all()
     if any(report.values()):
         log.info("recovered after an interrupted run: %s", report)

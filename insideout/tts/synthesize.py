@@ -1,0 +1,89 @@
+"""Text + emotion -> waveform: the acoustic model and the vocoder together, batched and thread-safe."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..emotions import EMOTION_IDS, emotion
+from .audio import MEL
+from .hifigan import Vocoder, shared_vocoder
+from .tacotron2 import AcousticModel, load
+
+DEFAULT_CHECKPOINT = Path(__file__).resolve().parents[2] / "models" / "tacotron2-emotion.pt"
+
+
+class SynthesisError(ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class Synthesis:
+    wave: np.ndarray  # float32 mono at MEL.sample_rate
+    sample_rate: int
+    model_version: str  # the acoustic model's weights
+    vocoder: str
+    frames: int
+    stopped: bool  # False when the decoder ran to its step limit without deciding to stop
+
+
+class Synthesizer:
+    def __init__(self, acoustic: AcousticModel, vocoder: Vocoder):
+        self.acoustic = acoustic
+        self.vocoder = vocoder
+        self._lock = threading.Lock()  # one inference at a time: torch already uses every core
+
+    @property
+    def version(self) -> str:
+        return f"{self.acoustic.version}+{self.vocoder.name}"
+
+    def synthesize(self, texts: list[str], emotions: list[str]) -> list[Synthesis]:
+        """Speak each text in its emotion; one batch through each model."""
+        if len(texts) != len(emotions) or not texts:
+            raise SynthesisError("give one emotion per text, and at least one text")
+        emotion_ids = [EMOTION_IDS.index(emotion(e).id) for e in emotions]
+        tokens = [self.acoustic.frontend.encode(t) for t in texts]
+        # The encoder packs sequences, which wants them longest first.
+        order = sorted(range(len(tokens)), key=lambda i: -len(tokens[i]))
+        lengths = torch.tensor([len(tokens[i]) for i in order])
+        batch = torch.zeros(len(order), int(lengths[0]), dtype=torch.long)
+        for row, i in enumerate(order):
+            batch[row, : len(tokens[i])] = torch.tensor(tokens[i])
+        max_step = self.acoustic.model.config.decoder_max_step
+        with self._lock, torch.inference_mode():
+            emotions_sorted = torch.tensor([emotion_ids[i] for i in order])
+            mels, mel_lengths, _ = self.acoustic.model.infer(batch, lengths, emotions_sorted)
+            waves = self.vocoder(mels)
+        out: list[Synthesis | None] = [None] * len(texts)
+        for row, i in enumerate(order):
+            frames = int(mel_lengths[row])
+            wave = waves[row, : frames * MEL.hop_length].astype(np.float32)
+            out[i] = Synthesis(wave, MEL.sample_rate, self.acoustic.version, self.vocoder.name, frames,
+                               stopped=frames < max_step)
+        return out
+
+    def speak(self, text: str, emotion_id: str) -> Synthesis:
+        return self.synthesize([text], [emotion_id])[0]
+
+
+_shared: dict[str, Synthesizer] = {}
+_shared_lock = threading.Lock()
+
+
+def shared_synthesizer(checkpoint: str | Path | None = None, vocoder: str | Path = "universal") -> Synthesizer:
+    """One synthesizer per (checkpoint, vocoder) per process: models load once."""
+    source = str(checkpoint or DEFAULT_CHECKPOINT)
+    key = f"{source}|{vocoder}"
+    with _shared_lock:
+        if key not in _shared:
+            if not source.startswith(("http://", "https://")) and not Path(source).is_file():
+                raise SynthesisError(
+                    f"no acoustic model at {source}: train one with scripts/train_tts.py "
+                    "or name a checkpoint (INSIDEOUT_TTS_CHECKPOINT)"
+                )
+            _shared[key] = Synthesizer(load(source), shared_vocoder(vocoder))
+        return _shared[key]
