@@ -96,6 +96,17 @@ class Answerer:
         return out
 
 
+def run_workers(worker, concurrency: int) -> float:
+    """Run `concurrency` copies of worker at once; returns the seconds they took."""
+    t0 = time.perf_counter()
+    threads = [threading.Thread(target=worker) for _ in range(concurrency)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return time.perf_counter() - t0
+
+
 def run_cycles(url: str, answerer: Answerer, concurrency: int, seconds: float) -> dict:
     timings: dict[str, list[float]] = defaultdict(list)
     errors: list[str] = []
@@ -136,13 +147,7 @@ def run_cycles(url: str, answerer: Answerer, concurrency: int, seconds: float) -
                 with lock:
                     cycles += 1
 
-    t0 = time.perf_counter()
-    threads = [threading.Thread(target=worker) for _ in range(concurrency)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    elapsed = time.perf_counter() - t0
+    elapsed = run_workers(worker, concurrency)
     return {"cycles_per_s": cycles / elapsed, "timings": timings, "errors": errors}
 
 
@@ -159,13 +164,8 @@ def run_floor(url: str, concurrency: int, seconds: float) -> dict:
                 with lock:
                     timings.append(time.perf_counter() - t0)
 
-    t0 = time.perf_counter()
-    threads = [threading.Thread(target=worker) for _ in range(concurrency)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    return {"requests_per_s": len(timings) / (time.perf_counter() - t0), "timings": timings}
+    elapsed = run_workers(worker, concurrency)
+    return {"requests_per_s": len(timings) / elapsed, "timings": timings}
 
 
 def pct(values: list[float], q: float) -> float:
