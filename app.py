@@ -36,8 +36,9 @@ def main() -> None:
         print(report.summary(), flush=True)
     app = create_app(services)
     print(f"InsideOut on http://{settings.host}:{settings.port}", flush=True)
+    # Gradio's heartbeat streams would hold a plain shutdown open; 5 s is enough for real requests.
     uvicorn.run(app, host=settings.host, port=settings.port, log_level="warning",
-                proxy_headers=False)
+                proxy_headers=False, timeout_graceful_shutdown=5)
 
 
 if __name__ == "__main__":

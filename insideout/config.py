@@ -77,6 +77,10 @@ class Settings:
     # ("universal", "LJSpeech" or a HiFi-GAN checkpoint path).
     tts_checkpoint: str = ""
     vocoder: str = "universal"
+    # Retraining: a fine-tune starts when the learning pool holds this many clips; a finished one moves
+    # its clips to play with their consensus label ("move") or deletes them ("delete").
+    retrain_threshold: int = 50
+    consume_learning: str = "move"
 
     @property
     def db_path(self) -> Path:
@@ -195,7 +199,16 @@ def settings_from_env(env: Mapping[str, str] | None = None) -> Settings:
         max_body_bytes=_int(env, "MAX_BODY_BYTES", 16 * 1024, 256, 10_000_000),
         tts_checkpoint=(env.get(PREFIX + "TTS_CHECKPOINT") or "").strip(),
         vocoder=(env.get(PREFIX + "VOCODER") or "universal").strip(),
+        retrain_threshold=_int(env, "RETRAIN_THRESHOLD", 50, 1, 10_000_000),
+        consume_learning=_choice(env, "CONSUME_LEARNING", "move", ("move", "delete")),
     )
+
+
+def _choice(env: Mapping[str, str], name: str, default: str, allowed: tuple[str, ...]) -> str:
+    value = (env.get(PREFIX + name) or "").strip().lower() or default
+    if value not in allowed:
+        raise SettingsError(f"{PREFIX}{name}={value!r}: expected one of {', '.join(allowed)}")
+    return value
 
 
 _S3_CHOICES = {

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from .config import Settings
 from .db import Vote
 from .emotions import EMOTION_IDS
 from .library import Library
+
+log = logging.getLogger("insideout.consensus")
 
 
 @dataclass(frozen=True)
@@ -55,6 +59,8 @@ class Consensus:
         self.library = library
         self.db = library.db
         self.rule = rule
+        # Called after a clip reaches the learning pool (Services wires the retraining threshold here).
+        self.on_learning: Callable[[], object] | None = None
 
     def record(self, votes: list[Vote]) -> list[bool]:
         """Record votes outside a challenge (the labeling view); returns which counted."""
@@ -68,7 +74,12 @@ class Consensus:
         the move is conditional on the clip still being unverified, so it happens once."""
         verdict = judge(self.db.tally(clip_id), self.rule)
         if verdict.state == "consensus":
-            self.library.move(clip_id, "unverified", "learning", verdict.label, "consensus")
+            moved = self.library.move(clip_id, "unverified", "learning", verdict.label, "consensus")
+            if moved and self.on_learning is not None:
+                try:
+                    self.on_learning()
+                except Exception:  # noqa: BLE001 - a vote is recorded whatever happens to the retraining
+                    log.exception("starting a retraining after clip %s reached learning failed", clip_id)
         elif verdict.state == "ambiguous":
             self.db.retire(clip_id, "unverified", "ambiguous", time.time())
         return verdict

@@ -127,6 +127,25 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX jobs_state ON jobs (state, created_at);
     """,
+    """
+    CREATE TABLE models (
+        id INTEGER PRIMARY KEY,
+        version TEXT,
+        parent_version TEXT,
+        path TEXT,
+        state TEXT NOT NULL CHECK (state IN ('training', 'trained', 'evaluated', 'failed', 'cancelled')),
+        job_id INTEGER,
+        trained_on TEXT NOT NULL DEFAULT '[]',
+        metrics TEXT NOT NULL DEFAULT '{}',
+        active INTEGER NOT NULL DEFAULT 0,
+        consumed_at REAL,
+        created_at REAL NOT NULL,
+        finished_at REAL
+    );
+    -- At most one active version: the database itself refuses a second.
+    CREATE UNIQUE INDEX models_one_active ON models (active) WHERE active = 1;
+    CREATE INDEX models_version ON models (version);
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -592,6 +611,63 @@ class Database:
             return db.execute("UPDATE jobs SET state = 'failed', error = 'interrupted by a restart', "
                               "finished_at = ? WHERE state IN ('queued', 'running')", [now]).rowcount
 
+    # -- model versions ------------------------------------------------------------------------
+
+    def create_model(self, parent_version: str | None, trained_on: list[int], job_id: int | None,
+                     now: float) -> int:
+        with self.transaction() as db:
+            return db["models"].insert({"parent_version": parent_version, "state": "training", "job_id": job_id,
+                                        "trained_on": json.dumps(trained_on), "created_at": now}).last_pk
+
+    def update_model(self, model_id: int, **fields: Any) -> None:
+        if "metrics" in fields and not isinstance(fields["metrics"], str):
+            fields["metrics"] = json.dumps(fields["metrics"], sort_keys=True)
+        with self.transaction() as db:
+            db["models"].update(model_id, fields)
+
+    def get_model(self, model_id: int) -> dict[str, Any] | None:
+        with self.read() as db:
+            rows = list(db.query("SELECT * FROM models WHERE id = ?", [model_id]))
+        return _model(rows[0]) if rows else None
+
+    def models(self) -> list[dict[str, Any]]:
+        with self.read() as db:
+            return [_model(r) for r in db.query("SELECT * FROM models ORDER BY id DESC")]
+
+    def active_model(self) -> dict[str, Any] | None:
+        with self.read() as db:
+            rows = list(db.query("SELECT * FROM models WHERE active = 1"))
+        return _model(rows[0]) if rows else None
+
+    def set_active_model(self, model_id: int | None) -> bool:
+        """Make one evaluated version the active one (None: none, the configured default). False if the
+        version is not evaluated."""
+        with self.transaction() as db:
+            if model_id is not None and db.execute(
+                "SELECT 1 FROM models WHERE id = ? AND state = 'evaluated'", [model_id]
+            ).fetchone() is None:
+                return False
+            db.execute("UPDATE models SET active = 0 WHERE active = 1")
+            if model_id is not None:
+                db.execute("UPDATE models SET active = 1 WHERE id = ?", [model_id])
+            return True
+
+    def mark_consumed(self, model_id: int, now: float) -> None:
+        """Record when a version's clips were consumed (the first time)."""
+        with self.transaction() as db:
+            db.execute("UPDATE models SET consumed_at = ? WHERE id = ? AND consumed_at IS NULL", [now, model_id])
+
+    def active_jobs(self, kind: str) -> list[int]:
+        with self.read() as db:
+            return [r[0] for r in db.execute(
+                "SELECT id FROM jobs WHERE kind = ? AND state IN ('queued', 'running') ORDER BY id", [kind])]
+
+    def delete_clip_in_pool(self, clip_id: int, pool: str) -> bool:
+        """Delete a clip's row only if it is still in pool; False if it was not (moved or gone)."""
+        with self.transaction() as db:
+            return db.execute("DELETE FROM clips WHERE id = ? AND pool = ? AND store_pool = ?",
+                              [clip_id, pool, pool]).rowcount == 1
+
     # -- statistics ----------------------------------------------------------------------------
 
     def challenge_counts(self) -> dict[str, int]:
@@ -618,6 +694,14 @@ def _job(row: dict[str, Any]) -> dict[str, Any]:
     row = dict(row)
     row["params"] = json.loads(row["params"] or "{}")
     row["result"] = json.loads(row["result"]) if row["result"] else None
+    return row
+
+
+def _model(row: dict[str, Any]) -> dict[str, Any]:
+    row = dict(row)
+    row["trained_on"] = json.loads(row["trained_on"] or "[]")
+    row["metrics"] = json.loads(row["metrics"] or "{}")
+    row["active"] = bool(row["active"])
     return row
 
 

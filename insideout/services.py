@@ -14,11 +14,13 @@ from .consensus import Consensus, ConsensusRule
 from .db import Database
 from .jobs import JobContext, JobRunner
 from .library import Library
+from .retraining import Retraining
 from .storage import AudioStore, LocalStore, S3Store
 
 if TYPE_CHECKING:
     from .tts.generate import GenerationRequest
     from .tts.synthesize import Synthesizer
+    from .tts.train import TrainConfig
 
 log = logging.getLogger("insideout")
 
@@ -34,12 +36,14 @@ class Services:
     challenge_limiter: RateLimiter
     request_limiter: RateLimiter
     jobs: JobRunner
+    retraining: Retraining
 
     def synthesizer(self) -> Synthesizer:
         """The configured acoustic model and vocoder, loaded on first use (torch is slow to start)."""
         from .tts.synthesize import shared_synthesizer
 
-        return shared_synthesizer(self.settings.tts_checkpoint or None, self.settings.vocoder)
+        checkpoint = self.retraining.active_checkpoint() or self.settings.tts_checkpoint or None
+        return shared_synthesizer(checkpoint, self.settings.vocoder)
 
     def start_generation(self, request: GenerationRequest) -> int:
         """Queue a generation job; a bad request is refused here, before anything is queued."""
@@ -55,6 +59,10 @@ class Services:
             return report.as_dict()
 
         return self.jobs.submit("generate", asdict(request), work)
+
+    def start_training(self, config: TrainConfig | None = None) -> int:
+        """Queue a fine-tune on the learning pool now; RetrainError when there is nothing to learn or one runs."""
+        return self.retraining.start(config).job_id
 
 
 def build_store(settings: Settings) -> AudioStore:
@@ -72,6 +80,9 @@ def build_services(settings: Settings) -> Services:
     store = build_store(settings)
     library = Library(db, store)
     consensus = Consensus(library, ConsensusRule.from_settings(settings))
+    jobs = JobRunner(db)
+    retraining = Retraining(settings, db, library, jobs)
+    consensus.on_learning = retraining.maybe_start  # the learning pool's threshold starts a fine-tune
     return Services(
         settings=settings,
         db=db,
@@ -81,7 +92,8 @@ def build_services(settings: Settings) -> Services:
         captcha=Captcha(library, consensus, settings),
         challenge_limiter=RateLimiter(settings.rate_limit_per_min),
         request_limiter=RateLimiter(settings.request_limit_per_min),
-        jobs=JobRunner(db),
+        jobs=jobs,
+        retraining=retraining,
     )
 
 
@@ -89,6 +101,7 @@ def recover(services: Services) -> dict[str, int]:
     """What a start does before serving: finish interrupted moves and consensus decisions."""
     report = services.library.repair()
     report["jobs_interrupted"] = services.db.fail_interrupted_jobs(time.time())
+    report["trainings_interrupted"] = services.retraining.sync_states()
     report["clips_settled"] = services.consensus.settle_all()
     if any(report.values()):
         log.info("recovered after an interrupted run: %s", report)

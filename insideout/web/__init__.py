@@ -18,4 +18,7 @@ def create_app(services: Services) -> FastAPI:
     )
     api.install(app, services)
     blocks = build_blocks(services)
-    return gr.mount_gradio_app(app, blocks, path="", footer_links=[], run_history=False)
+    # show_error=False: only gr.Error messages reach the page, never an exception's text.
+    # blocked_paths: Gradio's file route never serves the data dir, whatever its temp dir.
+    return gr.mount_gradio_app(app, blocks, path="", footer_links=[], run_history=False,
+                               show_error=False, blocked_paths=[str(services.settings.data_dir.resolve())])

@@ -1,28 +1,77 @@
-"""Gradio views. This issue's page is a plain home; the captcha, labeling and admin views follow."""
+"""The Gradio app: home with the login mock and captcha, the labeling view and the admin dashboard.
+
+Handlers call the engine (captcha, consensus, library, accounts, stats) and only arrange its results
+for the page. Per-tab state is a gr.State, which Gradio keeps on the server.
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass, replace
+
 import gradio as gr
 
-from ...captcha import Policy
+from ...accounts import Accounts
 from ...services import Services
+from .admin import AdminView
+from .common import Visit, use_private_temp_dir
+from .labeling import LabelingView
+from .login import LoginView
+from .texts import LANG_CHOICES, LANGS, t
+
+
+@dataclass
+class Ui:
+    blocks: gr.Blocks
+    state: gr.State
+    title: gr.Markdown
+    lang: gr.Radio
+    label_tab: gr.Tab
+    admin_tab: gr.Tab
+    login: LoginView
+    labeling: LabelingView
+    admin: AdminView
+
+    def set_lang(self, visit: Visit, lang: str) -> dict:
+        """Switch every text of the page to English or Korean."""
+        visit = replace(visit, lang=lang if lang in LANGS else "en")
+        out = {self.state: visit, self.title: t(visit.lang, "title"),
+               self.lang: gr.update(label=t(visit.lang, "language")),
+               self.label_tab: gr.update(label=t(visit.lang, "labeling_tab")),
+               self.admin_tab: gr.update(label=t(visit.lang, "admin_tab"))}
+        for view in (self.login, self.labeling, self.admin):
+            out |= view.relabel(visit)
+        return out
+
+
+def build_ui(services: Services, accounts: Accounts | None = None) -> Ui:
+    use_private_temp_dir(services.settings)
+    accounts = accounts or Accounts.from_settings(services.settings)
+    login = LoginView(services, accounts)
+    labeling = LabelingView(services, accounts)
+    admin = AdminView(services, accounts)
+    # delete_cache: served clips pile up in Gradio's cache; drop those older than an hour.
+    with gr.Blocks(title="InsideOut", delete_cache=(1800, 3600)) as blocks:
+        state = gr.State(Visit(), time_to_live=3600)
+        with gr.Row(equal_height=True):
+            title = gr.Markdown(t("en", "title"), elem_id="title")
+            lang = gr.Radio(LANG_CHOICES, value="en", label=t("en", "language"), scale=0,
+                            min_width=200, elem_id="language")
+        login.build(state)
+        with gr.Column(visible=False) as signed_col:
+            login.build_signed_header()
+            with gr.Tabs():
+                with gr.Tab(t("en", "labeling_tab"), id="labeling") as label_tab:
+                    labeling.build(state)
+                with gr.Tab(t("en", "admin_tab"), id="admin", visible=False) as admin_tab:
+                    admin.build(state)
+        login.attach(signed_col, admin_tab)
+        ui = Ui(blocks, state, title, lang, label_tab, admin_tab, login, labeling, admin)
+        labeling.wire(*login.wire())
+        admin.wire(admin_tab)
+        relabeled = list(ui.set_lang(Visit(), "en"))
+        lang.change(ui.set_lang, [state, lang], relabeled, api_name="language")
+    return ui
 
 
 def build_blocks(services: Services) -> gr.Blocks:
-    policy = services.captcha.policy
-    with gr.Blocks(title="InsideOut") as blocks:
-        gr.Markdown(
-            "# InsideOut\n"
-            "An audio CAPTCHA that asks which emotion a voice expresses, and a crowd-labeling "
-            "platform for emotional speech.\n\n"
-            f"Policy: pass {policy.rounds_to_pass} of at most {policy.max_rounds} rounds. "
-            f"Chance that random guessing passes: {_percent(policy)}.\n\n"
-            "The HTTP API is at `/api/v1` (see `/docs`)."
-        )
-        pools = gr.JSON(label="Clip pools")
-        blocks.load(services.library.pool_counts, outputs=pools)
-    return blocks
-
-
-def _percent(policy: Policy) -> str:
-    return f"{policy.chance_pass_probability():.1%}"
+    return build_ui(services).blocks

@@ -1,0 +1,245 @@
+"""Retraining: fine-tune the acoustic model on crowd-verified clips, keep every version, consume the clips.
+
+The engine side only (no Gradio, no HTTP). A training runs as a background job, started by the admin or
+by the learning pool reaching its threshold. Every run gets a row in the models table: its parent
+version, the learning clips it was given (fixed when it starts), its metrics and its state:
+
+    training -> trained -> evaluated (-> consumed)      or      training -> failed | cancelled
+
+Only an evaluated run consumes its learning clips (to play with their consensus label, or deleted, per
+INSIDEOUT_CONSUME_LEARNING); a failed or cancelled one leaves them where they are for the next run.
+Each move is conditional on the clip still being in learning, so a clip moves exactly once however
+often consumption runs (a restart finishes an interrupted one). The admin chooses which evaluated version generates.
+
+torch is imported inside the job only: the app starts without paying for it.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from .config import Settings
+from .db import Database
+from .jobs import Cancelled, JobContext, JobRunner
+from .library import Library
+
+if TYPE_CHECKING:
+    from .tts.train import TrainConfig, TrainItem
+
+log = logging.getLogger("insideout.retraining")
+
+JOB_KIND = "train"
+DEFAULT_FINE_TUNE_STEPS = 2000  # ~25 min of the small preset at batch 16 on a 2-core CPU
+
+
+class RetrainError(ValueError):
+    pass
+
+
+Evaluator = Callable[[Path, list["TrainItem"], Path], dict]
+
+
+def default_evaluator(model_path: Path, items: list[TrainItem], cache_dir: Path) -> dict:
+    """Teacher-forced metrics on the clips it learned from (scripts/eval_tts.py's held-out metrics come later)."""
+    from .tts.train import evaluate
+
+    return evaluate(model_path, items, cache_dir)
+
+
+@dataclass(frozen=True)
+class RetrainPlan:
+    model_id: int
+    job_id: int
+    clip_ids: list[int]
+
+
+class Retraining:
+    def __init__(self, settings: Settings, db: Database, library: Library, jobs: JobRunner,
+                 evaluator: Evaluator = default_evaluator, base_config: TrainConfig | None = None):
+        self.settings = settings
+        self.db = db
+        self.library = library
+        self.jobs = jobs
+        self.evaluator = evaluator
+        self.base_config = base_config  # None: fine-tune the current model for DEFAULT_FINE_TUNE_STEPS
+        self.replay_play_pool = True  # also train on play clips with text, so the model keeps what it knew
+        self._start_lock = threading.Lock()
+
+    # -- where things live ------------------------------------------------------------------------
+
+    @property
+    def models_dir(self) -> Path:
+        return self.settings.data_dir / "models"
+
+    @property
+    def runs_dir(self) -> Path:
+        return self.settings.data_dir / "training"
+
+    @property
+    def mel_cache_dir(self) -> Path:
+        return self.settings.data_dir / "mel_cache"
+
+    def active_checkpoint(self) -> str | None:
+        """The path of the admin's chosen version, if one is chosen and its file is there."""
+        row = self.db.active_model()
+        if row and row["path"] and Path(row["path"]).is_file():
+            return row["path"]
+        return None
+
+    def base_checkpoint(self) -> str:
+        """What a fine-tune starts from: the active version, else the configured or shipped model, else ""."""
+        from .tts.synthesize import DEFAULT_CHECKPOINT
+
+        for candidate in (self.active_checkpoint(), self.settings.tts_checkpoint, str(DEFAULT_CHECKPOINT)):
+            if candidate and (candidate.startswith(("http://", "https://")) or Path(candidate).is_file()):
+                return candidate
+        return ""
+
+    # -- starting -----------------------------------------------------------------------------------
+
+    def training_job(self) -> int | None:
+        jobs = self.db.active_jobs(JOB_KIND)
+        return jobs[0] if jobs else None
+
+    def maybe_start(self) -> int | None:
+        """Start a fine-tune if the learning pool reached the threshold and none is queued or running."""
+        with self._start_lock:
+            if self.db.count_pickable("learning") < self.settings.retrain_threshold:
+                return None
+            if self.training_job() is not None:
+                return None
+            return self._start(None, reason="threshold").job_id
+
+    def start(self, config: TrainConfig | None = None) -> RetrainPlan:
+        """Start a fine-tune on the learning pool now (the admin's request)."""
+        with self._start_lock:
+            if self.training_job() is not None:
+                raise RetrainError(f"training job {self.training_job()} is already queued or running")
+            return self._start(config, reason="admin")
+
+    def _start(self, config: TrainConfig | None, reason: str) -> RetrainPlan:
+        # May run on a request's path (a vote that fills the pool): no torch here, only rows and a queue.
+        clip_ids = [row["id"] for row in self.db.clips("learning", include_retired=False) if row.get("text")]
+        if not clip_ids:
+            raise RetrainError("the learning pool has no clip with a text to learn from")
+        config = config or self.base_config
+        model_id = self.db.create_model(None, clip_ids, None, time.time())
+
+        def work(ctx: JobContext) -> dict:
+            return self._run(ctx, model_id, clip_ids, self._resolve(config))
+
+        params = {"model_id": model_id, "clips": len(clip_ids), "reason": reason,
+                  "config": asdict(config) if config else "default"}
+        job_id = self.jobs.submit(JOB_KIND, params, work)
+        self.db.update_model(model_id, job_id=job_id)
+        log.info("training job %s started (%s): model %s on %d learning clips", job_id, reason, model_id,
+                 len(clip_ids))
+        return RetrainPlan(model_id, job_id, clip_ids)
+
+    def _resolve(self, config: TrainConfig | None) -> TrainConfig:
+        """The run's config: a given one as it is; by default, a fine-tune of the current model
+        (from scratch while there is none)."""
+        from .tts.train import TrainConfig
+
+        if config is not None:
+            return config
+        return TrainConfig(steps=DEFAULT_FINE_TUNE_STEPS, init_from=self.base_checkpoint())
+
+    # -- the job -------------------------------------------------------------------------------------
+
+    def _run(self, ctx: JobContext, model_id: int, clip_ids: list[int], config: TrainConfig) -> dict:
+        from .tts.train import TrainProgress, items_from_clips, items_from_pool, train
+
+        try:
+            rows = [r for r in (self.db.get_clip(i) for i in clip_ids) if r and r["pool"] == "learning"]
+            learning = items_from_clips(self.library, rows)
+            replay = items_from_pool(self.library, "play") if self.replay_play_pool else []
+            ctx.progress(0, config.steps, "computing mel targets", force=True)
+            plotted = [0]
+
+            def progress(p: TrainProgress) -> None:
+                ctx.progress(p.step, p.steps, f"step {p.step} / {p.steps}, loss {p.loss:.3f}, "
+                                              f"ETA {p.eta_s / 60:.1f} min")
+                if len(p.losses) != plotted[0]:  # a new point of the loss curve: the admin's plot reads it
+                    plotted[0] = len(p.losses)
+                    self.db.update_model(model_id, metrics={"losses": p.losses})
+
+            result = train(
+                learning + replay, config, self.runs_dir / f"model-{model_id}", self.mel_cache_dir,
+                progress=progress, check_cancel=ctx.check_cancel,
+                description={"learning_clips": len(learning), "replay_clips": len(replay)},
+            )
+            self.models_dir.mkdir(parents=True, exist_ok=True)
+            path = self.models_dir / f"tacotron2-{result.version}.pt"
+            shutil.copyfile(result.model_path, path)
+            self.db.update_model(model_id, state="trained", version=result.version, path=str(path),
+                                 parent_version=result.provenance.get("parent_version"))
+            ctx.check_cancel()
+            metrics = {"final_loss": result.losses[-1][1] if result.losses else None, "steps": result.steps,
+                       "seconds": result.provenance["seconds"], "losses": result.losses,
+                       **self.evaluator(path, learning, self.mel_cache_dir)}
+            self.db.update_model(model_id, state="evaluated", metrics=metrics, finished_at=time.time())
+        except Cancelled:
+            self.db.update_model(model_id, state="cancelled", finished_at=time.time())
+            raise
+        except BaseException as e:
+            self.db.update_model(model_id, state="failed", finished_at=time.time(),
+                                 metrics={"error": f"{type(e).__name__}: {e}"})
+            raise
+        consumed = self.consume(model_id)
+        return {"model_id": model_id, "version": result.version, "consumed": consumed,
+                "final_loss": metrics["final_loss"]}
+
+    # -- consuming, choosing --------------------------------------------------------------------------
+
+    def consume(self, model_id: int) -> int:
+        """Move (or delete) an evaluated version's learning clips. Returns how many this call moved.
+
+        Each move is conditional on the clip still being in learning, so a second call (or one that
+        finishes a consumption a crash interrupted) moves nothing twice."""
+        model = self.db.get_model(model_id)
+        if model is None or model["state"] != "evaluated":
+            raise RetrainError(f"model {model_id} is not an evaluated version: it consumes nothing")
+        done = 0
+        for clip_id in model["trained_on"]:
+            row = self.db.get_clip(clip_id)
+            if row is None or row["pool"] != "learning":
+                continue  # moved or deleted meanwhile: nothing to do
+            if self.settings.consume_learning == "delete":
+                if self.db.delete_clip_in_pool(clip_id, "learning"):
+                    self.library.store.delete("learning", row["audio_name"])
+                    done += 1
+            elif self.library.move(clip_id, "learning", "play", row["label"], "consensus"):
+                done += 1
+        self.db.mark_consumed(model_id, time.time())
+        return done
+
+    def sync_states(self) -> int:
+        """Runs whose job ended without the run recording it (cancelled before it started, interrupted by
+        a restart) get the job's outcome."""
+        changed = 0
+        for row in self.db.models():
+            if row["state"] != "training" or row["job_id"] is None:
+                continue
+            job = self.db.get_job(row["job_id"])
+            if job and job["state"] in ("failed", "cancelled", "done"):
+                self.db.update_model(row["id"], state="cancelled" if job["state"] == "cancelled" else "failed",
+                                     finished_at=job["finished_at"] or time.time())
+                changed += 1
+        return changed
+
+    def versions(self) -> list[dict[str, Any]]:
+        self.sync_states()
+        return self.db.models()
+
+    def set_active(self, model_id: int | None) -> None:
+        """The admin's choice of the version that generates (None: back to the configured default)."""
+        if not self.db.set_active_model(model_id):
+            raise RetrainError(f"model {model_id} is not an evaluated version")

@@ -1,0 +1,165 @@
+"""The admin dashboard. Every handler checks the administrator role itself: hiding the tab from other
+people is a courtesy, not the lock."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import gradio as gr
+import pandas as pd
+
+from ... import stats, wav
+from ...accounts import Accounts, NotAllowed, Session
+from ...db import POOLS
+from ...emotions import EMOTION_IDS
+from ...library import ClipError
+from ...services import Services
+from ...storage import StoreError
+from .common import Visit
+from .plots import by_emotion_frame, by_round_frame, confusion_figure, over_time_frame
+from .texts import emotion_name, number, percent, t
+
+ALL = "all"
+
+
+class AdminView:
+    def __init__(self, services: Services, accounts: Accounts):
+        self.services = services
+        self.accounts = accounts
+
+    # -- layout --------------------------------------------------------------------------------
+
+    def build(self, state: gr.State) -> None:
+        """Components start empty: nothing of the data reaches a page before an admin asks."""
+        self.state = state
+        self.refresh_btn = gr.Button(t("en", "refresh"), variant="primary", elem_id="admin-refresh")
+        with gr.Row():
+            self.pools = gr.JSON(label=t("en", "pools"), elem_id="admin-pools")
+            self.policy = gr.Markdown(elem_id="admin-policy")
+        self.tallies_md = gr.Markdown(f"### {t('en', 'tallies')}")
+        with gr.Row():
+            self.pool = gr.Dropdown([ALL, *POOLS], value=ALL, label=t("en", "filter_pool"))
+            self.tally_state = gr.Dropdown([ALL, *stats.STATES], value=ALL, label=t("en", "filter_state"))
+            self.sort = gr.Dropdown(list(stats.SORTS), value="clip", label=t("en", "sort"))
+        self.table = gr.Dataframe(value=None, interactive=False, max_height=360, elem_id="admin-tallies")
+        with gr.Row():
+            self.clip_id = gr.Number(None, label=t("en", "clip_to_play"), precision=0, minimum=1)
+            self.play_btn = gr.Button(t("en", "play"))
+            self.clip_audio = gr.Audio(label=t("en", "admin_clip"), interactive=False,
+                                       buttons=["download"])
+        self.queue_md = gr.Markdown(f"### {t('en', 'queue')}")
+        self.queue = gr.Dataframe(value=None, interactive=False, max_height=240, elem_id="admin-queue")
+        self.agreement = gr.Markdown(elem_id="admin-agreement")
+        self.confusion = gr.Plot(label=t("en", "confusion"), format="png", elem_id="admin-confusion")
+        self.pass_md = gr.Markdown(elem_id="admin-pass")
+        with gr.Row():
+            self.by_emotion = gr.BarPlot(x="emotion", y="pass_rate", y_lim=[0, 100], y_title="%",
+                                         label=t("en", "pass_by_emotion"), elem_id="admin-by-emotion")
+            self.by_round = gr.BarPlot(x="round", y="pass_rate", y_lim=[0, 100], y_title="%",
+                                       label=t("en", "pass_by_round"), elem_id="admin-by-round")
+        self.over_time = gr.LinePlot(x="time", y="pass_rate", color="round", y_lim=[0, 100], y_title="%",
+                                     label=t("en", "pass_over_time"), elem_id="admin-over-time")
+        self.export_btn = gr.Button(t("en", "export"), elem_id="admin-export")
+        self.files = gr.File(label=t("en", "csv_files"), file_count="multiple", interactive=False)
+
+    @property
+    def dashboard(self) -> list:
+        return [self.pools, self.policy, self.table, self.queue, self.agreement, self.confusion,
+                self.pass_md, self.by_emotion, self.by_round, self.over_time]
+
+    def wire(self, tab: gr.Tab) -> None:
+        filters = [self.state, self.pool, self.tally_state, self.sort]
+        self.refresh_btn.click(self.refresh, filters, self.dashboard, api_name="admin_refresh")
+        tab.select(self.refresh, filters, self.dashboard, api_visibility="private")
+        for dropdown in (self.pool, self.tally_state, self.sort):
+            dropdown.change(self.tally, filters, [self.table], api_visibility="private")
+        self.play_btn.click(self.play, [self.state, self.clip_id], [self.clip_audio], api_name="admin_play")
+        self.export_btn.click(self.export, [self.state], [self.files], api_name="admin_export")
+
+    def relabel(self, visit: Visit) -> dict:
+        lang = visit.lang
+        return {
+            self.refresh_btn: gr.update(value=t(lang, "refresh")),
+            self.pools: gr.update(label=t(lang, "pools")),
+            self.tallies_md: f"### {t(lang, 'tallies')}",
+            self.pool: gr.update(label=t(lang, "filter_pool")),
+            self.tally_state: gr.update(label=t(lang, "filter_state")),
+            self.sort: gr.update(label=t(lang, "sort")),
+            self.clip_id: gr.update(label=t(lang, "clip_to_play")),
+            self.play_btn: gr.update(value=t(lang, "play")),
+            self.clip_audio: gr.update(label=t(lang, "admin_clip")),
+            self.queue_md: f"### {t(lang, 'queue')}",
+            self.confusion: gr.update(label=t(lang, "confusion")),
+            self.by_emotion: gr.update(label=t(lang, "pass_by_emotion")),
+            self.by_round: gr.update(label=t(lang, "pass_by_round")),
+            self.over_time: gr.update(label=t(lang, "pass_over_time")),
+            self.export_btn: gr.update(value=t(lang, "export")),
+            self.files: gr.update(label=t(lang, "csv_files")),
+        }
+
+    # -- handlers ------------------------------------------------------------------------------
+
+    def _admin(self, visit: Visit) -> Session:
+        try:
+            return self.accounts.require_admin(visit.user)
+        except NotAllowed:
+            raise gr.Error(t(visit.lang, "admin_only"), print_exception=False) from None
+
+    def _table(self, pool: str, state: str, sort: str) -> pd.DataFrame:
+        rows = stats.tally_table(self.services.consensus, None if pool == ALL else pool,
+                                 None if state == ALL else state, sort)
+        return pd.DataFrame(rows, columns=stats.TALLY_COLUMNS)
+
+    def tally(self, visit: Visit, pool: str, state: str, sort: str) -> pd.DataFrame:
+        self._admin(visit)
+        return self._table(pool, state, sort)
+
+    def refresh(self, visit: Visit, pool: str, state: str, sort: str) -> list:
+        self._admin(visit)
+        lang, db, services = visit.lang, self.services.db, self.services
+        policy = stats.policy_summary(services.captcha)
+        agree = stats.agreement(db)
+        rates = stats.pass_rates(db)
+        queue = pd.DataFrame(stats.consensus_queue(services.consensus),
+                             columns=["clip", "counted_votes", "top", "top_share", "votes_needed"])
+        by_emotion = by_emotion_frame(stats.pass_rate_by_emotion(db), lang)
+        return [
+            stats.pool_sizes(db),
+            t(lang, "policy", need=policy.rounds_to_pass, rounds=policy.max_rounds,
+              choices=policy.choices, chance=percent(policy.chance_pass_probability)),
+            self._table(pool, state, sort),
+            queue,
+            t(lang, "agreement", kappa=number(agree.fleiss_kappa, lang), kclips=agree.kappa_clips,
+              kraters=agree.kappa_raters, alpha=number(agree.krippendorff_alpha, lang),
+              aclips=agree.alpha_clips, avotes=agree.alpha_votes),
+            confusion_figure(stats.confusion_matrix(db)),
+            t(lang, "pass_overall", cpass=rates.challenges_passed, cfail=rates.challenges_failed,
+              copen=rates.challenges_open, crate=percent(rates.challenge_pass_rate, lang),
+              rpass=rates.rounds_passed, rans=rates.rounds_answered,
+              rrate=percent(rates.round_pass_rate, lang)),
+            # Keep the emotions in their canonical order rather than the plot's alphabetical one.
+            gr.update(value=by_emotion, sort=[emotion_name(lang, e) for e in EMOTION_IDS]),
+            by_round_frame(stats.pass_rate_by_round(db), lang),
+            over_time_frame(stats.pass_rate_over_time(db), lang),
+        ]
+
+    def play(self, visit: Visit, clip_id: float | None) -> bytes | None:
+        self._admin(visit)
+        if clip_id is None:
+            return None
+        try:
+            return wav.encode(self.services.library.pcm(int(clip_id)))
+        except (ClipError, StoreError) as e:
+            raise gr.Error(str(e), print_exception=False) from None
+
+    def export(self, visit: Visit) -> list[str]:
+        """The votes and tallies as CSV files in Gradio's temp dir, from where it serves them."""
+        self._admin(visit)
+        folder = Path(tempfile.mkdtemp(prefix="export-", dir=os.environ.get("GRADIO_TEMP_DIR")))
+        votes = folder / "insideout-votes.csv"
+        tallies = folder / "insideout-tallies.csv"
+        votes.write_text(stats.votes_csv(self.services.db))
+        tallies.write_text(stats.tallies_csv(self.services.consensus))
+        return [str(votes), str(tallies)]

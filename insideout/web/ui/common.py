@@ -1,0 +1,75 @@
+"""What the views share: the per-tab state kept on the server, the client's address, Gradio's temp dir."""
+
+from __future__ import annotations
+
+import logging
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import gradio as gr
+
+from ...accounts import Session
+from ...clients import client_address
+from ...config import Settings
+
+log = logging.getLogger("insideout.ui")
+
+MAX_CLIPS_PER_ROUND = 2  # a round shows one control clip and at most one unverified clip
+
+
+@dataclass(frozen=True)
+class Visit:
+    """One browser tab's state. It lives in a gr.State, which Gradio keeps on the server: the client
+    holds none of it, so challenge ids, slots and clip ids stay here."""
+
+    lang: str = "en"
+    claimed: str | None = None  # the account name typed at login: the bot verdict's cooldown key
+    pending: Session | None = None  # who signs in when the captcha passes; None: bad credentials
+    challenge_id: str | None = None
+    slots: tuple[str, ...] = ()  # the current round's slots, in the order the clips are shown
+    round: int = 0
+    max_rounds: int = 0
+    user: Session | None = None  # signed in
+    label_clip: int | None = None  # the clip the labeling view plays now
+    skipped: tuple[int, ...] = ()
+    labels_sent: int = 0
+
+
+def client_of(request: gr.Request | None, settings: Settings) -> str:
+    """The client's address as the HTTP API sees it (the socket peer, or X-Forwarded-For from a
+    trusted proxy), so a person has one identity in the API and the UI."""
+    inner = getattr(request, "request", None) if request is not None else None
+    if inner is None:
+        return "unknown"
+    peer = inner.client.host if inner.client else None
+    return client_address(peer, inner.headers.get("x-forwarded-for"), settings.trusted_proxies)
+
+
+def session_key(request: gr.Request | None) -> str | None:
+    return getattr(request, "session_hash", None) if request is not None else None
+
+
+def use_private_temp_dir(settings: Settings) -> Path:
+    """Point Gradio's cache and uploads (GRADIO_TEMP_DIR) at a temp dir apart from the data dir.
+
+    Gradio names cached files by their absolute path in URLs, and serves anything under that dir:
+    inside the data dir its URLs would name the data dir; around it, it would serve the data dir."""
+    data = settings.data_dir.resolve()
+
+    def overlaps(path: Path) -> bool:
+        return path.is_relative_to(data) or data.is_relative_to(path)
+
+    chosen = os.environ.get("GRADIO_TEMP_DIR")
+    path = Path(chosen).resolve() if chosen else None
+    if path is None or overlaps(path):
+        if path is not None:
+            log.warning("GRADIO_TEMP_DIR=%s overlaps the data dir; using a temp dir instead", chosen)
+        path = Path(tempfile.gettempdir()).resolve() / "insideout-gradio"
+    if overlaps(path):
+        raise RuntimeError(f"the data dir {data} and Gradio's temp dir {path} overlap: set "
+                           "GRADIO_TEMP_DIR to a folder outside INSIDEOUT_DATA_DIR")
+    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    os.environ["GRADIO_TEMP_DIR"] = str(path)
+    return path

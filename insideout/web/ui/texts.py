@@ -1,0 +1,164 @@
+"""Every word the app shows, in English and Korean. Emotion names come from insideout.emotions."""
+
+from __future__ import annotations
+
+from ...emotions import EMOTIONS, emotion
+
+LANGS = ("en", "ko")
+LANG_CHOICES = [("English", "en"), ("한국어", "ko")]
+
+TEXTS: dict[str, dict[str, str]] = {
+    "title": {
+        "en": "# InsideOut\nAn audio CAPTCHA that asks which emotion a voice expresses, and a "
+              "crowd-labeling platform for emotional speech.",
+        "ko": "# InsideOut\n목소리에 담긴 감정을 맞히는 오디오 CAPTCHA이자, 감정 음성을 함께 "
+              "라벨링하는 크라우드 플랫폼입니다.",
+    },
+    "language": {"en": "Language", "ko": "언어"},
+    "login_intro": {
+        "en": "### Log in\nDemo accounts: `alice`, `bob`, `carol` (password `{demo}`). "
+              "Logging in asks you to pass the captcha: listen and pick the emotion.\n\n"
+              "Policy: pass {need} of at most {rounds} rounds. Chance that random guessing passes: "
+              "{chance}.",
+        "ko": "### 로그인\n데모 계정: `alice`, `bob`, `carol` (비밀번호 `{demo}`). "
+              "로그인하려면 CAPTCHA를 통과해야 합니다: 듣고 감정을 고르세요.\n\n"
+              "정책: 최대 {rounds}라운드 중 {need}라운드 통과. 무작위로 골라 통과할 확률: {chance}.",
+    },
+    "username": {"en": "User name", "ko": "사용자 이름"},
+    "password": {"en": "Password", "ko": "비밀번호"},
+    "login": {"en": "Log in", "ko": "로그인"},
+    "captcha_title": {
+        "en": "### Prove you are human\nListen to each clip and pick the emotion the voice expresses.",
+        "ko": "### 사람인지 확인합니다\n각 음성을 듣고 목소리가 표현하는 감정을 고르세요.",
+    },
+    "round": {"en": "**Round {round} / {max_rounds}**", "ko": "**라운드 {round} / {max_rounds}**"},
+    "clip": {"en": "Clip {n}", "ko": "음성 {n}"},
+    "which_emotion": {"en": "Which emotion?", "ko": "어떤 감정인가요?"},
+    "submit": {"en": "Submit answers", "ko": "답 제출"},
+    "pick_all": {"en": "Pick an emotion for every clip.", "ko": "모든 음성에 감정을 골라 주세요."},
+    "retry": {
+        "en": "Not quite. Round {round} / {max_rounds}: listen to the new clips.",
+        "ko": "아쉽네요. 라운드 {round} / {max_rounds}: 새 음성을 들어 보세요.",
+    },
+    "bot_verdict": {
+        "en": "**Bot verdict.** No round was passed. Try again in {seconds} s.",
+        "ko": "**봇으로 판정되었습니다.** 통과한 라운드가 없습니다. {seconds}초 후에 다시 시도하세요.",
+    },
+    "cooldown": {
+        "en": "A recent attempt ended in a bot verdict. Try again in {seconds} s.",
+        "ko": "최근 시도가 봇으로 판정되었습니다. {seconds}초 후에 다시 시도하세요.",
+    },
+    "bad_credentials": {
+        "en": "Captcha passed, but the user name or password is wrong.",
+        "ko": "CAPTCHA는 통과했지만 사용자 이름 또는 비밀번호가 틀렸습니다.",
+    },
+    "expired": {
+        "en": "This captcha has expired or is closed. Log in again to get a new one.",
+        "ko": "이 CAPTCHA는 만료되었거나 종료되었습니다. 다시 로그인해 새 CAPTCHA를 받으세요.",
+    },
+    "rate_limited": {"en": "Too many attempts. Wait a minute.", "ko": "시도가 너무 많습니다. 잠시 기다리세요."},
+    "no_clips": {
+        "en": "The captcha has no clips yet: the administrator must build or import the library.",
+        "ko": "CAPTCHA에 쓸 음성이 아직 없습니다. 관리자가 라이브러리를 준비해야 합니다.",
+    },
+    "signed_in": {
+        "en": "### Signed in as {name} ({role})\nYou passed the captcha.",
+        "ko": "### {name}(으)로 로그인했습니다 ({role})\nCAPTCHA를 통과했습니다.",
+    },
+    "role_volunteer": {"en": "volunteer", "ko": "자원봉사자"},
+    "role_admin": {"en": "administrator", "ko": "관리자"},
+    "logout": {"en": "Log out", "ko": "로그아웃"},
+    "logged_out": {"en": "You are logged out.", "ko": "로그아웃했습니다."},
+    "sign_in_first": {"en": "Sign in first.", "ko": "먼저 로그인하세요."},
+    "admin_only": {"en": "Refused: this needs the administrator role.", "ko": "거부됨: 관리자 권한이 필요합니다."},
+    # labeling
+    "labeling_tab": {"en": "Label clips", "ko": "음성 라벨링"},
+    "labeling_intro": {
+        "en": "Help the crowd label new clips: listen and pick the emotion you hear. "
+              "Each person's vote counts once per clip.",
+        "ko": "새 음성의 라벨링을 도와주세요: 듣고 들리는 감정을 고르세요. 한 사람의 표는 음성마다 한 번만 "
+              "집계됩니다.",
+    },
+    "label_clip": {"en": "Clip to label", "ko": "라벨을 붙일 음성"},
+    "send_label": {"en": "Send my label", "ko": "라벨 보내기"},
+    "skip": {"en": "Skip", "ko": "건너뛰기"},
+    "label_counted": {"en": "Thank you: your vote counts.", "ko": "감사합니다: 표가 집계되었습니다."},
+    "label_repeat": {
+        "en": "You already voted on this clip; this vote does not count again.",
+        "ko": "이미 이 음성에 투표했습니다. 이번 표는 다시 집계되지 않습니다.",
+    },
+    "label_pick": {"en": "Pick an emotion first.", "ko": "먼저 감정을 고르세요."},
+    "label_none": {
+        "en": "No clip needs your label right now. Thank you!",
+        "ko": "지금은 라벨이 필요한 음성이 없습니다. 감사합니다!",
+    },
+    "label_votes": {"en": "Your labels in this visit: {n}", "ko": "이번 방문에서 보낸 라벨: {n}"},
+    # admin
+    "admin_tab": {"en": "Admin", "ko": "관리"},
+    "refresh": {"en": "Refresh", "ko": "새로 고침"},
+    "pools": {"en": "Clip pools", "ko": "음성 풀"},
+    "policy": {
+        "en": "**Policy:** pass {need} of at most {rounds} rounds, {choices} choices per clip. "
+              "Chance that random guessing passes: **{chance}**.",
+        "ko": "**정책:** 최대 {rounds}라운드 중 {need}라운드 통과, 음성마다 {choices}개 선택지. "
+              "무작위로 골라 통과할 확률: **{chance}**.",
+    },
+    "tallies": {"en": "Per-clip tallies (counted votes)", "ko": "음성별 집계 (집계된 표)"},
+    "filter_pool": {"en": "Pool", "ko": "풀"},
+    "filter_state": {"en": "State", "ko": "상태"},
+    "sort": {"en": "Sort by", "ko": "정렬"},
+    "all": {"en": "all", "ko": "전체"},
+    "clip_to_play": {"en": "Clip id to play", "ko": "재생할 음성 id"},
+    "play": {"en": "Play", "ko": "재생"},
+    "admin_clip": {"en": "Clip audio", "ko": "음성 오디오"},
+    "queue": {"en": "Consensus queue (closest to a decision first)", "ko": "합의 대기열 (결정에 가까운 순)"},
+    "agreement": {
+        "en": "**Agreement.** Fleiss' kappa: **{kappa}** ({kclips} clips x {kraters} votes). "
+              "Krippendorff's alpha (nominal): **{alpha}** ({aclips} clips, {avotes} votes).",
+        "ko": "**일치도.** Fleiss 카파: **{kappa}** (음성 {kclips}개 x 표 {kraters}개). "
+              "Krippendorff 알파 (명목): **{alpha}** (음성 {aclips}개, 표 {avotes}개).",
+    },
+    "confusion": {"en": "Intended emotion vs crowd label", "ko": "의도한 감정 대 군중 라벨"},
+    "pass_overall": {
+        "en": "**Pass rates.** Challenges: {cpass} passed, {cfail} failed, {copen} open or abandoned; "
+              "pass rate **{crate}**. Rounds: {rpass} of {rans} passed (**{rrate}**).",
+        "ko": "**통과율.** 챌린지: 통과 {cpass}, 실패 {cfail}, 진행 중 또는 중단 {copen}; 통과율 **{crate}**. "
+              "라운드: {rans}개 중 {rpass}개 통과 (**{rrate}**).",
+    },
+    "pass_by_emotion": {"en": "Round pass rate by emotion of the control clip",
+                        "ko": "기준 음성의 감정별 라운드 통과율"},
+    "pass_over_time": {"en": "Round pass rate over time, per round", "ko": "시간에 따른 라운드별 통과율"},
+    "pass_by_round": {"en": "Pass rate per round", "ko": "라운드별 통과율"},
+    "export": {"en": "Export votes and tallies (CSV)", "ko": "표와 집계 내보내기 (CSV)"},
+    "csv_files": {"en": "CSV files", "ko": "CSV 파일"},
+    "col_round": {"en": "round", "ko": "라운드"},
+    "all_rounds": {"en": "all rounds", "ko": "전체 라운드"},
+    "none_yet": {"en": "n/a", "ko": "없음"},
+}
+
+
+def t(lang: str, key: str, **values: object) -> str:
+    """The text for key in lang (English when lang is unknown), with {values} filled in."""
+    entry = TEXTS[key]
+    text = entry.get(lang) or entry["en"]
+    return text.format(**values) if values else text
+
+
+def emotion_name(lang: str, emotion_id: str) -> str:
+    e = emotion(emotion_id)
+    return e.ko if lang == "ko" else e.en
+
+
+def emotion_choices(lang: str) -> list[tuple[str, str]]:
+    """The eight choices, labelled in both languages, the chosen language first."""
+    if lang == "ko":
+        return [(f"{e.ko} · {e.en}", e.id) for e in EMOTIONS]
+    return [(f"{e.en} · {e.ko}", e.id) for e in EMOTIONS]
+
+
+def percent(value: float | None, lang: str = "en") -> str:
+    return t(lang, "none_yet") if value is None else f"{value:.1%}"
+
+
+def number(value: float | None, lang: str = "en") -> str:
+    return t(lang, "none_yet") if value is None else f"{value:.3f}"
