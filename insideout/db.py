@@ -594,6 +594,11 @@ class Database:
         with self.read() as db:
             return [_job(r) for r in db.query("SELECT * FROM jobs ORDER BY id DESC LIMIT ?", [limit])]
 
+    def latest_job(self, kind: str) -> dict[str, Any] | None:
+        with self.read() as db:
+            rows = list(db.query("SELECT * FROM jobs WHERE kind = ? ORDER BY id DESC LIMIT 1", [kind]))
+        return _job(rows[0]) if rows else None
+
     def request_cancel(self, job_id: int) -> bool:
         with self.transaction() as db:
             cur = db.execute("UPDATE jobs SET cancel_requested = 1 WHERE id = ? AND state IN ('queued', 'running')",

@@ -21,6 +21,7 @@ from insideout.accounts import DEMO_PASSWORD
 from insideout.db import Vote
 from insideout.emotions import EMOTIONS
 from insideout.services import build_services
+from tests import tts_fixtures
 from tests.conftest import LiveServer, make_settings, stock
 from tests.helpers import answers
 from tests.test_api import wav_chunks
@@ -134,8 +135,10 @@ def seed(services) -> None:
 
 @pytest.fixture(scope="module")
 def live(tmp_path_factory):
-    services = build_services(make_settings(tmp_path_factory.mktemp("browser") / "data",
-                                            admin_password=ADMIN_PASSWORD))
+    folder = tmp_path_factory.mktemp("browser")
+    checkpoint = tts_fixtures.write_insideout(folder / "tiny-tacotron2.pt")  # for the generation panel
+    services = build_services(make_settings(folder / "data", admin_password=ADMIN_PASSWORD,
+                                            tts_checkpoint=str(checkpoint)))
     with services.db.transaction() as db:  # a retired row that sets where the clip ids start
         db["clips"].insert({"id": FIRST_CLIP_ID - 1, "audio_name": secrets.token_hex(16), "pool": "play",
                             "store_pool": "play", "label": "calm", "label_source": "trusted",
@@ -378,6 +381,21 @@ def test_the_admin_sees_the_tally_table_and_the_plots(live, admin):
         assert str(clip_id) in table
     assert admin.page.locator("#admin-confusion img").evaluate("img => img.naturalWidth") > 300
     assert "learning" in admin.page.inner_text("#admin-pools")
+
+
+def test_the_admin_generates_clips_and_watches_the_progress(live, admin):
+    before = live.services.db.pool_counts()["unverified"]
+    admin.page.locator("#admin-gen-count input").fill("4")
+    admin.page.click("#admin-generate")
+    status = admin.page.locator("#admin-gen-status")
+    expect(status).to_contain_text("Generation job", timeout=WAIT_MS)
+    expect(status).to_contain_text("done", timeout=120_000)  # the timer refreshes it while it runs
+    expect(status).to_contain_text("4 / 4 clips")
+    expect(status).to_contain_text("4 made, 0 failed")
+    admin.shot("10-admin-generation")
+    assert live.services.db.pool_counts()["unverified"] == before + 4
+    made = [c for c in live.services.db.clips("unverified") if c["source"] == "tts"]
+    assert len(made) == 4 and all(c["model_version"] and c["intended_emotion"] for c in made)
 
 
 def test_a_volunteer_calling_an_admin_handler_is_refused(live, alice):

@@ -247,7 +247,9 @@ def test_labeling_does_nothing_after_a_login_that_did_not_sign_in(ui):
 def admin_calls(ui, visit):
     admin = ui.admin
     return [lambda: admin.refresh(visit, "all", "all", "clip"), lambda: admin.tally(visit, "all", "all", "clip"),
-            lambda: admin.play(visit, 1), lambda: admin.export(visit)]
+            lambda: admin.play(visit, 1), lambda: admin.export(visit),
+            lambda: admin.generate(visit, 2, ["happy"]), lambda: admin.cancel_generation(visit),
+            lambda: admin.generation_status(visit)]
 
 
 def test_every_admin_handler_refuses_a_volunteer(ui, stocked):
@@ -289,6 +291,29 @@ def test_the_dashboard_shows_pools_tallies_agreement_plots_and_policy(ui, stocke
     assert "1 passed" in passes  # the admin's own login
     assert list(by_emotion["value"]["pass_rate"]) == [100.0]
     assert list(by_round["pass_rate"]) == [100.0] and len(over_time) == 2
+
+
+def test_the_admin_starts_a_generation_and_sees_it_finish(ui, stocked, tmp_path):
+    from dataclasses import replace
+
+    from tests import tts_fixtures
+
+    stocked.settings = replace(stocked.settings, tts_checkpoint=str(tts_fixtures.write_insideout(tmp_path / "m.pt")))
+    visit = sign_in(ui, stocked, "admin", ADMIN_PASSWORD)
+    assert ui.admin.generation_status(visit)[0] == "No generation yet."
+    text, share, timer = ui.admin.generate(visit, 3, ["sad", "calm"])
+    assert "Generation job" in text
+    stocked.jobs.wait(stocked.db.latest_job("generate")["id"], timeout=120)
+    text, share, timer = ui.admin.generation_status(visit)
+    assert "done" in text and "3 / 3 clips" in text and "3 made, 0 failed" in text and share == 100
+
+
+def test_a_bad_generation_request_is_refused_with_a_message(ui, stocked):
+    visit = sign_in(ui, stocked, "admin", ADMIN_PASSWORD)
+    with pytest.raises(gr.Error, match="count must be"):
+        ui.admin.generate(visit, 0, ["sad"])
+    with pytest.raises(gr.Error, match="at least one emotion"):
+        ui.admin.generate(visit, 3, [])
 
 
 def test_the_tally_filter_keeps_one_pool(ui, stocked):

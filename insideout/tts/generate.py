@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -14,7 +15,9 @@ from ..corpus.starter import load_sentences
 from ..emotions import EMOTION_IDS, emotion
 from ..library import ClipInfo, Library
 from ..wav import BadAudio
-from .synthesize import Synthesizer
+
+if TYPE_CHECKING:  # torch loads only when a generation runs, not when the app starts
+    from .synthesize import Synthesizer
 
 MAX_CLIPS = 1000
 

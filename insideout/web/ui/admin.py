@@ -13,13 +13,14 @@ import pandas as pd
 from ... import stats, wav
 from ...accounts import Accounts, NotAllowed, Session
 from ...db import POOLS
-from ...emotions import EMOTION_IDS
+from ...emotions import EMOTION_IDS, UnknownEmotion
 from ...library import ClipError
 from ...services import Services
 from ...storage import StoreError
+from ...tts.generate import MAX_CLIPS, GenerationError, GenerationRequest
 from .common import Visit
 from .plots import by_emotion_frame, by_round_frame, confusion_figure, over_time_frame
-from .texts import emotion_name, number, percent, t
+from .texts import emotion_choices, emotion_name, number, percent, t
 
 ALL = "all"
 
@@ -63,6 +64,18 @@ class AdminView:
                                      label=t("en", "pass_over_time"), elem_id="admin-over-time")
         self.export_btn = gr.Button(t("en", "export"), elem_id="admin-export")
         self.files = gr.File(label=t("en", "csv_files"), file_count="multiple", interactive=False)
+        self.generate_md = gr.Markdown(t("en", "generate_title"))
+        with gr.Row():
+            self.gen_count = gr.Number(8, label=t("en", "generate_count"), precision=0, minimum=1,
+                                       maximum=MAX_CLIPS, elem_id="admin-gen-count")
+            self.gen_emotions = gr.CheckboxGroup(emotion_choices("en"), value=list(EMOTION_IDS),
+                                                 label=t("en", "generate_emotions"), elem_id="admin-gen-emotions")
+        with gr.Row():
+            self.gen_btn = gr.Button(t("en", "generate"), variant="primary", elem_id="admin-generate")
+            self.gen_cancel = gr.Button(t("en", "cancel_job"), elem_id="admin-gen-cancel")
+        self.gen_status = gr.Markdown(elem_id="admin-gen-status")
+        self.gen_progress = gr.Slider(0, 100, value=0, label="%", interactive=False, elem_id="admin-gen-progress")
+        self.gen_timer = gr.Timer(1.0, active=False)
 
     @property
     def dashboard(self) -> list:
@@ -77,6 +90,11 @@ class AdminView:
             dropdown.change(self.tally, filters, [self.table], api_visibility="private")
         self.play_btn.click(self.play, [self.state, self.clip_id], [self.clip_audio], api_name="admin_play")
         self.export_btn.click(self.export, [self.state], [self.files], api_name="admin_export")
+        progress = [self.gen_status, self.gen_progress, self.gen_timer]
+        self.gen_btn.click(self.generate, [self.state, self.gen_count, self.gen_emotions], progress,
+                           api_name="admin_generate")
+        self.gen_cancel.click(self.cancel_generation, [self.state], progress, api_name="admin_cancel_generation")
+        self.gen_timer.tick(self.generation_status, [self.state], progress, api_visibility="private")
 
     def relabel(self, visit: Visit) -> dict:
         lang = visit.lang
@@ -97,6 +115,11 @@ class AdminView:
             self.over_time: gr.update(label=t(lang, "pass_over_time")),
             self.export_btn: gr.update(value=t(lang, "export")),
             self.files: gr.update(label=t(lang, "csv_files")),
+            self.generate_md: t(lang, "generate_title"),
+            self.gen_count: gr.update(label=t(lang, "generate_count")),
+            self.gen_emotions: gr.update(label=t(lang, "generate_emotions"), choices=emotion_choices(lang)),
+            self.gen_btn: gr.update(value=t(lang, "generate")),
+            self.gen_cancel: gr.update(value=t(lang, "cancel_job")),
         }
 
     # -- handlers ------------------------------------------------------------------------------
@@ -153,6 +176,37 @@ class AdminView:
             return wav.encode(self.services.library.pcm(int(clip_id)))
         except (ClipError, StoreError) as e:
             raise gr.Error(str(e), print_exception=False) from None
+
+    def generate(self, visit: Visit, count: float | None, emotions: list[str]) -> list:
+        """Queue a generation job; its progress shows below and refreshes every second."""
+        self._admin(visit)
+        request = GenerationRequest(int(count or 0), tuple(emotions or ()))
+        try:
+            self.services.start_generation(request)
+        except (GenerationError, UnknownEmotion) as e:
+            raise gr.Error(str(e), print_exception=False) from None
+        return self.generation_status(visit)
+
+    def cancel_generation(self, visit: Visit) -> list:
+        self._admin(visit)
+        job = self.services.db.latest_job("generate")
+        if job is not None:
+            self.services.jobs.cancel(job["id"])
+        return self.generation_status(visit)
+
+    def generation_status(self, visit: Visit) -> list:
+        self._admin(visit)
+        job = self.services.db.latest_job("generate")
+        if job is None:
+            return [t(visit.lang, "job_none"), 0, gr.Timer(active=False)]
+        detail = job["error"] or ""
+        if job["result"]:
+            detail = f"{job['result']['made']} made, {job['result']['failed']} failed."
+        text = t(visit.lang, "job_status", id=job["id"], state=job["state"], done=job["progress"],
+                 total=job["total"] or "?", detail=detail)
+        share = 100 * job["progress"] / job["total"] if job["total"] else 0
+        running = job["state"] in ("queued", "running")
+        return [text, round(share), gr.Timer(active=running)]
 
     def export(self, visit: Visit) -> list[str]:
         """The votes and tallies as CSV files in Gradio's temp dir, from where it serves them."""

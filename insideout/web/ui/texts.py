@@ -134,6 +134,17 @@ TEXTS: dict[str, dict[str, str]] = {
     "col_round": {"en": "round", "ko": "라운드"},
     "all_rounds": {"en": "all rounds", "ko": "전체 라운드"},
     "none_yet": {"en": "n/a", "ko": "없음"},
+    "generate_title": {"en": "### Generate clips for the crowd\nThe acoustic model speaks shipped sentences in the "
+                             "chosen emotions; the clips go to the unverified pool with their intended emotion.",
+                       "ko": "### 크라우드용 음성 생성\n음향 모델이 선택한 감정으로 문장을 읽고, "
+                             "생성된 음성은 의도한 감정과 함께 미검증 풀로 갑니다."},
+    "generate_count": {"en": "Clips", "ko": "음성 수"},
+    "generate_emotions": {"en": "Emotions", "ko": "감정"},
+    "generate": {"en": "Generate", "ko": "생성"},
+    "cancel_job": {"en": "Cancel", "ko": "취소"},
+    "job_none": {"en": "No generation yet.", "ko": "아직 생성 작업이 없습니다."},
+    "job_status": {"en": "Generation job {id}: **{state}**, {done} / {total} clips. {detail}",
+                   "ko": "생성 작업 {id}: **{state}**, {done} / {total}개. {detail}"},
 }
 
 
