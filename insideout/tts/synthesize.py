@@ -57,11 +57,13 @@ class Synthesizer:
         with self._lock, torch.inference_mode():
             emotions_sorted = torch.tensor([emotion_ids[i] for i in order])
             mels, mel_lengths, _ = self.acoustic.model.infer(batch, lengths, emotions_sorted)
-            waves = self.vocoder(mels)
+            # The vocoder takes one clip at a time, cut to its own length: on a CPU a batch is no
+            # faster per second of audio (measured 0.29 alone vs 0.49 in eights), and padding is waste.
+            waves = [self.vocoder(mels[row, :, : int(mel_lengths[row])])[0] for row in range(len(order))]
         out: list[Synthesis | None] = [None] * len(texts)
         for row, i in enumerate(order):
             frames = int(mel_lengths[row])
-            wave = waves[row, : frames * MEL.hop_length].astype(np.float32)
+            wave = waves[row][: frames * MEL.hop_length].astype(np.float32)
             out[i] = Synthesis(wave, MEL.sample_rate, self.acoustic.version, self.vocoder.name, frames,
                                stopped=frames < max_step)
         return out
