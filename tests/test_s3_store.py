@@ -30,7 +30,7 @@ from insideout.store_migration import migrate_audio
 from tests import s3_fixtures
 from tests.conftest import LiveServer, make_settings, stock, tone, wav_bytes
 from tests.helpers import answers
-from tests.s3_fixtures import CuttingProxy, MotoEndpoint, audio_everywhere, s3_settings, stop_after
+from tests.s3_fixtures import CuttingProxy, MotoEndpoint, audio_everywhere, s3_services, s3_settings, stop_after
 
 # pytest looks fixtures up by name in the test module: these are the shared ones of s3_fixtures.
 moto, aws_env, s3 = s3_fixtures.moto, s3_fixtures.aws_env, s3_fixtures.s3
@@ -465,3 +465,18 @@ def test_s3_settings_a_bucket_per_pool_and_hugging_face_defaults():
 def test_bad_s3_settings_get_a_clear_message(env, words):
     with pytest.raises(SettingsError, match=words):
         settings_from_env(env)
+
+
+def test_an_s3_outage_while_serving_audio_is_a_503_and_loses_nothing(tmp_path, s3):
+    services = s3_services(tmp_path, s3, max_attempts=1)
+    services.clip_ids = stock(services, play=8, unverified=2)
+    with LiveServer(services) as live, live.client() as http:
+        c = http.post("/api/v1/challenges", json={}).json()
+        s3.stop()
+        try:
+            r = http.get(c["clips"][0]["audio_url"])
+        finally:
+            s3.start()
+        assert r.status_code == 503 and r.json()["error"] == "storage_unavailable"
+        assert "retry-after" in r.headers and "Traceback" not in r.text
+        assert http.get(c["clips"][0]["audio_url"]).status_code == 200  # back once S3 is
