@@ -91,30 +91,25 @@ class Settings:
         return self.data_dir / "audio"
 
 
-def _int(env: Mapping[str, str], name: str, default: int, lo: int, hi: int) -> int:
+def _number(env: Mapping[str, str], name: str, default, lo, hi, kind: type, kind_name: str):
     raw = env.get(PREFIX + name)
     if raw is None or raw.strip() == "":
         return default
     try:
-        value = int(raw.strip())
+        value = kind(raw.strip())
     except ValueError:
-        raise SettingsError(f"{PREFIX}{name}={raw!r}: expected a whole number") from None
+        raise SettingsError(f"{PREFIX}{name}={raw!r}: expected {kind_name}") from None
     if not lo <= value <= hi:
         raise SettingsError(f"{PREFIX}{name}={value}: expected a number from {lo} to {hi}")
     return value
+
+
+def _int(env: Mapping[str, str], name: str, default: int, lo: int, hi: int) -> int:
+    return _number(env, name, default, lo, hi, int, "a whole number")
 
 
 def _float(env: Mapping[str, str], name: str, default: float, lo: float, hi: float) -> float:
-    raw = env.get(PREFIX + name)
-    if raw is None or raw.strip() == "":
-        return default
-    try:
-        value = float(raw.strip())
-    except ValueError:
-        raise SettingsError(f"{PREFIX}{name}={raw!r}: expected a number") from None
-    if not lo <= value <= hi:
-        raise SettingsError(f"{PREFIX}{name}={value}: expected a number from {lo} to {hi}")
-    return value
+    return _number(env, name, default, lo, hi, float, "a number")
 
 
 def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
