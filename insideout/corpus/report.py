@@ -30,14 +30,27 @@ def measure_library(library: Library, pools: tuple[str, ...] = ("play", "unverif
     return rows
 
 
-def per_emotion(rows: list[dict]) -> dict[str, dict[str, float]]:
-    """Medians per emotion. F0 is also given relative to the same voice's neutral clips (in
-    semitones), since the voices' own pitch would otherwise swamp the emotions' differences."""
-    neutral_f0: dict[str, float] = {}
+def neutral_f0_by_voice(rows: list[dict]) -> dict[str, float]:
+    """Each voice's median F0 over its neutral clips: the reference its emotions are measured from."""
+    out = {}
     for voice in {r["voice"] for r in rows}:
         f0s = [r["median_f0_hz"] for r in rows if r["voice"] == voice and r["emotion"] == "neutral"]
         if f0s and np.isfinite(np.nanmedian(f0s)):
-            neutral_f0[voice] = float(np.nanmedian(f0s))
+            out[voice] = float(np.nanmedian(f0s))
+    return out
+
+
+def f0_vs_neutral_st(row: dict, neutral_f0: dict[str, float]) -> float:
+    """A clip's F0 in semitones above its voice's neutral; nan without a reference."""
+    if row["voice"] not in neutral_f0:
+        return float("nan")
+    return float(12 * np.log2(row["median_f0_hz"] / neutral_f0[row["voice"]]))
+
+
+def per_emotion(rows: list[dict]) -> dict[str, dict[str, float]]:
+    """Medians per emotion. F0 is also given relative to the same voice's neutral clips (in
+    semitones), since the voices' own pitch would otherwise swamp the emotions' differences."""
+    neutral_f0 = neutral_f0_by_voice(rows)
     grouped: dict[str, list[dict]] = defaultdict(list)
     for r in rows:
         grouped[r["emotion"]].append(r)
@@ -46,8 +59,7 @@ def per_emotion(rows: list[dict]) -> dict[str, dict[str, float]]:
         group = grouped.get(emotion_id, [])
         if not group:
             continue
-        rel = [12 * np.log2(r["median_f0_hz"] / neutral_f0[r["voice"]])
-               for r in group if r["voice"] in neutral_f0 and np.isfinite(r["median_f0_hz"])]
+        rel = [st for r in group if np.isfinite(st := f0_vs_neutral_st(r, neutral_f0))]
         table[emotion_id] = {
             "clips": len(group),
             "duration_s": float(np.nanmedian([r["duration_s"] for r in group])),
@@ -76,15 +88,10 @@ def plot(rows: list[dict], table: dict[str, dict[str, float]], path: Path) -> No
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    neutral = {}
-    for voice in {r["voice"] for r in rows}:
-        f0s = [r["median_f0_hz"] for r in rows if r["voice"] == voice and r["emotion"] == "neutral"]
-        if f0s:
-            neutral[voice] = float(np.nanmedian(f0s))
+    neutral = neutral_f0_by_voice(rows)
     emotions = [e for e in EMOTION_IDS if e in table]
     panels = [
-        ("F0 vs the voice's neutral (semitones)",
-         lambda r: 12 * np.log2(r["median_f0_hz"] / neutral[r["voice"]]) if r["voice"] in neutral else np.nan),
+        ("F0 vs the voice's neutral (semitones)", lambda r: f0_vs_neutral_st(r, neutral)),
         ("F0 range, 10th-90th percentile (semitones)", lambda r: r["f0_range_st"]),
         ("Energy of speech (dBFS)", lambda r: r["energy_db"]),
         ("Duration of speech (s)", lambda r: r["duration_s"]),
