@@ -25,7 +25,7 @@ from insideout.emotions import EMOTION_IDS  # noqa: E402
 from insideout.tts import tacotron2 as t2  # noqa: E402
 from insideout.tts.audio import MEL  # noqa: E402
 from insideout.tts.hifigan import shared_vocoder  # noqa: E402
-from insideout.tts.synthesize import Synthesizer  # noqa: E402
+from insideout.tts.synthesize import Synthesizer, encode_batch  # noqa: E402
 from insideout.tts.text import PHONEMES  # noqa: E402
 
 
@@ -73,13 +73,7 @@ def main() -> None:
     for batch in (1, 8):
         texts = sentences[:batch]
         emotions = [EMOTION_IDS[i % 8] for i in range(batch)]
-        tokens = [acoustic.frontend.encode(t) for t in texts]
-        order = sorted(range(batch), key=lambda i: -len(tokens[i]))
-        lengths = torch.tensor([len(tokens[i]) for i in order])
-        padded = torch.zeros(batch, int(lengths[0]), dtype=torch.long)
-        for row, i in enumerate(order):
-            padded[row, : len(tokens[i])] = torch.tensor(tokens[i])
-        emotion_ids = torch.tensor([EMOTION_IDS.index(emotions[i]) for i in order])
+        _, padded, lengths, emotion_ids = encode_batch(acoustic.frontend, texts, emotions)
         (mels, mel_lengths, _), t_acoustic = timed(args.repeats, acoustic.model.infer, padded, lengths, emotion_ids)
         audio_s = float(mel_lengths.sum()) * MEL.hop_length / MEL.sample_rate
         clips = [mels[row, :, : int(mel_lengths[row])] for row in range(batch)]

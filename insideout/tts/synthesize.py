@@ -13,6 +13,7 @@ from ..emotions import EMOTION_IDS, emotion
 from .audio import MEL
 from .hifigan import Vocoder, shared_vocoder
 from .tacotron2 import AcousticModel, load
+from .text import Frontend
 
 DEFAULT_CHECKPOINT = Path(__file__).resolve().parents[2] / "models" / "tacotron2-emotion.pt"
 
@@ -31,6 +32,19 @@ class Synthesis:
     stopped: bool  # False when the decoder ran to its step limit without deciding to stop
 
 
+def encode_batch(frontend: Frontend, texts: list[str], emotions: list[str]):
+    """Texts and emotions -> (order, padded tokens, lengths, emotion ids), longest first: the encoder
+    packs sequences, which wants them so. order[row] is the index in texts of each batch row."""
+    emotion_ids = [EMOTION_IDS.index(emotion(e).id) for e in emotions]
+    tokens = [frontend.encode(t) for t in texts]
+    order = sorted(range(len(tokens)), key=lambda i: -len(tokens[i]))
+    lengths = torch.tensor([len(tokens[i]) for i in order])
+    batch = torch.zeros(len(order), int(lengths[0]), dtype=torch.long)
+    for row, i in enumerate(order):
+        batch[row, : len(tokens[i])] = torch.tensor(tokens[i])
+    return order, batch, lengths, torch.tensor([emotion_ids[i] for i in order])
+
+
 class Synthesizer:
     def __init__(self, acoustic: AcousticModel, vocoder: Vocoder):
         self.acoustic = acoustic
@@ -45,17 +59,9 @@ class Synthesizer:
         """Speak each text in its emotion; one batch through each model."""
         if len(texts) != len(emotions) or not texts:
             raise SynthesisError("give one emotion per text, and at least one text")
-        emotion_ids = [EMOTION_IDS.index(emotion(e).id) for e in emotions]
-        tokens = [self.acoustic.frontend.encode(t) for t in texts]
-        # The encoder packs sequences, which wants them longest first.
-        order = sorted(range(len(tokens)), key=lambda i: -len(tokens[i]))
-        lengths = torch.tensor([len(tokens[i]) for i in order])
-        batch = torch.zeros(len(order), int(lengths[0]), dtype=torch.long)
-        for row, i in enumerate(order):
-            batch[row, : len(tokens[i])] = torch.tensor(tokens[i])
+        order, batch, lengths, emotions_sorted = encode_batch(self.acoustic.frontend, texts, emotions)
         max_step = self.acoustic.model.config.decoder_max_step
         with self._lock, torch.inference_mode():
-            emotions_sorted = torch.tensor([emotion_ids[i] for i in order])
             mels, mel_lengths, _ = self.acoustic.model.infer(batch, lengths, emotions_sorted)
             # The vocoder takes one clip at a time, cut to its own length: on a CPU a batch is no
             # faster per second of audio (measured 0.29 alone vs 0.49 in eights), and padding is waste.
