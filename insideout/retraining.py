@@ -43,14 +43,10 @@ class RetrainError(ValueError):
     pass
 
 
+# (model file, the learning clips it was given, a mel cache folder) -> metrics to store with the version
 Evaluator = Callable[[Path, list["TrainItem"], Path], dict]
-
-
-def default_evaluator(model_path: Path, items: list[TrainItem], cache_dir: Path) -> dict:
-    """Teacher-forced metrics on the clips it learned from (scripts/eval_tts.py's held-out metrics come later)."""
-    from .tts.train import evaluate
-
-    return evaluate(model_path, items, cache_dir)
+EVAL_PER_EMOTION = 2  # 16 held-out sentences: about a minute on a 2-core CPU after a 25-minute fine-tune
+MIN_STARTER_CLIPS = 16  # fewer starter clips in the library: the classifier learns from the rendered plan
 
 
 @dataclass(frozen=True)
@@ -62,12 +58,14 @@ class RetrainPlan:
 
 class Retraining:
     def __init__(self, settings: Settings, db: Database, library: Library, jobs: JobRunner,
-                 evaluator: Evaluator = default_evaluator, base_config: TrainConfig | None = None):
+                 evaluator: Evaluator | None = None, base_config: TrainConfig | None = None):
         self.settings = settings
         self.db = db
         self.library = library
         self.jobs = jobs
-        self.evaluator = evaluator
+        self.evaluator = evaluator or self.held_out_evaluation
+        self.eval_per_emotion = EVAL_PER_EMOTION
+        self.classifier = None  # the emotion classifier, fitted on first use
         self.base_config = base_config  # None: fine-tune the current model for DEFAULT_FINE_TUNE_STEPS
         self.replay_play_pool = True  # also train on play clips with text, so the model keeps what it knew
         self._start_lock = threading.Lock()
@@ -101,6 +99,31 @@ class Retraining:
             if candidate and (candidate.startswith(("http://", "https://")) or Path(candidate).is_file()):
                 return candidate
         return ""
+
+    @property
+    def classifier_cache(self) -> Path:
+        return self.settings.data_dir / "botlab" / "emotion-classifier.pkl"
+
+    # -- evaluating ---------------------------------------------------------------------------------
+
+    def emotion_classifier(self):
+        """The bot lab's classifier, trained on the library's starter clips (refitted when they change)."""
+        from .botlab import classifier as emotion_classifier
+
+        if self.classifier is None:
+            examples = emotion_classifier.starter_examples(self.library)
+            if len(examples) < MIN_STARTER_CLIPS:
+                examples = emotion_classifier.rendered_starter_examples()
+            self.classifier = emotion_classifier.cached_fit(examples, self.classifier_cache)
+        return self.classifier
+
+    def held_out_evaluation(self, model_path: Path, items: list[TrainItem], cache_dir: Path) -> dict:
+        """scripts/eval_tts.py's metrics (insideout/tts/evaluation.py) on EVAL_PER_EMOTION held-out
+        sentences per emotion: every version stores the numbers the shipped model's card reports."""
+        from .tts.evaluation import evaluate_model
+
+        return evaluate_model(model_path, self.emotion_classifier(), self.eval_per_emotion,
+                              vocoder=self.settings.vocoder)
 
     # -- starting -----------------------------------------------------------------------------------
 
@@ -182,6 +205,7 @@ class Retraining:
             self.db.update_model(model_id, state="trained", version=result.version, path=str(path),
                                  parent_version=result.provenance.get("parent_version"))
             ctx.check_cancel()
+            ctx.progress(result.steps, config.steps, "evaluating on held-out sentences", force=True)
             metrics = {"final_loss": result.losses[-1][1] if result.losses else None, "steps": result.steps,
                        "seconds": result.provenance["seconds"], "losses": result.losses,
                        **self.evaluator(path, learning, self.mel_cache_dir)}

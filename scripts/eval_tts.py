@@ -1,78 +1,79 @@
 """Evaluate an acoustic model on held-out sentences: what the model card reports.
 
-    python scripts/eval_tts.py --checkpoint models/tacotron2-emotion.pt [--per-emotion 3] [--workdir DIR]
+    python scripts/eval_tts.py --checkpoint models/tacotron2-emotion.pt [--per-emotion 3] [--out report.json]
 
-Held-out data: sentences of data/sentences.txt (hand-written, never among the teacher corpus's
-template sentences), rendered by the starter library's voices and emotion presets: the teacher's
-rendering of the same sentence and emotion. Reports
-- teacher-forced: log-mel L1 after the postnet, stop-gate BCE, attention diagonality (1 = all on the
-  diagonal), from insideout.tts.train.evaluate;
-- free-running: the share of sentences the decoder ends by itself before its step limit, and the
-  median ratio of generated to teacher length.
-Word error rate (offline recognition) and emotion recognizability (a classifier) are not measured yet.
+Metrics (insideout/tts/evaluation.py): teacher-forced log-mel L1, stop-gate BCE and attention diagonality;
+free-running stop share and length ratio; word error rate of offline recognition (pocketsphinx) on the
+generated clips beside the teacher's clips of the same sentences and emotions; and the share of generated
+clips whose intended emotion the bot lab's acoustic classifier names (chance 12.5 %), beside the teacher's.
+
+The classifier is trained on the starter library: the clips of INSIDEOUT_DATA_DIR's library when it has
+them, else the starter plan rendered in memory (about a minute), and kept in --classifier-cache.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sys
-import tempfile
+import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
-
-from insideout.corpus.starter import load_sentences  # noqa: E402
-from insideout.corpus.synth import available_voices, render_clip  # noqa: E402
-from insideout.emotions import EMOTION_IDS  # noqa: E402
-from insideout.tts import tacotron2 as t2  # noqa: E402
-from insideout.tts.train import evaluate, wave_item  # noqa: E402
+from insideout.botlab import classifier as emotion_classifier  # noqa: E402
+from insideout.tts.evaluation import evaluate_model  # noqa: E402
 
 
-def held_out(per_emotion: int, seed: int = 1) -> list[tuple[str, str, str, np.ndarray]]:
-    sentences, voices = load_sentences(), available_voices()
-    rng = np.random.default_rng(seed)
-    out = []
-    for e, emotion_id in enumerate(EMOTION_IDS):
-        for k in range(per_emotion):
-            text = sentences[int(rng.integers(len(sentences)))]
-            voice = voices[(e + k) % len(voices)]
-            wave, _ = render_clip(text, emotion_id, voice, seed * 1000 + e * 10 + k)
-            out.append((text, emotion_id, voice, wave))
-    return out
+def starter_examples(use_library: bool) -> list[emotion_classifier.Example]:
+    if use_library:
+        from insideout.config import load_settings
+        from insideout.services import build_services
 
-
-def free_running(acoustic: t2.AcousticModel, data) -> dict:
-    stopped, ratios = 0, []
-    limit = acoustic.model.config.decoder_max_step
-    for text, emotion_id, _voice, wave in data:
-        tokens = torch.tensor([acoustic.frontend.encode(text)])
-        _, lengths, _ = acoustic.model.infer(tokens, torch.tensor([tokens.shape[1]]),
-                                             torch.tensor([EMOTION_IDS.index(emotion_id)]))
-        frames = int(lengths[0])
-        stopped += frames < limit
-        ratios.append(frames / (len(wave) / 256))
-    return {"stopped_share": round(stopped / len(data), 3), "median_length_ratio": round(float(np.median(ratios)), 3)}
+        examples = emotion_classifier.starter_examples(build_services(load_settings()).library)
+        if examples:
+            print(f"classifier: {len(examples)} starter clips of the library", file=sys.stderr)
+            return examples
+    print("classifier: rendering the starter library's plan", file=sys.stderr)
+    return emotion_classifier.rendered_starter_examples()
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--checkpoint", default="models/tacotron2-emotion.pt")
-    parser.add_argument("--per-emotion", type=int, default=3)
-    parser.add_argument("--workdir", help="mel cache folder (default: a temp dir)")
+    parser.add_argument("--per-emotion", type=int, default=3, help="held-out sentences per emotion")
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--vocoder", default="universal")
+    parser.add_argument("--no-emotion", action="store_true", help="skip the classifier (and its training)")
+    parser.add_argument("--from-library", action="store_true",
+                        help="train the classifier on INSIDEOUT_DATA_DIR's starter clips instead of the rendered plan")
+    parser.add_argument("--classifier-cache", type=Path, default=Path("data/botlab/emotion-classifier.pkl"))
+    parser.add_argument("--out", type=Path, help="also write the report here")
+    parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()
-    torch.set_num_threads(2)
-    data = held_out(args.per_emotion)
-    items = [wave_item(wave, text, emotion_id) for text, emotion_id, _v, wave in data]
-    with tempfile.TemporaryDirectory() as tmp:
-        teacher_forced = evaluate(args.checkpoint, items, args.workdir or tmp)
-    acoustic = t2.load(args.checkpoint)
-    report = {"checkpoint": args.checkpoint, "version": acoustic.version, "held_out_clips": len(data),
-              "teacher_forced": teacher_forced, "free_running": free_running(acoustic, data)}
-    print(json.dumps(report, indent=2))
+
+    import torch
+
+    torch.set_num_threads(args.threads)
+    started = time.monotonic()
+    classifier = None
+    if not args.no_emotion:
+        classifier = emotion_classifier.cached_fit(starter_examples(args.from_library), args.classifier_cache)
+        print(f"classifier: trained on {classifier.trained_on} clips, grouped 5-fold accuracy "
+              f"{classifier.cv_accuracy}", file=sys.stderr)
+    # stdout carries only the report: libraries that print while loading (the vocoder) go to stderr
+    with contextlib.redirect_stdout(sys.stderr):
+        metrics = evaluate_model(args.checkpoint, classifier, args.per_emotion, args.seed, args.vocoder,
+                                 progress=lambda message: print(message, file=sys.stderr, flush=True))
+    from insideout.tts import tacotron2 as t2
+
+    report = {"checkpoint": args.checkpoint, "version": t2.load(args.checkpoint).version,
+              "seconds": round(time.monotonic() - started, 1), **metrics}
+    text = json.dumps(report, indent=2)
+    print(text)
+    if args.out:
+        args.out.write_text(text + "\n")
 
 
 if __name__ == "__main__":

@@ -1,21 +1,90 @@
-"""scripts/eval_tts.py, on a tiny checkpoint: it renders held-out teacher clips and reports the metrics."""
+"""Held-out evaluation (insideout/tts/evaluation.py, scripts/eval_tts.py) and its use by retraining, on tiny
+checkpoints: it renders held-out teacher clips, speaks them, recognizes and classifies them."""
 
 import json
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
+import pytest
+
+from insideout.botlab import classifier as emotion_classifier
+from insideout.emotions import EMOTION_IDS
+from insideout.library import ClipInfo
+from insideout.tts.evaluation import evaluate_model, held_out
+from insideout.wav import SAMPLE_RATE
 from tests import tts_fixtures
+from tests.conftest import tone
 
 ROOT = Path(__file__).resolve().parent.parent
+METRICS = {"held_out_clips", "mel_l1", "gate_bce", "diagonality", "stopped_share", "median_length_ratio", "wer",
+           "teacher_wer", "examples"}
+EMOTION_METRICS = {"emotion_accuracy", "teacher_emotion_accuracy", "emotion_accuracy_by_emotion",
+                   "classifier_cv_accuracy"}
 
 
-def test_eval_reports_teacher_forced_and_free_running_metrics(tmp_path):
+@pytest.fixture(scope="module")
+def small_classifier() -> emotion_classifier.EmotionClassifier:
+    """Fitted on one held-out rendering per emotion: small, but a real classifier."""
+    clips = held_out(per_emotion=1, seed=5)
+    return emotion_classifier.fit([emotion_classifier.Example(c.wave, SAMPLE_RATE, c.emotion, c.text) for c in clips],
+                                  cross_validate=False)
+
+
+def test_held_out_clips_cover_every_emotion_and_repeat_for_a_seed():
+    first, again = held_out(1), held_out(1)
+    assert [c.emotion for c in first] == list(EMOTION_IDS)
+    assert [(c.text, c.voice) for c in first] == [(c.text, c.voice) for c in again]
+
+
+def test_evaluation_reports_every_metric(tmp_path, small_classifier):
+    checkpoint = tts_fixtures.write_insideout(tmp_path / "m.pt", stops=True, max_step=1000)
+    metrics = evaluate_model(checkpoint, small_classifier, per_emotion=1)
+    assert set(metrics) == METRICS | EMOTION_METRICS
+    assert metrics["held_out_clips"] == 8 and metrics["stopped_share"] == 1.0  # the fixture's gate stops at once
+    assert metrics["wer"] >= 0.9  # an untrained model says nothing a recognizer can hear
+    assert metrics["teacher_wer"] < metrics["wer"]
+    assert 0.0 <= metrics["emotion_accuracy"] <= 1.0 and metrics["classifier_cv_accuracy"] is None
+    assert [e["emotion"] for e in metrics["examples"]] == list(EMOTION_IDS)
+
+
+def test_evaluation_without_a_classifier_leaves_the_emotion_metrics_out(tmp_path):
+    checkpoint = tts_fixtures.write_insideout(tmp_path / "m.pt", stops=True, max_step=1000)
+    assert set(evaluate_model(checkpoint, None, per_emotion=1)) == METRICS
+
+
+def test_the_script_prints_the_report_and_writes_it(tmp_path):
     checkpoint = tts_fixtures.write_insideout(tmp_path / "m.pt", stops=True, max_step=1000)
     result = subprocess.run([sys.executable, str(ROOT / "scripts" / "eval_tts.py"), "--checkpoint", str(checkpoint),
-                             "--per-emotion", "1"], capture_output=True, text=True, timeout=600)
+                             "--per-emotion", "1", "--no-emotion", "--out", str(tmp_path / "r.json")],
+                            capture_output=True, text=True, timeout=600, cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout)
-    assert report["held_out_clips"] == 8
-    assert set(report["teacher_forced"]) == {"examples", "mel_l1", "gate_bce", "attention_diagonality"}
-    assert report["free_running"]["stopped_share"] == 1.0  # the fixture's gate stops at once
+    assert report == json.loads((tmp_path / "r.json").read_text())
+    assert set(report) >= METRICS and report["held_out_clips"] == 8
+
+
+def test_every_retrained_version_stores_the_held_out_metrics(services, small_classifier):
+    from tests.test_train import TINY_CONFIG
+
+    services.retraining.base_config = replace(TINY_CONFIG, steps=2)
+    services.retraining.replay_play_pool = False
+    services.retraining.eval_per_emotion = 1
+    services.retraining.classifier = small_classifier
+    services.library.add(tone(5, 0.5), SAMPLE_RATE, "learning",
+                         ClipInfo(source="test", label="sad", text="The lamp is in the garage."))
+    plan = services.retraining.start()
+    assert services.jobs.wait(plan.job_id, timeout=300)["state"] == "done"
+    model = services.db.get_model(plan.model_id)
+    assert model["state"] == "evaluated"
+    assert set(model["metrics"]) >= (METRICS | EMOTION_METRICS) and model["metrics"]["steps"] == 2
+
+
+def test_the_retraining_classifier_learns_from_the_starter_clips(services, tmp_path):
+    for i, emotion in enumerate(EMOTION_IDS * 2):
+        services.library.add(tone(100 + i, 0.5 + 0.05 * (i % 8)), SAMPLE_RATE, "play",
+                             ClipInfo(source="starter", label=emotion, intended_emotion=emotion, text=f"s{i % 3}"))
+    classifier = services.retraining.emotion_classifier()
+    assert classifier.trained_on == 16
+    assert services.retraining.classifier_cache.is_file()

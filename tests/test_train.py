@@ -121,7 +121,12 @@ def add_learning(services, n: int, start: int = 0) -> list[int]:
 def retrain(services):
     services.retraining.base_config = replace(TINY_CONFIG, steps=2)
     services.retraining.replay_play_pool = False
+    services.retraining.evaluator = quick_evaluator  # the held-out evaluation has its own tests
     return services
+
+
+def quick_evaluator(model_path, items, cache_dir) -> dict:
+    return {"wer": 0.5, "teacher_wer": 0.25}
 
 
 def pools(services, clip_ids):
@@ -201,6 +206,7 @@ def test_the_learning_pool_threshold_starts_a_training(tmp_path):
                                             ambiguous_after_votes=5))
     services.retraining.base_config = replace(TINY_CONFIG, steps=2)
     services.retraining.replay_play_pool = False
+    services.retraining.evaluator = quick_evaluator
     clips = [services.library.add(tone(900 + i, 0.3), 22050, "unverified",
                                   ClipInfo(source="test", intended_emotion="sad", text=TEXTS[i])) for i in range(2)]
 

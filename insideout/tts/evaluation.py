@@ -1,0 +1,111 @@
+"""Held-out evaluation of an acoustic model: what scripts/eval_tts.py prints, the model card reports,
+and every retrained version stores.
+
+Held-out data: sentences of data/sentences.txt (hand-written, never among the teacher corpus's template
+sentences), rendered by the starter library's voices and emotion presets: the teacher's rendering of
+the same sentence and emotion. Metrics (all over the same held-out clips):
+- teacher-forced: log-mel L1 after the postnet, stop-gate BCE, attention diagonality (train.evaluate);
+- free-running: the share of sentences the decoder ends by itself, and the median generated / teacher
+  length;
+- intelligibility: word error rate of offline recognition (botlab.asr) on the generated clips, beside
+  the same on the teacher's clips;
+- emotion: the share of generated clips whose intended emotion the acoustic classifier (botlab.classifier,
+  trained on the starter library) names, beside the same on the teacher's clips; chance is 12.5 %.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ..emotions import EMOTION_IDS
+from .audio import MEL
+
+EVAL_BATCH = 8  # sentences per synthesis batch: bounds memory, keeps progress moving
+
+
+@dataclass(frozen=True)
+class HeldOutClip:
+    text: str
+    emotion: str
+    voice: str
+    wave: np.ndarray  # the teacher's rendering, float32 at MEL.sample_rate
+
+
+def held_out(per_emotion: int = 3, seed: int = 1) -> list[HeldOutClip]:
+    """per_emotion sentences per emotion, each rendered by a teacher voice (voices taken in turn)."""
+    from ..corpus.starter import load_sentences
+    from ..corpus.synth import available_voices, render_clip
+
+    if per_emotion < 1:
+        raise ValueError("per_emotion must be at least 1")
+    sentences, voices = load_sentences(), available_voices()
+    rng = np.random.default_rng(seed)
+    out = []
+    for e, emotion_id in enumerate(EMOTION_IDS):
+        for k in range(per_emotion):
+            text = sentences[int(rng.integers(len(sentences)))]
+            voice = voices[(e + k) % len(voices)]
+            wave, _ = render_clip(text, emotion_id, voice, seed * 1000 + e * 10 + k)
+            out.append(HeldOutClip(text, emotion_id, voice, wave))
+    return out
+
+
+def evaluate_model(checkpoint: str | Path, classifier=None, per_emotion: int = 3, seed: int = 1,
+                   vocoder: str | Path = "universal", cache_dir: str | Path | None = None,
+                   progress: Callable[[str], None] | None = None) -> dict:
+    """Every metric of the module's docstring, as one flat dict (fractions, not percents). Without a
+    classifier (botlab.classifier.EmotionClassifier), the emotion metrics are left out."""
+    from ..botlab.asr import shared_recognizer, word_error_rate
+    from .hifigan import shared_vocoder
+    from .synthesize import Synthesizer
+    from .tacotron2 import load
+    from .train import evaluate, wave_item
+
+    say = progress or (lambda _message: None)
+    say("rendering the teacher's held-out clips")
+    data = held_out(per_emotion, seed)
+    texts, emotions = [c.text for c in data], [c.emotion for c in data]
+    say("teacher-forced metrics")
+    items = [wave_item(c.wave, c.text, c.emotion) for c in data]
+    with tempfile.TemporaryDirectory() as tmp:
+        forced = evaluate(checkpoint, items, cache_dir or tmp)
+    synthesizer = Synthesizer(load(checkpoint), shared_vocoder(vocoder))
+    generated = []
+    for start in range(0, len(data), EVAL_BATCH):
+        say(f"speaking held-out sentences {start + 1}-{min(start + EVAL_BATCH, len(data))} of {len(data)}")
+        generated += synthesizer.synthesize(texts[start:start + EVAL_BATCH], emotions[start:start + EVAL_BATCH])
+    ratios = [g.frames / (len(c.wave) / MEL.hop_length) for g, c in zip(generated, data, strict=True)]
+
+    say("recognizing speech")
+    recognizer = shared_recognizer()
+    heard = [recognizer.transcribe(g.wave, g.sample_rate) for g in generated]
+    teacher_heard = [recognizer.transcribe(c.wave, MEL.sample_rate) for c in data]
+    metrics = {
+        "held_out_clips": len(data),
+        "mel_l1": forced.get("mel_l1"),
+        "gate_bce": forced.get("gate_bce"),
+        "diagonality": forced.get("attention_diagonality"),
+        "stopped_share": round(float(np.mean([g.stopped for g in generated])), 3),
+        "median_length_ratio": round(float(np.median(ratios)), 3),
+        "wer": round(word_error_rate(texts, heard), 3),
+        "teacher_wer": round(word_error_rate(texts, teacher_heard), 3),
+    }
+    if classifier is not None:
+        say("judging emotions")
+        named = classifier.predict([g.wave for g in generated], MEL.sample_rate)
+        teacher_named = classifier.predict([c.wave for c in data], MEL.sample_rate)
+        hits = np.array([n == e for n, e in zip(named, emotions, strict=True)])
+        metrics["emotion_accuracy"] = round(float(hits.mean()), 3)
+        metrics["teacher_emotion_accuracy"] = round(
+            float(np.mean([n == e for n, e in zip(teacher_named, emotions, strict=True)])), 3)
+        metrics["emotion_accuracy_by_emotion"] = {
+            e: round(float(hits[[x == e for x in emotions]].mean()), 3) for e in EMOTION_IDS if e in emotions}
+        metrics["classifier_cv_accuracy"] = None if classifier.cv_accuracy is None else round(classifier.cv_accuracy, 3)
+    metrics["examples"] = [{"text": c.text, "emotion": c.emotion, "voice": c.voice, "heard": h,
+                            "teacher_heard": th} for c, h, th in zip(data, heard, teacher_heard, strict=True)]
+    return metrics
