@@ -398,6 +398,43 @@ def test_the_admin_generates_clips_and_watches_the_progress(live, admin):
     assert len(made) == 4 and all(c["model_version"] and c["intended_emotion"] for c in made)
 
 
+def test_the_admin_trains_a_version_and_makes_it_generate(live, admin, monkeypatch):
+    """The training panel: a tiny run (seconds, a stand-in evaluation) on the learning pool's clip,
+    its status and loss curve refreshed by the timer, the models table, and the version choice."""
+    from insideout.tts.train import TrainConfig
+
+    retraining = live.services.retraining
+    monkeypatch.setattr(retraining, "base_config", TrainConfig(
+        model_overrides=dict(tts_fixtures.TINY, emotion_dim=4), batch_size=4, steps=6, checkpoint_every=3,
+        device="cpu"))
+    monkeypatch.setattr(retraining, "replay_play_pool", False)
+    monkeypatch.setattr(retraining, "evaluator", lambda *_: {"wer": 0.25, "teacher_wer": 0.125})
+    page = admin.page
+    page.click("#admin-refresh")
+    status = page.locator("#admin-train-status")
+    expect(status).to_contain_text("Learning pool: 1 clips")  # the seeded clip that reached a consensus
+    expect(page.locator("#admin-models")).to_be_visible()
+    page.click("#admin-train")
+    expect(status).to_contain_text("Training job", timeout=WAIT_MS)
+    expect(status).to_contain_text("done", timeout=120_000)  # the timer refreshes it while it runs
+    model = live.services.db.models()[0]
+    expect(status).to_contain_text(f"Model {model['id']}, version {model['version']}")
+    expect(page.locator("#admin-train-loss canvas, #admin-train-loss svg.marks").first).to_be_visible()
+    table = page.locator("#admin-models")
+    expect(table).to_contain_text("evaluated")
+    expect(table).to_contain_text("25.0% (teacher 12.5%)")
+    try:
+        page.locator("#admin-model-choice input").fill(str(model["id"]))
+        page.locator("#admin-model-choice input").press("Enter")
+        page.click("#admin-use-model")
+        expect(page.locator("#admin-model-in-use")).to_contain_text(f"Generating with model {model['id']}")
+        expect(table).to_contain_text("✓ active")
+        admin.shot("11-admin-training")
+        assert live.services.db.active_model()["id"] == model["id"]
+    finally:
+        retraining.set_active(None)  # later tests generate with the default model
+
+
 def test_a_volunteer_calling_an_admin_handler_is_refused(live, alice):
     """Alice's own signed-in session sends the admin event (its tab is hidden from her)."""
     with live.client() as http:

@@ -15,14 +15,17 @@ from ...accounts import Accounts, NotAllowed, Session
 from ...db import POOLS
 from ...emotions import EMOTION_IDS, UnknownEmotion
 from ...library import ClipError
+from ...retraining import RetrainError
 from ...services import Services
 from ...storage import StoreError
 from ...tts.generate import MAX_CLIPS, GenerationError, GenerationRequest
 from .common import Visit
-from .plots import by_emotion_frame, by_round_frame, confusion_figure, over_time_frame
+from .plots import by_emotion_frame, by_round_frame, confusion_figure, loss_frame, models_frame, over_time_frame
 from .texts import emotion_choices, emotion_name, number, percent, t
 
 ALL = "all"
+DEFAULT_MODEL = "default"  # the version choice that means: no trained version, the configured default
+RUNNING = ("queued", "running")
 
 
 class AdminView:
@@ -76,16 +79,42 @@ class AdminView:
         self.gen_status = gr.Markdown(elem_id="admin-gen-status")
         self.gen_progress = gr.Slider(0, 100, value=0, label="%", interactive=False, elem_id="admin-gen-progress")
         self.gen_timer = gr.Timer(1.0, active=False)
+        self.train_md = gr.Markdown(t("en", "train_title"))
+        with gr.Row():
+            self.train_btn = gr.Button(t("en", "train_start"), variant="primary", elem_id="admin-train")
+            self.train_cancel = gr.Button(t("en", "cancel_job"), elem_id="admin-train-cancel")
+        self.train_status = gr.Markdown(elem_id="admin-train-status")
+        self.train_progress = gr.Slider(0, 100, value=0, label="%", interactive=False, elem_id="admin-train-progress")
+        self.loss_plot = gr.LinePlot(x="step", y="loss", x_title="step", y_title="loss", height=260,
+                                     label=t("en", "train_loss"), elem_id="admin-train-loss")
+        self.models_md = gr.Markdown(f"### {t('en', 'models_title')}")
+        self.models = gr.Dataframe(value=None, interactive=False, max_height=300, elem_id="admin-models")
+        self.model_in_use = gr.Markdown(elem_id="admin-model-in-use")
+        with gr.Row():
+            # allow_custom_value: the choices change as versions come; the handler (and the engine) check it.
+            self.model_choice = gr.Dropdown([(t("en", "model_default"), DEFAULT_MODEL)], value=DEFAULT_MODEL,
+                                            label=t("en", "model_choice"), allow_custom_value=True,
+                                            elem_id="admin-model-choice")
+            self.use_model_btn = gr.Button(t("en", "use_model"), elem_id="admin-use-model")
+        self.train_timer = gr.Timer(1.0, active=False)
 
     @property
     def dashboard(self) -> list:
         return [self.pools, self.policy, self.table, self.queue, self.agreement, self.confusion,
                 self.pass_md, self.by_emotion, self.by_round, self.over_time]
 
+    @property
+    def training(self) -> list:
+        """What training_panel and training_status return, in this order."""
+        return [self.train_status, self.train_progress, self.loss_plot, self.train_timer, self.models,
+                self.model_choice, self.model_in_use]
+
     def wire(self, tab: gr.Tab) -> None:
         filters = [self.state, self.pool, self.tally_state, self.sort]
-        self.refresh_btn.click(self.refresh, filters, self.dashboard, api_name="admin_refresh")
-        tab.select(self.refresh, filters, self.dashboard, api_visibility="private")
+        self.refresh_btn.click(self.refresh, filters, self.dashboard, api_name="admin_refresh").success(
+            self.training_panel, [self.state], self.training, api_name="admin_training")
+        tab.select(self.refresh, filters, self.dashboard, api_visibility="private").success(
+            self.training_panel, [self.state], self.training, api_visibility="private")
         for dropdown in (self.pool, self.tally_state, self.sort):
             dropdown.change(self.tally, filters, [self.table], api_visibility="private")
         self.play_btn.click(self.play, [self.state, self.clip_id], [self.clip_audio], api_name="admin_play")
@@ -95,6 +124,11 @@ class AdminView:
                            api_name="admin_generate")
         self.gen_cancel.click(self.cancel_generation, [self.state], progress, api_name="admin_cancel_generation")
         self.gen_timer.tick(self.generation_status, [self.state], progress, api_visibility="private")
+        self.train_btn.click(self.start_training, [self.state], self.training, api_name="admin_start_training")
+        self.train_cancel.click(self.cancel_training, [self.state], self.training, api_name="admin_cancel_training")
+        self.use_model_btn.click(self.use_model, [self.state, self.model_choice], self.training,
+                                 api_name="admin_use_model")
+        self.train_timer.tick(self.training_status, [self.state], self.training, api_visibility="private")
 
     def relabel(self, visit: Visit) -> dict:
         lang = visit.lang
@@ -120,6 +154,15 @@ class AdminView:
             self.gen_emotions: gr.update(label=t(lang, "generate_emotions"), choices=emotion_choices(lang)),
             self.gen_btn: gr.update(value=t(lang, "generate")),
             self.gen_cancel: gr.update(value=t(lang, "cancel_job")),
+            self.train_md: t(lang, "train_title"),
+            self.train_btn: gr.update(value=t(lang, "train_start")),
+            self.train_cancel: gr.update(value=t(lang, "cancel_job")),
+            self.loss_plot: gr.update(label=t(lang, "train_loss")),
+            self.models_md: f"### {t(lang, 'models_title')}",
+            # The versions are the admin's to see: anyone else gets the label alone.
+            self.model_choice: gr.update(label=t(lang, "model_choice"),
+                                         **({"choices": self._model_choices(lang)} if self._is_admin(visit) else {})),
+            self.use_model_btn: gr.update(value=t(lang, "use_model")),
         }
 
     # -- handlers ------------------------------------------------------------------------------
@@ -129,6 +172,13 @@ class AdminView:
             return self.accounts.require_admin(visit.user)
         except NotAllowed:
             raise gr.Error(t(visit.lang, "admin_only"), print_exception=False) from None
+
+    def _is_admin(self, visit: Visit) -> bool:
+        try:
+            self.accounts.require_admin(visit.user)
+        except NotAllowed:
+            return False
+        return True
 
     def _table(self, pool: str, state: str, sort: str) -> pd.DataFrame:
         rows = stats.tally_table(self.services.consensus, None if pool == ALL else pool,
@@ -217,3 +267,103 @@ class AdminView:
         votes.write_text(stats.votes_csv(self.services.db))
         tallies.write_text(stats.tallies_csv(self.services.consensus))
         return [str(votes), str(tallies)]
+
+    # -- training ------------------------------------------------------------------------------
+
+    def start_training(self, visit: Visit) -> list:
+        """Queue a fine-tune on the learning pool; its progress and loss curve refresh every second."""
+        self._admin(visit)
+        try:
+            self.services.start_training()
+        except RetrainError as e:
+            raise gr.Error(t(visit.lang, "train_refused", reason=str(e)), print_exception=False) from None
+        return self.training_panel(visit)
+
+    def cancel_training(self, visit: Visit) -> list:
+        self._admin(visit)
+        job = self.services.db.latest_job("train")
+        if job is not None:
+            self.services.jobs.cancel(job["id"])
+        return self.training_panel(visit)
+
+    def use_model(self, visit: Visit, choice: str | float | None) -> list:
+        """Make an evaluated version the one that generates, or go back to the default model."""
+        self._admin(visit)
+        lang = visit.lang
+        text = "" if choice is None else str(choice).strip()
+        if text in ("", DEFAULT_MODEL):
+            model_id = None
+        elif isinstance(choice, int | float) and float(choice).is_integer() or text.isdecimal():
+            model_id = int(float(text))  # a menu choice, or an id typed in it (or sent by the API)
+        else:
+            raise gr.Error(t(lang, "model_bad_choice"), print_exception=False)
+        try:
+            self.services.retraining.set_active(model_id)
+        except RetrainError:
+            row = self.services.db.get_model(model_id)
+            message = (t(lang, "model_unknown", id=model_id) if row is None
+                       else t(lang, "model_not_evaluated", id=model_id, state=row["state"]))
+            raise gr.Error(message, print_exception=False) from None
+        return self.training_panel(visit)
+
+    def training_panel(self, visit: Visit) -> list:
+        """The whole training panel: the latest job, its loss curve, the versions and the choice among them."""
+        return self._training(visit, choices=True)
+
+    def training_status(self, visit: Visit) -> list:
+        """The timer's refresh: as training_panel, but the version menu stays as it is while a job runs
+        (so that an admin choosing in it is not interrupted every second)."""
+        return self._training(visit, choices=False)
+
+    def _model_choices(self, lang: str, versions: list[dict] | None = None) -> list[tuple[str, str | int]]:
+        versions = self.services.retraining.versions() if versions is None else versions
+        evaluated = [(f"{v['id']} · {v['version'] or ''}".rstrip(" ·"), v["id"])
+                     for v in versions if v["state"] == "evaluated"]
+        return [(t(lang, "model_default"), DEFAULT_MODEL), *evaluated]
+
+    def _training(self, visit: Visit, choices: bool) -> list:
+        self._admin(visit)
+        lang, services = visit.lang, self.services
+        versions = services.retraining.versions()  # also settles runs whose job ended unrecorded
+        job = services.db.latest_job("train")
+        pool = t(lang, "train_pool", n=services.db.count_pickable("learning"),
+                 threshold=services.settings.retrain_threshold)
+        model = None
+        if job is None:
+            status, share, running = t(lang, "train_none"), 0, False
+        else:
+            running = job["state"] in RUNNING
+            status = t(lang, "train_status", id=job["id"], state=job["state"], detail=self._job_detail(job, lang))
+            share = 100 if job["state"] == "done" else (
+                round(100 * job["progress"] / job["total"]) if job["total"] else 0)
+            model_id = (job["params"] or {}).get("model_id")
+            model = next((v for v in versions if v["id"] == model_id), None)
+        model = model or (versions[0] if versions else None)
+        losses = model["metrics"].get("losses") if model else None
+        menu = gr.update(choices=self._model_choices(lang, versions)) if choices or not running else gr.skip()
+        return [f"{pool}\n\n{status}", share, loss_frame(losses), gr.Timer(active=running),
+                models_frame(versions, lang), menu, self._in_use(lang)]
+
+    def _job_detail(self, job: dict, lang: str) -> str:
+        state = job["state"]
+        if state == "queued":
+            return t(lang, "train_queued")
+        if state == "running":
+            return job.get("message") or ""
+        if state == "cancelled":
+            return t(lang, "train_cancelled", done=job["progress"], total=job["total"] or "?")
+        if state == "done" and job["result"]:
+            result = job["result"]
+            loss = result.get("final_loss")
+            return t(lang, "train_done", model=result.get("model_id"), version=result.get("version"),
+                     loss=number(loss, lang) if isinstance(loss, int | float) else t(lang, "none_yet"),
+                     consumed=result.get("consumed", 0))
+        return job["error"] or ""
+
+    def _in_use(self, lang: str) -> str:
+        row = self.services.db.active_model()
+        if row is None:
+            return t(lang, "model_in_use_default")
+        if self.services.retraining.active_checkpoint() is None:
+            return t(lang, "model_in_use_missing", id=row["id"])
+        return t(lang, "model_in_use", id=row["id"], version=row["version"])

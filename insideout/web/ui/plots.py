@@ -1,8 +1,10 @@
-"""Figures and tables for the admin dashboard, drawn from insideout.stats results (no computing here)."""
+"""Figures and tables for the admin dashboard, drawn from insideout.stats results and the models table
+(no computing here)."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
@@ -70,3 +72,69 @@ def over_time_frame(points: list[RatePoint], lang: str) -> pd.DataFrame:
     )
     frame["time"] = pd.to_datetime(frame["time"])
     return frame
+
+
+# -- training ----------------------------------------------------------------------------------------
+
+MODEL_COLUMNS = ("col_model", "col_version", "col_parent", "col_state", "col_clips", "col_steps", "col_loss",
+                 "col_wer", "col_emotion_acc", "col_diagonality", "col_active", "col_finished", "col_note")
+
+
+def loss_frame(losses: list | None) -> pd.DataFrame:
+    """A run's loss curve: metrics["losses"], [step, loss] pairs. Numeric columns even when empty: the
+    plot takes an empty frame's object columns for categories, and keeps that axis for later points."""
+    frame = pd.DataFrame([{"step": int(step), "loss": round(float(loss), 4)} for step, loss in losses or []],
+                         columns=["step", "loss"])
+    return frame.astype({"step": "int64", "loss": "float64"})
+
+
+def _value(metrics: dict, *keys: str) -> float | None:
+    """The first of keys that holds a number (metrics of older runs may name it otherwise)."""
+    for key in keys:
+        value = metrics.get(key)
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            return value
+    return None
+
+
+def _share(value: float | None) -> str:
+    return "" if value is None else f"{value:.1%}"
+
+
+def _decimal(value: float | None) -> str:
+    return "" if value is None else f"{value:.3f}"
+
+
+def _beside_teacher(value: float | None, teacher: float | None, lang: str) -> str:
+    """A fraction as a percent, the teacher's beside it when known; blank when the run has none."""
+    if value is None:
+        return ""
+    if teacher is None:
+        return _share(value)
+    return t(lang, "with_teacher", value=_share(value), teacher=_share(teacher))
+
+
+def _when(timestamp: float | None) -> str:
+    if timestamp is None:
+        return ""
+    return datetime.fromtimestamp(timestamp, UTC).strftime("%Y-%m-%d %H:%M")
+
+
+def models_frame(rows: list[dict[str, Any]], lang: str) -> pd.DataFrame:
+    """One row per trained version (newest first), with its evaluation; blank where a run has no value."""
+    out = []
+    for row in rows:
+        m = row.get("metrics") or {}
+        steps = _value(m, "steps")
+        out.append([
+            row["id"], row.get("version") or "", row.get("parent_version") or "", row["state"],
+            len(row.get("trained_on") or []), "" if steps is None else str(int(steps)),
+            _decimal(_value(m, "final_loss")),
+            _beside_teacher(_value(m, "wer"), _value(m, "teacher_wer"), lang),
+            _beside_teacher(_value(m, "emotion_accuracy"), _value(m, "teacher_emotion_accuracy"), lang),
+            _decimal(_value(m, "diagonality", "attention_diagonality")),
+            t(lang, "active_mark") if row.get("active") else "",
+            _when(row.get("finished_at")),
+            str(m.get("error") or ""),
+        ])
+    return pd.DataFrame(out, columns=[t(lang, c) for c in MODEL_COLUMNS])
