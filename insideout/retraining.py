@@ -210,6 +210,8 @@ class Retraining:
                        "seconds": result.provenance["seconds"], "losses": result.losses,
                        **self.evaluator(path, learning, self.mel_cache_dir)}
             self.db.update_model(model_id, state="evaluated", metrics=metrics, finished_at=time.time())
+            final = f", final loss {metrics['final_loss']:.3f}" if metrics["final_loss"] is not None else ""
+            ctx.progress(result.steps, config.steps, f"trained {result.steps} steps{final}, evaluated", force=True)
         except Cancelled:
             self.db.update_model(model_id, state="cancelled", finished_at=time.time())
             raise
