@@ -54,6 +54,14 @@ def test_evaluation_without_a_classifier_leaves_the_emotion_metrics_out(tmp_path
     assert set(evaluate_model(checkpoint, None, per_emotion=1)) == METRICS
 
 
+def test_evaluation_repeats_its_numbers(tmp_path):
+    # Teacher forcing runs the prenet, whose dropout stays on at inference, over every teacher frame:
+    # unseeded, two runs differ in their attention diagonality.
+    checkpoint = tts_fixtures.write_insideout(tmp_path / "m.pt", stops=True, max_step=1000)
+    first = evaluate_model(checkpoint, None, per_emotion=1)
+    assert evaluate_model(checkpoint, None, per_emotion=1) == first
+
+
 def test_the_script_prints_the_report_and_writes_it(tmp_path):
     checkpoint = tts_fixtures.write_insideout(tmp_path / "m.pt", stops=True, max_step=1000)
     result = subprocess.run([sys.executable, str(ROOT / "scripts" / "eval_tts.py"), "--checkpoint", str(checkpoint),

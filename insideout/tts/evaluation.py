@@ -60,6 +60,8 @@ def evaluate_model(checkpoint: str | Path, classifier=None, per_emotion: int = 3
                    progress: Callable[[str], None] | None = None) -> dict:
     """Every metric of the module's docstring, as one flat dict (fractions, not percents). Without a
     classifier (botlab.classifier.EmotionClassifier), the emotion metrics are left out."""
+    import torch
+
     from ..botlab.asr import shared_recognizer, word_error_rate
     from .hifigan import shared_vocoder
     from .synthesize import Synthesizer
@@ -72,13 +74,19 @@ def evaluate_model(checkpoint: str | Path, classifier=None, per_emotion: int = 3
     texts, emotions = [c.text for c in data], [c.emotion for c in data]
     say("teacher-forced metrics")
     items = [wave_item(c.wave, c.text, c.emotion) for c in data]
-    with tempfile.TemporaryDirectory() as tmp:
+    # Tacotron2's prenet keeps its dropout on at inference, so the numbers repeat only with a fixed seed;
+    # fork_rng leaves the process's own random state as it was.
+    with torch.random.fork_rng(devices=[]), tempfile.TemporaryDirectory() as tmp:
+        torch.manual_seed(seed)
         forced = evaluate(checkpoint, items, cache_dir or tmp)
     synthesizer = Synthesizer(load(checkpoint), shared_vocoder(vocoder))
     generated = []
-    for start in range(0, len(data), EVAL_BATCH):
-        say(f"speaking held-out sentences {start + 1}-{min(start + EVAL_BATCH, len(data))} of {len(data)}")
-        generated += synthesizer.synthesize(texts[start:start + EVAL_BATCH], emotions[start:start + EVAL_BATCH])
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        for start in range(0, len(data), EVAL_BATCH):
+            say(f"speaking held-out sentences {start + 1}-{min(start + EVAL_BATCH, len(data))} of {len(data)}")
+            generated += synthesizer.synthesize(texts[start:start + EVAL_BATCH],
+                                                emotions[start:start + EVAL_BATCH])
     ratios = [g.frames / (len(c.wave) / MEL.hop_length) for g, c in zip(generated, data, strict=True)]
 
     say("recognizing speech")
