@@ -107,14 +107,15 @@ class Retraining:
     # -- evaluating ---------------------------------------------------------------------------------
 
     def emotion_classifier(self):
-        """The bot lab's classifier, trained on the library's starter clips (refitted when they change)."""
+        """The bot lab's classifier, trained on the library's starter clips and their copies through the
+        vocoder (refitted when they change)."""
         from .botlab import classifier as emotion_classifier
 
         if self.classifier is None:
             examples = emotion_classifier.starter_examples(self.library)
             if len(examples) < MIN_STARTER_CLIPS:
                 examples = emotion_classifier.rendered_starter_examples()
-            self.classifier = emotion_classifier.cached_fit(examples, self.classifier_cache)
+            self.classifier = emotion_classifier.cached_fit(examples, self.classifier_cache, self.settings.vocoder)
         return self.classifier
 
     def held_out_evaluation(self, model_path: Path, items: list[TrainItem], cache_dir: Path) -> dict:

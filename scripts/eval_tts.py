@@ -7,8 +7,9 @@ free-running stop share and length ratio; word error rate of offline recognition
 generated clips beside the teacher's clips of the same sentences and emotions; and the share of generated
 clips whose intended emotion the bot lab's acoustic classifier names (chance 12.5 %), beside the teacher's.
 
-The classifier is trained on the starter library: the clips of INSIDEOUT_DATA_DIR's library when it has
-them, else the starter plan rendered in memory (about a minute), and kept in --classifier-cache.
+The classifier is trained on the starter library (the starter plan rendered in memory, about a minute, or
+with --from-library INSIDEOUT_DATA_DIR's starter clips) and on those clips' copies through the vocoder
+(about 3 minutes), so that the vocoder's own sound is no emotion cue; it is kept in --classifier-cache.
 """
 
 from __future__ import annotations
@@ -59,7 +60,8 @@ def main() -> None:
     started = time.monotonic()
     classifier = None
     if not args.no_emotion:
-        classifier = emotion_classifier.cached_fit(starter_examples(args.from_library), args.classifier_cache)
+        classifier = emotion_classifier.cached_fit(starter_examples(args.from_library), args.classifier_cache,
+                                                   args.vocoder)
         print(f"classifier: trained on {classifier.trained_on} clips, grouped 5-fold accuracy "
               f"{classifier.cv_accuracy}", file=sys.stderr)
     # stdout carries only the report: libraries that print while loading (the vocoder) go to stderr

@@ -111,6 +111,24 @@ def test_a_broken_cache_is_refitted(every_emotion, tmp_path):
     assert emotion_classifier.cached_fit(every_emotion, cache).trained_on == 16
 
 
+def test_vocoded_copies_keep_emotion_group_and_length(every_emotion):
+    originals = every_emotion[:2]
+    copies = emotion_classifier.vocoded_copies(originals)
+    assert [(c.emotion, c.group, c.sample_rate) for c in copies] == [(o.emotion, o.group, SAMPLE_RATE)
+                                                                     for o in originals]
+    for original, copy in zip(originals, copies, strict=True):
+        assert abs(copy.wave.size - original.wave.size) <= 256  # one mel hop
+        assert not np.allclose(copy.wave[: original.wave.size], original.wave[: copy.wave.size])
+
+
+def test_a_classifier_with_vocoded_copies_learns_from_both_and_is_cached_apart(every_emotion, tmp_path):
+    cache = tmp_path / "c.pkl"
+    plain = emotion_classifier.cached_fit(every_emotion, cache)
+    with_copies = emotion_classifier.cached_fit(every_emotion, cache, vocoder="universal")
+    assert with_copies.trained_on == 32 and with_copies.fingerprint != plain.fingerprint
+    assert emotion_classifier.load(cache).fingerprint == with_copies.fingerprint
+
+
 def test_one_emotion_is_not_enough_to_fit():
     with pytest.raises(ValueError, match="two emotions"):
         emotion_classifier.fit([example(SENTENCES[0], "sad"), example(SENTENCES[1], "sad")])

@@ -17,7 +17,7 @@ import numpy as np
 
 from ..emotions import EMOTION_IDS
 from ..wav import SAMPLE_RATE
-from .features import FEATURE_NAMES, features
+from .features import FEATURE_NAMES, features, resample
 
 FORMAT = "insideout-emotion-classifier-1"
 
@@ -146,16 +146,45 @@ def rendered_starter_examples(clips_per_emotion: int = 30, seed: int = 0,
     return out
 
 
-def cached_fit(examples: Sequence[Example], cache: str | Path | None) -> EmotionClassifier:
-    """fit(), reusing the classifier saved at cache when it was fitted on the same clips."""
+def vocoded_copies(examples: Sequence[Example], vocoder: str | Path = "universal",
+                   progress: Callable[[int, int], None] | None = None) -> list[Example]:
+    """Each clip passed through mel analysis and the HiFi-GAN vocoder (copy-synthesis), in its group.
+
+    Generated clips all carry the vocoder's sound. A classifier that never heard it takes that sound for
+    an emotion (trained on the originals only, it named 15 of 24 generated clips angry or disgust);
+    trained on both, the vocoder's sound says nothing and the emotion must."""
+    import torch
+
+    from ..tts.audio import MEL, mel_spectrogram
+    from ..tts.hifigan import shared_vocoder
+
+    out = []
+    model = shared_vocoder(vocoder)
+    with torch.inference_mode():
+        for i, ex in enumerate(examples):
+            wave = ex.wave if ex.sample_rate == MEL.sample_rate else resample(ex.wave, ex.sample_rate, MEL.sample_rate)
+            copy = model(mel_spectrogram(np.asarray(wave, dtype=np.float32)))[0]
+            out.append(Example(copy.astype(np.float32), MEL.sample_rate, ex.emotion, ex.group))
+            if progress:
+                progress(i + 1, len(examples))
+    return out
+
+
+def cached_fit(examples: Sequence[Example], cache: str | Path | None,
+               vocoder: str | Path | None = None) -> EmotionClassifier:
+    """fit() on the examples (and, with a vocoder, their vocoded copies too), reusing the classifier saved
+    at cache when it was fitted on the same clips the same way."""
+    key = fingerprint(examples) + (f"+vocoded:{vocoder}" if vocoder else "")
     if cache is not None and Path(cache).is_file():
         try:
             classifier = load(cache)
-            if classifier.fingerprint == fingerprint(examples):
+            if classifier.fingerprint == key:
                 return classifier
         except (ValueError, OSError, pickle.UnpicklingError, EOFError, AttributeError):
             pass  # a stale or broken cache is refitted
-    classifier = fit(examples)
+    training = list(examples) + (vocoded_copies(examples, vocoder) if vocoder else [])
+    classifier = fit(training)
+    classifier.fingerprint = key
     if cache is not None:
         classifier.save(cache)
     return classifier

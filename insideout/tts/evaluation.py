@@ -116,4 +116,7 @@ def evaluate_model(checkpoint: str | Path, classifier=None, per_emotion: int = 3
         metrics["classifier_cv_accuracy"] = None if classifier.cv_accuracy is None else round(classifier.cv_accuracy, 3)
     metrics["examples"] = [{"text": c.text, "emotion": c.emotion, "voice": c.voice, "heard": h,
                             "teacher_heard": th} for c, h, th in zip(data, heard, teacher_heard, strict=True)]
+    if classifier is not None:  # what the classifier named, to read its confusions
+        for example, n, tn in zip(metrics["examples"], named, teacher_named, strict=True):
+            example.update(named=n, teacher_named=tn)
     return metrics
