@@ -237,11 +237,14 @@ class AdminView:
             raise gr.Error(str(e), print_exception=False) from None
         return self.generation_status(visit)
 
-    def cancel_generation(self, visit: Visit) -> list:
-        self._admin(visit)
-        job = self.services.db.latest_job("generate")
+    def _cancel_latest(self, kind: str) -> None:
+        job = self.services.db.latest_job(kind)
         if job is not None:
             self.services.jobs.cancel(job["id"])
+
+    def cancel_generation(self, visit: Visit) -> list:
+        self._admin(visit)
+        self._cancel_latest("generate")
         return self.generation_status(visit)
 
     def generation_status(self, visit: Visit) -> list:
@@ -255,7 +258,7 @@ class AdminView:
         text = t(visit.lang, "job_status", id=job["id"], state=job["state"], done=job["progress"],
                  total=job["total"] or "?", detail=detail)
         share = 100 * job["progress"] / job["total"] if job["total"] else 0
-        running = job["state"] in ("queued", "running")
+        running = job["state"] in RUNNING
         return [text, round(share), gr.Timer(active=running)]
 
     def export(self, visit: Visit) -> list[str]:
@@ -281,9 +284,7 @@ class AdminView:
 
     def cancel_training(self, visit: Visit) -> list:
         self._admin(visit)
-        job = self.services.db.latest_job("train")
-        if job is not None:
-            self.services.jobs.cancel(job["id"])
+        self._cancel_latest("train")
         return self.training_panel(visit)
 
     def use_model(self, visit: Visit, choice: str | float | None) -> list:
