@@ -111,6 +111,10 @@ class Library:
         row = self.clip(clip_id)
         return wav.decode_storage(self.store.get(row["store_pool"], row["audio_name"]))
 
+    def wave(self, clip_id: int) -> np.ndarray:
+        """The clip as float32 samples in [-1, 1) at wav.SAMPLE_RATE (the store holds int16)."""
+        return self.pcm(clip_id).astype(np.float32) / 32768.0
+
     # -- moving --------------------------------------------------------------------------------
 
     def move(self, clip_id: int, from_pool: str, to_pool: str, label: str | None = None,

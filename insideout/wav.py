@@ -31,6 +31,14 @@ def decode(data: bytes) -> tuple[np.ndarray, int]:
     return samples.mean(axis=1), int(sr)
 
 
+def resample(samples: np.ndarray, sr: int, target: int) -> np.ndarray:
+    """Polyphase resampling from sr to target (the samples unchanged when they are equal)."""
+    if sr == target:
+        return samples
+    g = gcd(int(sr), int(target))
+    return resample_poly(samples, int(target) // g, int(sr) // g)
+
+
 def to_storage(samples: np.ndarray, sr: int) -> np.ndarray:
     """Mono float samples at any rate -> int16 at SAMPLE_RATE, checked for length and silence."""
     samples = np.asarray(samples, dtype=np.float32)
@@ -45,8 +53,7 @@ def to_storage(samples: np.ndarray, sr: int) -> np.ndarray:
     if samples.size / sr > MAX_SECONDS:
         raise BadAudio(f"audio is {samples.size / sr:.0f} s long; the limit is {MAX_SECONDS:.0f} s")
     if sr != SAMPLE_RATE:
-        g = gcd(sr, SAMPLE_RATE)
-        samples = resample_poly(samples, SAMPLE_RATE // g, sr // g).astype(np.float32)
+        samples = resample(samples, sr, SAMPLE_RATE).astype(np.float32)
     peak = float(np.max(np.abs(samples)))
     if peak < 1e-4:
         raise BadAudio("audio is silent")

@@ -50,7 +50,7 @@ def test_features_do_not_depend_on_playback_gain():
 
 
 def test_features_do_not_depend_on_the_sample_rate():
-    from insideout.botlab.features import resample
+    from insideout.wav import resample
 
     wave = example(SENTENCES[0], "sad").wave
     at_16k = resample(wave, SAMPLE_RATE, 16_000)

@@ -13,7 +13,7 @@ import threading
 
 import numpy as np
 
-from .features import resample
+from ..wav import resample
 
 ASR_RATE = 16_000  # the acoustic model's rate
 _WORD = re.compile(r"[a-z']+")
@@ -60,7 +60,7 @@ class Recognizer:
         self._lock = threading.Lock()
 
     def transcribe(self, wave: np.ndarray, sample_rate: int) -> str:
-        x = resample(wave, sample_rate, ASR_RATE)
+        x = resample(np.asarray(wave, dtype=np.float64), sample_rate, ASR_RATE)
         peak = np.abs(x).max() if x.size else 0.0
         if peak == 0:
             return ""  # digital silence: its normalized cepstra are degenerate and the decoder invents a word

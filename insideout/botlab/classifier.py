@@ -9,15 +9,15 @@ from __future__ import annotations
 
 import hashlib
 import pickle
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from ..emotions import EMOTION_IDS
-from ..wav import SAMPLE_RATE
-from .features import FEATURE_NAMES, features, resample
+from ..wav import SAMPLE_RATE, resample
+from .features import FEATURE_NAMES, features
 
 FORMAT = "insideout-emotion-classifier-1"
 
@@ -41,11 +41,6 @@ class EmotionClassifier:
     def predict(self, waves: Sequence[np.ndarray], sample_rate: int) -> list[str]:
         x = np.stack([features(w, sample_rate) for w in waves])
         return [str(p) for p in self.pipeline.predict(x)]
-
-    def accuracy(self, waves: Sequence[np.ndarray], sample_rate: int, emotions: Sequence[str]) -> float:
-        if not waves:
-            raise ValueError("no clip to judge")
-        return float(np.mean([p == e for p, e in zip(self.predict(waves, sample_rate), emotions, strict=True)]))
 
     def save(self, path: str | Path) -> None:
         path = Path(path)
@@ -85,20 +80,15 @@ def fingerprint(examples: Sequence[Example]) -> str:
     return h.hexdigest()[:16]
 
 
-def fit(examples: Sequence[Example], cross_validate: bool = True,
-        progress: Callable[[int, int], None] | None = None) -> EmotionClassifier:
+def fit(examples: Sequence[Example], cross_validate: bool = True) -> EmotionClassifier:
     """Fit on labelled clips; with cross_validate, also measure accuracy on clips held out by group."""
     if len({ex.emotion for ex in examples}) < 2:
         raise ValueError("the classifier needs clips of at least two emotions")
     unknown = {ex.emotion for ex in examples} - set(EMOTION_IDS)
     if unknown:
         raise ValueError(f"unknown emotions: {sorted(unknown)}")
-    rows = []
-    for i, ex in enumerate(examples):
-        rows.append(features(ex.wave, ex.sample_rate))
-        if progress:
-            progress(i + 1, len(examples))
-    x, y = np.stack(rows), np.array([ex.emotion for ex in examples])
+    x = np.stack([features(ex.wave, ex.sample_rate) for ex in examples])
+    y = np.array([ex.emotion for ex in examples])
     cv = cross_validated_accuracy(x, y, [ex.group or str(i) for i, ex in enumerate(examples)]) \
         if cross_validate else None
     pipeline = _pipeline().fit(x, y)
@@ -123,13 +113,11 @@ def starter_examples(library) -> list[Example]:
         emotion = row.get("intended_emotion") or row.get("label")
         if row["source"] != "starter" or emotion not in EMOTION_IDS:
             continue
-        wave = library.pcm(row["id"]).astype(np.float32) / 32768.0  # the store holds int16
-        out.append(Example(wave, SAMPLE_RATE, emotion, row.get("text") or ""))
+        out.append(Example(library.wave(row["id"]), SAMPLE_RATE, emotion, row.get("text") or ""))
     return out
 
 
-def rendered_starter_examples(clips_per_emotion: int = 30, seed: int = 0,
-                              progress: Callable[[int, int], None] | None = None) -> list[Example]:
+def rendered_starter_examples(clips_per_emotion: int = 30, seed: int = 0) -> list[Example]:
     """The starter library's plan rendered in memory: the same clips a fresh `python app.py` builds,
     for when no library is at hand (scripts/eval_tts.py on a bare checkout)."""
     from ..corpus.starter import StarterConfig, load_sentences, plan
@@ -138,16 +126,13 @@ def rendered_starter_examples(clips_per_emotion: int = 30, seed: int = 0,
     config = StarterConfig(clips_per_emotion=clips_per_emotion, seed=seed)
     planned = plan(config, load_sentences(), tuple(available_voices()))
     out = []
-    for i, clip in enumerate(planned):
+    for clip in planned:
         wave, provenance = render_clip(clip.sentence, clip.emotion, clip.voice, clip.seed)
         out.append(Example(wave, int(provenance.get("sample_rate", SAMPLE_RATE)), clip.emotion, clip.sentence))
-        if progress:
-            progress(i + 1, len(planned))
     return out
 
 
-def vocoded_copies(examples: Sequence[Example], vocoder: str | Path = "universal",
-                   progress: Callable[[int, int], None] | None = None) -> list[Example]:
+def vocoded_copies(examples: Sequence[Example], vocoder: str | Path = "universal") -> list[Example]:
     """Each clip passed through mel analysis and the HiFi-GAN vocoder (copy-synthesis), in its group.
 
     Generated clips all carry the vocoder's sound. A classifier that never heard it takes that sound for
@@ -161,12 +146,10 @@ def vocoded_copies(examples: Sequence[Example], vocoder: str | Path = "universal
     out = []
     model = shared_vocoder(vocoder)
     with torch.inference_mode():
-        for i, ex in enumerate(examples):
-            wave = ex.wave if ex.sample_rate == MEL.sample_rate else resample(ex.wave, ex.sample_rate, MEL.sample_rate)
-            copy = model(mel_spectrogram(np.asarray(wave, dtype=np.float32)))[0]
+        for ex in examples:
+            wave = resample(np.asarray(ex.wave, dtype=np.float64), ex.sample_rate, MEL.sample_rate)
+            copy = model(mel_spectrogram(wave.astype(np.float32)))[0]
             out.append(Example(copy.astype(np.float32), MEL.sample_rate, ex.emotion, ex.group))
-            if progress:
-                progress(i + 1, len(examples))
     return out
 
 

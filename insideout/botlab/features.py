@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..wav import resample
+
 FEATURE_RATE = 16_000
 HOP = 160  # 10 ms
 FRAME = 640  # 40 ms: two periods of a 50 Hz voice; yin looks down to 60 Hz
@@ -25,23 +27,11 @@ def _stats(name: str, values: np.ndarray) -> dict[str, float]:
             f"{name}_p10": float(p10), f"{name}_p90": float(p90)}
 
 
-def resample(wave: np.ndarray, sample_rate: int, target: int = FEATURE_RATE) -> np.ndarray:
-    from math import gcd
-
-    from scipy.signal import resample_poly
-
-    wave = np.asarray(wave, dtype=np.float64)
-    if sample_rate == target:
-        return wave
-    g = gcd(int(sample_rate), target)
-    return resample_poly(wave, target // g, int(sample_rate) // g)
-
-
 def feature_dict(wave: np.ndarray, sample_rate: int) -> dict[str, float]:
     """Named features of one mono clip (float samples in [-1, 1])."""
     import librosa
 
-    y = resample(wave, sample_rate).astype(np.float32)
+    y = resample(np.asarray(wave, dtype=np.float64), sample_rate, FEATURE_RATE).astype(np.float32)
     if y.size < FRAME * 2:
         y = np.pad(y, (0, FRAME * 2 - y.size))
     peak = float(np.abs(y).max())

@@ -102,6 +102,8 @@ def evaluate_model(checkpoint: str | Path, classifier=None, per_emotion: int = 3
         "median_length_ratio": round(float(np.median(ratios)), 3),
         "wer": round(word_error_rate(texts, heard), 3),
         "teacher_wer": round(word_error_rate(texts, teacher_heard), 3),
+        "examples": [{"text": c.text, "emotion": c.emotion, "voice": c.voice, "heard": h, "teacher_heard": th}
+                     for c, h, th in zip(data, heard, teacher_heard, strict=True)],
     }
     if classifier is not None:
         say("judging emotions")
@@ -114,9 +116,6 @@ def evaluate_model(checkpoint: str | Path, classifier=None, per_emotion: int = 3
         metrics["emotion_accuracy_by_emotion"] = {
             e: round(float(hits[[x == e for x in emotions]].mean()), 3) for e in EMOTION_IDS if e in emotions}
         metrics["classifier_cv_accuracy"] = None if classifier.cv_accuracy is None else round(classifier.cv_accuracy, 3)
-    metrics["examples"] = [{"text": c.text, "emotion": c.emotion, "voice": c.voice, "heard": h,
-                            "teacher_heard": th} for c, h, th in zip(data, heard, teacher_heard, strict=True)]
-    if classifier is not None:  # what the classifier named, to read its confusions
-        for example, n, tn in zip(metrics["examples"], named, teacher_named, strict=True):
+        for example, n, tn in zip(metrics["examples"], named, teacher_named, strict=True):  # to read confusions
             example.update(named=n, teacher_named=tn)
     return metrics

@@ -117,7 +117,7 @@ def items_from_clips(library, clip_rows: Sequence[dict]) -> list[TrainItem]:
             continue
         clip_id = row["id"]
         items.append(TrainItem(row["sha256"], row["text"], row["label"],
-                               lambda clip_id=clip_id: library.pcm(clip_id).astype(np.float32) / 32768.0, clip_id))
+                               lambda clip_id=clip_id: library.wave(clip_id), clip_id))
     return items
 
 
