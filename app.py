@@ -10,9 +10,9 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
 import uvicorn  # noqa: E402
 
-from insideout.config import SettingsError, load_settings  # noqa: E402
 from insideout.corpus import starter  # noqa: E402
 from insideout.services import build_services, recover  # noqa: E402
+from insideout.settings import SettingsError, load_settings  # noqa: E402
 from insideout.storage import StoreError  # noqa: E402
 from insideout.web import create_app  # noqa: E402
 

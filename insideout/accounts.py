@@ -20,7 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from .config import Settings
+from .settings import Settings
 
 ROLES = ("volunteer", "admin")
 ADMIN = "admin"

@@ -19,11 +19,11 @@ from math import comb
 import numpy as np
 
 from . import wav
-from .config import Settings
 from .consensus import Consensus
 from .db import Challenge, Conflict, Slot, Vote
 from .emotions import EMOTION_IDS, is_emotion
 from .library import Library
+from .settings import Settings
 
 CHALLENGE_ID = re.compile(r"^[A-Za-z0-9_-]{20,64}$")
 SLOT_ID = re.compile(r"^[A-Za-z0-9_-]{4,16}$")

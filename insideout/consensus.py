@@ -7,10 +7,10 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from .config import Settings
 from .db import Vote
 from .emotions import EMOTION_IDS
 from .library import Library
+from .settings import Settings
 
 log = logging.getLogger("insideout.consensus")
 

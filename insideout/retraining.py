@@ -25,10 +25,10 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .config import Settings
 from .db import Database
 from .jobs import Cancelled, JobContext, JobRunner
 from .library import Library
+from .settings import Settings
 
 if TYPE_CHECKING:
     from .tts.train import TrainConfig, TrainItem

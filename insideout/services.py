@@ -8,13 +8,13 @@ from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING
 
 from .captcha import Captcha
-from .clients import RateLimiter
-from .config import Settings
 from .consensus import Consensus, ConsensusRule
 from .db import Database
 from .jobs import JobContext, JobRunner
 from .library import Library
+from .ratelimit import RateLimits
 from .retraining import Retraining
+from .settings import Settings
 from .storage import AudioStore, LocalStore, S3Store
 
 if TYPE_CHECKING:
@@ -33,8 +33,7 @@ class Services:
     library: Library
     consensus: Consensus
     captcha: Captcha
-    challenge_limiter: RateLimiter
-    request_limiter: RateLimiter
+    rate_limits: RateLimits
     jobs: JobRunner
     retraining: Retraining
 
@@ -90,8 +89,7 @@ def build_services(settings: Settings) -> Services:
         library=library,
         consensus=consensus,
         captcha=Captcha(library, consensus, settings),
-        challenge_limiter=RateLimiter(settings.rate_limit_per_min),
-        request_limiter=RateLimiter(settings.request_limit_per_min),
+        rate_limits=RateLimits.per_minute(settings.request_limit_per_min, settings.rate_limit_per_min),
         jobs=jobs,
         retraining=retraining,
     )

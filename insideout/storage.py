@@ -18,8 +18,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Protocol
 
-from .config import S3Settings
 from .db import POOLS
+from .settings import S3Settings
 
 _NAME = re.compile(r"^[0-9a-f]{32}$")
 

@@ -28,10 +28,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import httpx  # noqa: E402
 import numpy as np  # noqa: E402
 
-from insideout.config import Settings  # noqa: E402
 from insideout.db import Database  # noqa: E402
 from insideout.emotions import EMOTION_IDS  # noqa: E402
 from insideout.library import ClipInfo, Library  # noqa: E402
+from insideout.settings import Settings  # noqa: E402
 from insideout.storage import LocalStore  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent

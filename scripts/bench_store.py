@@ -27,9 +27,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import numpy as np  # noqa: E402
 
 from insideout import wav  # noqa: E402
-from insideout.config import POOL_NAMES, S3Location, S3Settings  # noqa: E402
 from insideout.db import Database  # noqa: E402
 from insideout.library import ClipInfo, Library  # noqa: E402
+from insideout.settings import POOL_NAMES, S3Location, S3Settings  # noqa: E402
 from insideout.storage import AudioStore, LocalStore, S3Store, new_audio_name  # noqa: E402
 
 

@@ -23,8 +23,8 @@ import torch  # noqa: E402
 from insideout.corpus.starter import load_sentences  # noqa: E402
 from insideout.emotions import EMOTION_IDS  # noqa: E402
 from insideout.tts import tacotron2 as t2  # noqa: E402
-from insideout.tts.audio import MEL  # noqa: E402
 from insideout.tts.hifigan import shared_vocoder  # noqa: E402
+from insideout.tts.mel import MEL  # noqa: E402
 from insideout.tts.synthesize import Synthesizer, encode_batch  # noqa: E402
 from insideout.tts.text import PHONEMES  # noqa: E402
 

@@ -12,9 +12,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from insideout.config import SettingsError, load_settings  # noqa: E402
 from insideout.corpus.report import format_table, measure_library, per_emotion, plot  # noqa: E402
 from insideout.services import build_services  # noqa: E402
+from insideout.settings import SettingsError, load_settings  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -29,8 +29,8 @@ from insideout.tts.evaluation import evaluate_model  # noqa: E402
 
 def starter_examples(use_library: bool) -> list[emotion_classifier.Example]:
     if use_library:
-        from insideout.config import load_settings
         from insideout.services import build_services
+        from insideout.settings import load_settings
 
         examples = emotion_classifier.starter_examples(build_services(load_settings()).library)
         if examples:

@@ -18,9 +18,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from tqdm import tqdm  # noqa: E402
 
-from insideout.config import SettingsError, load_settings  # noqa: E402
 from insideout.emotions import EMOTION_IDS  # noqa: E402
 from insideout.services import build_services  # noqa: E402
+from insideout.settings import SettingsError, load_settings  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:

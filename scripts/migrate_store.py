@@ -18,8 +18,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from insideout.config import Settings, SettingsError, settings_from_env  # noqa: E402
 from insideout.db import Database  # noqa: E402
+from insideout.settings import Settings, SettingsError, settings_from_env  # noqa: E402
 from insideout.storage import AudioStore, LocalStore, S3Store, StoreError  # noqa: E402
 from insideout.store_migration import migrate_audio  # noqa: E402
 

@@ -24,8 +24,8 @@ from insideout.tts.train import TrainConfig, TrainProgress, items_from_folder, i
 
 
 def render_teacher(args: argparse.Namespace) -> None:
+    from insideout.corpus import teacher
     from insideout.corpus.synth import available_voices
-    from insideout.tts import teacher
 
     sentences = teacher.teacher_sentences(args.sentences, args.seed)
     _, missing = teacher.phoneme_coverage(sentences)
@@ -79,8 +79,8 @@ def main() -> None:
         items = items_from_folder(args.corpus)
         description = {"corpus": str(args.corpus)}
     elif args.pool:
-        from insideout.config import load_settings
         from insideout.services import build_services
+        from insideout.settings import load_settings
 
         services = build_services(load_settings())
         items = items_from_pool(services.library, args.pool, args.source)

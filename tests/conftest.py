@@ -20,10 +20,10 @@ import pytest  # noqa: E402
 import soundfile as sf  # noqa: E402
 import uvicorn  # noqa: E402
 
-from insideout.config import Settings  # noqa: E402
 from insideout.emotions import EMOTION_IDS  # noqa: E402
 from insideout.library import ClipInfo  # noqa: E402
 from insideout.services import Services, build_services  # noqa: E402
+from insideout.settings import Settings  # noqa: E402
 
 SECRET = "test-secret-key-0123456789abcdefghijklmnop"
 ADMIN_TOKEN = "admin-token-0123456789"

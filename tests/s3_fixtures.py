@@ -22,8 +22,8 @@ import pytest
 from botocore.config import Config
 from moto.server import ThreadedMotoServer
 
-from insideout.config import POOL_NAMES, S3Location, S3Settings
 from insideout.services import Services, build_services
+from insideout.settings import POOL_NAMES, S3Location, S3Settings
 from insideout.storage import AudioStore, LocalStore, S3Store
 from tests.conftest import make_settings, stock
 

@@ -14,7 +14,7 @@ from gradio_client.exceptions import AppError
 from insideout.accounts import DEMO_PASSWORD, Accounts, Session
 from insideout.tts.train import TrainConfig
 from insideout.web.ui import build_ui
-from insideout.web.ui.common import Visit
+from insideout.web.ui.common import TabState
 from tests.conftest import serve
 from tests.test_ui_handlers import ADMIN_PASSWORD, client_sign_in, connect, sign_in
 from tests.tts_fixtures import TINY
@@ -41,7 +41,7 @@ def ui(trainable):
 
 
 @pytest.fixture
-def admin(ui, trainable) -> Visit:
+def admin(ui, trainable) -> TabState:
     return sign_in(ui, trainable, "admin", ADMIN_PASSWORD)
 
 
@@ -74,8 +74,8 @@ class Panel:
         return [value for _, value in self.menu["choices"]]
 
 
-def panel(ui, visit) -> Panel:
-    return Panel(ui, ui.admin.training_panel(visit))
+def panel(ui, tab_state) -> Panel:
+    return Panel(ui, ui.admin.training_panel(tab_state))
 
 
 def wait_until(condition, timeout: float = 60) -> None:
@@ -85,10 +85,10 @@ def wait_until(condition, timeout: float = 60) -> None:
         time.sleep(0.05)
 
 
-def trained(ui, services, visit, clips: int = 3) -> dict:
+def trained(ui, services, tab_state, clips: int = 3) -> dict:
     """Start a tiny training from the panel and wait for its end; the new model row."""
     to_learning(services, clips)
-    ui.admin.start_training(visit)
+    ui.admin.start_training(tab_state)
     job = services.jobs.wait(services.db.latest_job("train")["id"], timeout=120)
     assert job["state"] == "done", job["error"]
     return services.db.get_model(job["result"]["model_id"])
@@ -97,22 +97,22 @@ def trained(ui, services, visit, clips: int = 3) -> dict:
 # -- who may -----------------------------------------------------------------------------------
 
 
-def training_calls(ui, visit):
+def training_calls(ui, tab_state):
     admin = ui.admin
-    return [lambda: admin.start_training(visit), lambda: admin.cancel_training(visit),
-            lambda: admin.use_model(visit, 1), lambda: admin.use_model(visit, "default"),
-            lambda: admin.training_panel(visit), lambda: admin.training_status(visit)]
+    return [lambda: admin.start_training(tab_state), lambda: admin.cancel_training(tab_state),
+            lambda: admin.use_model(tab_state, 1), lambda: admin.use_model(tab_state, "default"),
+            lambda: admin.training_panel(tab_state), lambda: admin.training_status(tab_state)]
 
 
 def test_the_training_panel_refuses_a_volunteer_nobody_and_a_forged_session(ui, trainable):
     to_learning(trainable, 2)
     volunteer = sign_in(ui, trainable, "alice", DEMO_PASSWORD)
-    for visit in (volunteer, Visit(), Visit(user=Session("alice", "admin"))):
-        for call in training_calls(ui, visit):
+    for tab_state in (volunteer, TabState(), TabState(user=Session("alice", "admin"))):
+        for call in training_calls(ui, tab_state):
             with pytest.raises(gr.Error, match="administrator role"):
                 call()
         # The language switch relabels the version menu for everyone, but lists versions to admins only.
-        assert "choices" not in ui.admin.relabel(visit)[ui.admin.model_choice]
+        assert "choices" not in ui.admin.relabel(tab_state)[ui.admin.model_choice]
     assert trainable.db.latest_job("train") is None and trainable.db.models() == []
 
 
@@ -239,14 +239,14 @@ def test_the_training_panel_speaks_korean(ui, trainable, admin):
     db = trainable.db
     model = db.create_model("parent-v", [1, 2], None, time.time())
     db.update_model(model, state="evaluated", version="v-ko", metrics={"wer": 0.5, "steps": 10})
-    visit = replace(admin, lang="ko")
-    shown = panel(ui, visit)
+    tab_state = replace(admin, lang="ko")
+    shown = panel(ui, tab_state)
     assert "학습 풀: 음성 **0**개" in shown.status and "아직 학습 작업이 없습니다." in shown.status
     assert list(shown.models.columns)[:4] == ["id", "버전", "부모 버전", "상태"]
     assert shown.models.iloc[0]["학습한 음성"] == 2 and shown.models.iloc[0]["WER"] == "50.0%"
     assert shown.menu["choices"][0] == ("기본 모델", "default") and shown.menu["choices"][1][1] == model
     assert "**기본 모델**로 생성합니다." in shown.in_use
-    relabeled = ui.admin.relabel(visit)
+    relabeled = ui.admin.relabel(tab_state)
     assert relabeled[ui.admin.train_btn]["value"] == "학습 시작"
     assert relabeled[ui.admin.model_choice]["choices"][0] == ("기본 모델", "default")
 

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import numpy as np
 
-from insideout.config import Settings
 from insideout.services import build_services
+from insideout.settings import Settings
 from tests.conftest import tone, wav_bytes
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -126,7 +126,7 @@ def test_store_refuses_path_tricks(tmp_path):
 MOVER = textwrap.dedent(
     """
     import random, sys
-    from insideout.config import Settings
+    from insideout.settings import Settings
     from insideout.services import build_services
     services = build_services(Settings(data_dir=__import__("pathlib").Path(sys.argv[1]), secret_key="k" * 40))
     clips = [c["id"] for c in services.db.clips()]

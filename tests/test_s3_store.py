@@ -21,10 +21,10 @@ import numpy as np
 import pytest
 from botocore.exceptions import ClientError
 
-from insideout.config import S3Location, S3Settings, SettingsError, settings_from_env
 from insideout.db import POOLS
 from insideout.library import ClipInfo
 from insideout.services import build_services
+from insideout.settings import S3Location, S3Settings, SettingsError, settings_from_env
 from insideout.storage import AudioMissing, LocalStore, S3Store, StoreError, StoreUnavailable
 from insideout.store_migration import migrate_audio
 from tests import s3_fixtures
@@ -297,7 +297,7 @@ MOVER = textwrap.dedent(
     """
     import random
     from dataclasses import replace
-    from insideout.config import settings_from_env
+    from insideout.settings import settings_from_env
     from insideout.services import build_services
     services = build_services(replace(settings_from_env(), secret_key="k" * 40))
     clips = [c["id"] for c in services.db.clips()]

@@ -9,6 +9,7 @@ from dataclasses import replace
 import pytest
 import torch
 
+from insideout.corpus import teacher
 from insideout.db import Vote
 from insideout.emotions import EMOTION_IDS
 from insideout.jobs import Cancelled
@@ -16,7 +17,6 @@ from insideout.library import ClipInfo
 from insideout.retraining import RetrainError
 from insideout.services import build_services
 from insideout.tts import tacotron2 as t2
-from insideout.tts import teacher
 from insideout.tts.text import PHONEMES
 from insideout.tts.train import (
     CHECKPOINT_NAME,

@@ -15,9 +15,9 @@ import torch
 
 from insideout.emotions import UnknownEmotion
 from insideout.tts import tacotron2 as t2
-from insideout.tts.audio import MEL, log_mel_distance, mel_spectrogram
 from insideout.tts.generate import GenerationError, GenerationRequest, generate
 from insideout.tts.hifigan import Vocoder, VocoderError, shared_vocoder
+from insideout.tts.mel import MEL, log_mel_distance, mel_spectrogram
 from insideout.tts.synthesize import SynthesisError, Synthesizer, shared_synthesizer
 from insideout.tts.text import PHONEMES, TextError
 from tests import tts_fixtures

@@ -17,7 +17,7 @@ from starlette.requests import Request
 from insideout.accounts import DEMO_PASSWORD, Accounts, Session
 from insideout.emotions import EMOTION_IDS
 from insideout.web.ui import build_ui
-from insideout.web.ui.common import Visit, use_private_temp_dir
+from insideout.web.ui.common import TabState, use_private_temp_dir
 from tests.conftest import serve
 from tests.helpers import answers
 
@@ -37,20 +37,20 @@ def ui(stocked):
     return build_ui(stocked, accounts)
 
 
-def picks(services, visit: Visit, right: bool) -> list:
+def picks(services, tab_state: TabState, right: bool) -> list:
     """The page's choices, clip by clip in the order shown, read from the server's database."""
-    given = answers(services, visit.challenge_id, right)
-    ordered = [given[slot] for slot in visit.slots]
+    given = answers(services, tab_state.challenge_id, right)
+    ordered = [given[slot] for slot in tab_state.slots]
     return ordered + [None] * (2 - len(ordered))
 
 
-def answer(ui, services, visit, right, req):
-    return ui.login.answer(visit, *picks(services, visit, right), req)
+def answer(ui, services, tab_state, right, req):
+    return ui.login.answer(tab_state, *picks(services, tab_state, right), req)
 
 
-def sign_in(ui, services, username, password, req=None) -> Visit:
+def sign_in(ui, services, username, password, req=None) -> TabState:
     req = req or request()
-    out = ui.login.start(Visit(), username, password, req)
+    out = ui.login.start(TabState(), username, password, req)
     out = answer(ui, services, out[ui.state], True, req)
     return out[ui.state]
 
@@ -75,21 +75,21 @@ def secrets_of(services) -> list[str]:
 
 
 def test_login_opens_a_round_with_audio_for_each_clip(ui, stocked):
-    out = ui.login.start(Visit(), "alice", DEMO_PASSWORD, request())
-    visit = out[ui.state]
+    out = ui.login.start(TabState(), "alice", DEMO_PASSWORD, request())
+    tab_state = out[ui.state]
     assert shown(out[ui.login.captcha_col]) and not shown(out[ui.login.login_col])
     assert out[ui.login.round_md] == "**Round 1 / 3**"
-    assert len(visit.slots) == 2  # a control clip and an unverified clip
+    assert len(tab_state.slots) == 2  # a control clip and an unverified clip
     for group, audio in zip(ui.login.groups, ui.login.audios, strict=True):
         assert shown(out[group])
         assert out[audio][:4] == b"RIFF" and out[audio][8:12] == b"WAVE"
 
 
 def test_what_the_login_sends_to_the_page_names_no_clip(ui, stocked):
-    out = ui.login.start(Visit(), "alice", DEMO_PASSWORD, request())
-    visit = out[ui.state]
+    out = ui.login.start(TabState(), "alice", DEMO_PASSWORD, request())
+    tab_state = out[ui.state]
     sent = page_values(ui, out)
-    for secret in [*secrets_of(stocked), visit.challenge_id, *visit.slots]:
+    for secret in [*secrets_of(stocked), tab_state.challenge_id, *tab_state.slots]:
         assert secret not in sent
     for emotion_id in EMOTION_IDS:
         assert f"'{emotion_id}'" not in sent and f'"{emotion_id}"' not in sent
@@ -97,8 +97,8 @@ def test_what_the_login_sends_to_the_page_names_no_clip(ui, stocked):
 
 def test_a_right_answer_signs_the_person_in(ui, stocked):
     req = request()
-    visit = ui.login.start(Visit(), "alice", DEMO_PASSWORD, req)[ui.state]
-    out = answer(ui, stocked, visit, True, req)
+    tab_state = ui.login.start(TabState(), "alice", DEMO_PASSWORD, req)[ui.state]
+    out = answer(ui, stocked, tab_state, True, req)
     assert out[ui.state].user == Session("alice", "volunteer")
     assert shown(out[ui.login.signed_col]) and not shown(out[ui.login.captcha_col])
     assert "Signed in as alice" in out[ui.login.welcome]
@@ -107,25 +107,25 @@ def test_a_right_answer_signs_the_person_in(ui, stocked):
 
 def test_the_pass_token_is_redeemed_by_the_login(ui, stocked):
     req = request()
-    visit = ui.login.start(Visit(), "alice", DEMO_PASSWORD, req)[ui.state]
-    answer(ui, stocked, visit, True, req)
+    tab_state = ui.login.start(TabState(), "alice", DEMO_PASSWORD, req)[ui.state]
+    answer(ui, stocked, tab_state, True, req)
     with stocked.db.read() as db:
         assert db.execute("SELECT count(*) FROM tokens WHERE used_at IS NULL").fetchone()[0] == 0
 
 
 def test_a_wrong_answer_gives_the_next_round_with_new_clips(ui, stocked):
     req = request()
-    visit = ui.login.start(Visit(), "alice", DEMO_PASSWORD, req)[ui.state]
-    out = answer(ui, stocked, visit, False, req)
+    tab_state = ui.login.start(TabState(), "alice", DEMO_PASSWORD, req)[ui.state]
+    out = answer(ui, stocked, tab_state, False, req)
     assert out[ui.login.round_md] == "**Round 2 / 3**"
     assert "Round 2 / 3" in out[ui.login.feedback]
-    assert out[ui.state].slots != visit.slots and out[ui.state].user is None
+    assert out[ui.state].slots != tab_state.slots and out[ui.state].user is None
     assert all(out[choice] is None for choice in ui.login.choices)
 
 
 def test_three_wrong_rounds_give_the_bot_verdict(ui, stocked):
     req = request()
-    out = ui.login.start(Visit(), "bob", DEMO_PASSWORD, req)
+    out = ui.login.start(TabState(), "bob", DEMO_PASSWORD, req)
     for _ in range(3):
         out = answer(ui, stocked, out[ui.state], False, req)
     assert "Bot verdict" in out[ui.login.login_msg] and "60 s" in out[ui.login.login_msg]
@@ -135,22 +135,22 @@ def test_three_wrong_rounds_give_the_bot_verdict(ui, stocked):
 
 def test_after_a_bot_verdict_the_name_and_the_session_wait(ui, stocked):
     req = request("tab-bot")
-    out = ui.login.start(Visit(), "bob", DEMO_PASSWORD, req)
+    out = ui.login.start(TabState(), "bob", DEMO_PASSWORD, req)
     for _ in range(3):
         out = answer(ui, stocked, out[ui.state], False, req)
     before = stocked.db.challenge_counts()
     for name, tab in (("bob", "tab-bot"), ("bob", "tab-other"), ("carol", "tab-bot")):
-        again = ui.login.start(Visit(), name, DEMO_PASSWORD, request(tab))
+        again = ui.login.start(TabState(), name, DEMO_PASSWORD, request(tab))
         assert "Try again in" in again[ui.login.login_msg]
         assert not shown(again[ui.login.captcha_col])
     assert stocked.db.challenge_counts() == before  # no captcha was opened meanwhile
-    other = ui.login.start(Visit(), "carol", DEMO_PASSWORD, request("tab-other"))
+    other = ui.login.start(TabState(), "carol", DEMO_PASSWORD, request("tab-other"))
     assert shown(other[ui.login.captcha_col])
 
 
 def test_a_wrong_password_is_told_only_after_a_passed_captcha(ui, stocked):
     req = request()
-    out = ui.login.start(Visit(), "alice", "not-the-password", req)
+    out = ui.login.start(TabState(), "alice", "not-the-password", req)
     assert shown(out[ui.login.captcha_col])
     out = answer(ui, stocked, out[ui.state], True, req)
     assert "wrong" in out[ui.login.login_msg]
@@ -159,35 +159,35 @@ def test_a_wrong_password_is_told_only_after_a_passed_captcha(ui, stocked):
 
 def test_an_answer_needs_a_pick_for_every_clip(ui, stocked):
     req = request()
-    visit = ui.login.start(Visit(), "alice", DEMO_PASSWORD, req)[ui.state]
-    out = ui.login.answer(visit, "happy", None, req)
+    tab_state = ui.login.start(TabState(), "alice", DEMO_PASSWORD, req)[ui.state]
+    out = ui.login.answer(tab_state, "happy", None, req)
     assert out == {ui.login.feedback: "Pick an emotion for every clip."}
-    assert stocked.db.get_challenge(visit.challenge_id).round == 1
+    assert stocked.db.get_challenge(tab_state.challenge_id).round == 1
 
 
 def test_an_answer_to_a_closed_challenge_returns_to_the_login(ui, stocked):
     req = request()
-    visit = ui.login.start(Visit(), "alice", DEMO_PASSWORD, req)[ui.state]
-    answer(ui, stocked, visit, True, req)
-    out = ui.login.answer(visit, "happy", "sad", req)  # the same round again
+    tab_state = ui.login.start(TabState(), "alice", DEMO_PASSWORD, req)[ui.state]
+    answer(ui, stocked, tab_state, True, req)
+    out = ui.login.answer(tab_state, "happy", "sad", req)  # the same round again
     assert "expired or is closed" in out[ui.login.login_msg]
     assert out[ui.state].user is None
 
 
 def test_a_second_submit_after_the_pass_keeps_the_person_signed_in(ui, stocked):
-    visit = sign_in(ui, stocked, "alice", DEMO_PASSWORD)
-    out = ui.login.answer(visit, "happy", "sad", request())
-    assert out[ui.state].user == visit.user and shown(out[ui.login.signed_col])
+    tab_state = sign_in(ui, stocked, "alice", DEMO_PASSWORD)
+    out = ui.login.answer(tab_state, "happy", "sad", request())
+    assert out[ui.state].user == tab_state.user and shown(out[ui.login.signed_col])
 
 
 def test_logging_out_forgets_the_user(ui, stocked):
-    visit = sign_in(ui, stocked, "alice", DEMO_PASSWORD)
-    out = ui.login.logout(visit)
+    tab_state = sign_in(ui, stocked, "alice", DEMO_PASSWORD)
+    out = ui.login.logout(tab_state)
     assert out[ui.state].user is None and shown(out[ui.login.login_col])
 
 
 def test_the_captcha_and_the_api_see_the_same_client(ui, stocked):
-    ui.login.start(Visit(), "alice", DEMO_PASSWORD, request(host="192.0.2.44"))
+    ui.login.start(TabState(), "alice", DEMO_PASSWORD, request(host="192.0.2.44"))
     with stocked.db.read() as db:
         assert db.execute("SELECT client FROM challenges").fetchone()[0] == "192.0.2.44"
 
@@ -196,92 +196,93 @@ def test_the_captcha_and_the_api_see_the_same_client(ui, stocked):
 
 
 def test_a_signed_in_volunteer_gets_an_unverified_clip(ui, stocked):
-    visit = sign_in(ui, stocked, "alice", DEMO_PASSWORD)
-    out = ui.labeling.on_sign_in(visit)
+    tab_state = sign_in(ui, stocked, "alice", DEMO_PASSWORD)
+    out = ui.labeling.on_sign_in(tab_state)
     assert out[ui.state].label_clip in stocked.clip_ids["unverified"]
     assert out[ui.labeling.audio][:4] == b"RIFF"
 
 
 def test_a_label_counts_once_and_the_next_clip_follows(ui, stocked):
-    visit = ui.labeling.on_sign_in(sign_in(ui, stocked, "alice", DEMO_PASSWORD))[ui.state]
-    clip = visit.label_clip
-    out = ui.labeling.send(visit, "sad")
+    tab_state = ui.labeling.on_sign_in(sign_in(ui, stocked, "alice", DEMO_PASSWORD))[ui.state]
+    clip = tab_state.label_clip
+    out = ui.labeling.send(tab_state, "sad")
     assert out[ui.labeling.message] == "Thank you: your vote counts."
     assert stocked.db.tally(clip) == {"sad": 1}
     assert out[ui.state].label_clip not in (clip, None)
-    again = ui.labeling.send(visit, "calm")  # the same clip once more (a double click)
+    again = ui.labeling.send(tab_state, "calm")  # the same clip once more (a double click)
     assert "already voted" in again[ui.labeling.message]
     assert stocked.db.tally(clip) == {"sad": 1}
 
 
 def test_skipping_shows_another_clip_without_a_vote(ui, stocked):
-    visit = ui.labeling.on_sign_in(sign_in(ui, stocked, "alice", DEMO_PASSWORD))[ui.state]
-    out = ui.labeling.skip(visit)
-    assert out[ui.state].label_clip not in (visit.label_clip, None)
-    assert stocked.db.tally(visit.label_clip) == {}
+    tab_state = ui.labeling.on_sign_in(sign_in(ui, stocked, "alice", DEMO_PASSWORD))[ui.state]
+    out = ui.labeling.skip(tab_state)
+    assert out[ui.state].label_clip not in (tab_state.label_clip, None)
+    assert stocked.db.tally(tab_state.label_clip) == {}
 
 
 def test_labeling_says_so_when_every_clip_has_the_persons_vote(ui, stocked):
-    visit = ui.labeling.on_sign_in(sign_in(ui, stocked, "alice", DEMO_PASSWORD))[ui.state]
+    tab_state = ui.labeling.on_sign_in(sign_in(ui, stocked, "alice", DEMO_PASSWORD))[ui.state]
     for _ in stocked.clip_ids["unverified"]:
-        out = ui.labeling.send(visit, "sad")
-        visit = out[ui.state]
-    assert visit.label_clip is None and visit.labels_sent == 4
-    assert "No clip needs your label" in ui.labeling.skip(visit)[ui.labeling.message]
+        out = ui.labeling.send(tab_state, "sad")
+        tab_state = out[ui.state]
+    assert tab_state.label_clip is None and tab_state.labels_sent == 4
+    assert "No clip needs your label" in ui.labeling.skip(tab_state)[ui.labeling.message]
 
 
 def test_labeling_refuses_someone_not_signed_in(ui, stocked):
     with pytest.raises(gr.Error, match="Sign in first"):
-        ui.labeling.send(Visit(label_clip=stocked.clip_ids["unverified"][0]), "sad")
+        ui.labeling.send(TabState(label_clip=stocked.clip_ids["unverified"][0]), "sad")
     assert stocked.db.tally(stocked.clip_ids["unverified"][0]) == {}
 
 
 def test_labeling_does_nothing_after_a_login_that_did_not_sign_in(ui):
-    visit = Visit()
-    assert ui.labeling.on_sign_in(visit) == {ui.state: visit}
+    tab_state = TabState()
+    assert ui.labeling.on_sign_in(tab_state) == {ui.state: tab_state}
 
 
 # -- the admin dashboard -----------------------------------------------------------------------
 
 
-def admin_calls(ui, visit):
+def admin_calls(ui, tab_state):
     admin = ui.admin
-    return [lambda: admin.refresh(visit, "all", "all", "clip"), lambda: admin.tally(visit, "all", "all", "clip"),
-            lambda: admin.play(visit, 1), lambda: admin.export(visit),
-            lambda: admin.generate(visit, 2, ["happy"]), lambda: admin.cancel_generation(visit),
-            lambda: admin.generation_status(visit)]
+    return [lambda: admin.refresh(tab_state, "all", "all", "clip"),
+            lambda: admin.tally(tab_state, "all", "all", "clip"),
+            lambda: admin.play(tab_state, 1), lambda: admin.export(tab_state),
+            lambda: admin.generate(tab_state, 2, ["happy"]), lambda: admin.cancel_generation(tab_state),
+            lambda: admin.generation_status(tab_state)]
 
 
 def test_every_admin_handler_refuses_a_volunteer(ui, stocked):
-    visit = sign_in(ui, stocked, "alice", DEMO_PASSWORD)
-    for call in admin_calls(ui, visit):
+    tab_state = sign_in(ui, stocked, "alice", DEMO_PASSWORD)
+    for call in admin_calls(ui, tab_state):
         with pytest.raises(gr.Error, match="administrator role"):
             call()
 
 
 def test_every_admin_handler_refuses_nobody(ui):
-    for call in admin_calls(ui, Visit()):
+    for call in admin_calls(ui, TabState()):
         with pytest.raises(gr.Error, match="administrator role"):
             call()
 
 
 def test_a_forged_admin_session_is_refused(ui):
-    for call in admin_calls(ui, Visit(user=Session("alice", "admin"))):
+    for call in admin_calls(ui, TabState(user=Session("alice", "admin"))):
         with pytest.raises(gr.Error):
             call()
 
 
 def test_the_admin_signs_in_and_sees_the_admin_tab(ui, stocked):
     req = request()
-    visit = ui.login.start(Visit(), "admin", ADMIN_PASSWORD, req)[ui.state]
-    out = answer(ui, stocked, visit, True, req)
+    tab_state = ui.login.start(TabState(), "admin", ADMIN_PASSWORD, req)[ui.state]
+    out = answer(ui, stocked, tab_state, True, req)
     assert out[ui.state].user.is_admin and shown(out[ui.login.admin_tab])
 
 
 def test_the_dashboard_shows_pools_tallies_agreement_plots_and_policy(ui, stocked):
-    visit = sign_in(ui, stocked, "admin", ADMIN_PASSWORD)
+    tab_state = sign_in(ui, stocked, "admin", ADMIN_PASSWORD)
     (pools, policy, table, queue, agreement, confusion, passes, by_emotion, by_round,
-     over_time) = ui.admin.refresh(visit, "all", "all", "clip")
+     over_time) = ui.admin.refresh(tab_state, "all", "all", "clip")
     assert pools == {"play": 16, "unverified": 4, "learning": 0, "retired": 0}
     assert "33.0%" in policy  # 1 - (7/8)^3 for one of three rounds
     assert isinstance(table, pd.DataFrame) and list(table["clip"]) == stocked.clip_ids["unverified"]
@@ -299,39 +300,39 @@ def test_the_admin_starts_a_generation_and_sees_it_finish(ui, stocked, tmp_path)
     from tests import tts_fixtures
 
     stocked.settings = replace(stocked.settings, tts_checkpoint=str(tts_fixtures.write_insideout(tmp_path / "m.pt")))
-    visit = sign_in(ui, stocked, "admin", ADMIN_PASSWORD)
-    assert ui.admin.generation_status(visit)[0] == "No generation yet."
-    text, share, timer = ui.admin.generate(visit, 3, ["sad", "calm"])
+    tab_state = sign_in(ui, stocked, "admin", ADMIN_PASSWORD)
+    assert ui.admin.generation_status(tab_state)[0] == "No generation yet."
+    text, share, timer = ui.admin.generate(tab_state, 3, ["sad", "calm"])
     assert "Generation job" in text
     stocked.jobs.wait(stocked.db.latest_job("generate")["id"], timeout=120)
-    text, share, timer = ui.admin.generation_status(visit)
+    text, share, timer = ui.admin.generation_status(tab_state)
     assert "done" in text and "3 / 3 clips" in text and "3 made, 0 failed" in text and share == 100
 
 
 def test_a_bad_generation_request_is_refused_with_a_message(ui, stocked):
-    visit = sign_in(ui, stocked, "admin", ADMIN_PASSWORD)
+    tab_state = sign_in(ui, stocked, "admin", ADMIN_PASSWORD)
     with pytest.raises(gr.Error, match="count must be"):
-        ui.admin.generate(visit, 0, ["sad"])
+        ui.admin.generate(tab_state, 0, ["sad"])
     with pytest.raises(gr.Error, match="at least one emotion"):
-        ui.admin.generate(visit, 3, [])
+        ui.admin.generate(tab_state, 3, [])
 
 
 def test_the_tally_filter_keeps_one_pool(ui, stocked):
-    visit = sign_in(ui, stocked, "admin", ADMIN_PASSWORD)
-    assert ui.admin.tally(visit, "learning", "all", "clip").empty
-    assert len(ui.admin.tally(visit, "unverified", "open", "votes")) == 4
+    tab_state = sign_in(ui, stocked, "admin", ADMIN_PASSWORD)
+    assert ui.admin.tally(tab_state, "learning", "all", "clip").empty
+    assert len(ui.admin.tally(tab_state, "unverified", "open", "votes")) == 4
 
 
 def test_the_admin_plays_a_clip_by_id(ui, stocked):
-    visit = sign_in(ui, stocked, "admin", ADMIN_PASSWORD)
-    assert ui.admin.play(visit, stocked.clip_ids["play"][0])[:4] == b"RIFF"
+    tab_state = sign_in(ui, stocked, "admin", ADMIN_PASSWORD)
+    assert ui.admin.play(tab_state, stocked.clip_ids["play"][0])[:4] == b"RIFF"
     with pytest.raises(gr.Error, match="no clip"):
-        ui.admin.play(visit, 99_999)
+        ui.admin.play(tab_state, 99_999)
 
 
 def test_the_csv_export_lands_outside_the_data_dir(ui, stocked):
-    visit = sign_in(ui, stocked, "admin", ADMIN_PASSWORD)
-    votes, tallies = (Path(p) for p in ui.admin.export(visit))
+    tab_state = sign_in(ui, stocked, "admin", ADMIN_PASSWORD)
+    votes, tallies = (Path(p) for p in ui.admin.export(tab_state))
     assert votes.parent == tallies.parent
     assert votes.is_relative_to(os.environ["GRADIO_TEMP_DIR"])
     assert not votes.is_relative_to(stocked.settings.data_dir.resolve())
@@ -343,8 +344,8 @@ def test_the_csv_export_lands_outside_the_data_dir(ui, stocked):
 
 
 def test_the_language_switch_turns_the_page_korean(ui, stocked):
-    visit = sign_in(ui, stocked, "alice", DEMO_PASSWORD)
-    out = ui.set_lang(visit, "ko")
+    tab_state = sign_in(ui, stocked, "alice", DEMO_PASSWORD)
+    out = ui.set_lang(tab_state, "ko")
     assert out[ui.state].lang == "ko"
     assert out[ui.login.login_btn]["value"] == "로그인"
     assert out[ui.admin.refresh_btn]["value"] == "새로 고침"
@@ -355,7 +356,7 @@ def test_the_language_switch_turns_the_page_korean(ui, stocked):
 
 
 def test_an_unknown_language_falls_back_to_english(ui):
-    assert ui.set_lang(Visit(lang="ko"), "xx")[ui.state].lang == "en"
+    assert ui.set_lang(TabState(lang="ko"), "xx")[ui.state].lang == "en"
 
 
 # -- Gradio's temp dir -------------------------------------------------------------------------

@@ -140,8 +140,8 @@ def vocoded_copies(examples: Sequence[Example], vocoder: str | Path = "universal
     trained on both, the vocoder's sound says nothing and the emotion must."""
     import torch
 
-    from ..tts.audio import MEL, mel_spectrogram
     from ..tts.hifigan import shared_vocoder
+    from ..tts.mel import MEL, mel_spectrogram
 
     out = []
     model = shared_vocoder(vocoder)

@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from ..emotions import EMOTION_IDS
-from .audio import MEL
+from .mel import MEL
 
 EVAL_BATCH = 8  # sentences per synthesis batch: bounds memory, keeps progress moving
 

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .audio import MEL
+from .mel import MEL
 
 BUILTIN = ("universal", "LJSpeech")
 

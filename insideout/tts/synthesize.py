@@ -10,8 +10,8 @@ import numpy as np
 import torch
 
 from ..emotions import EMOTION_IDS, emotion
-from .audio import MEL
 from .hifigan import Vocoder, shared_vocoder
+from .mel import MEL
 from .tacotron2 import AcousticModel, load
 from .text import Frontend
 

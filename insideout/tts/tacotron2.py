@@ -23,7 +23,7 @@ import torchaudio
 from torch import nn
 
 from ..emotions import EMOTION_IDS
-from .audio import MEL
+from .mel import MEL
 from .text import NVIDIA, PHONEMES, TORCHAUDIO, Frontend
 
 FORMAT = "insideout-tacotron2"

@@ -31,7 +31,7 @@ import torch.nn.functional as F
 
 from ..emotions import EMOTION_IDS, emotion
 from . import tacotron2 as t2
-from .audio import MEL, mel_spectrogram
+from .mel import MEL, mel_spectrogram
 from .text import PHONEMES, Frontend
 
 CHECKPOINT_NAME = "checkpoint.pt"  # the resumable training state in a run's folder

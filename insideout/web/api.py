@@ -13,10 +13,11 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ..captcha import BadAnswer, CaptchaError, Closed, Expired, NoClips, NotFound, RoundView
-from ..clients import client_address
 from ..emotions import EMOTION_IDS
+from ..ratelimit import RateLimited
 from ..services import Services
 from ..storage import StoreUnavailable
+from .client import client_of
 
 log = logging.getLogger("insideout.api")
 PREFIX = "/api/v1"
@@ -90,16 +91,13 @@ def build_router(services: Services) -> APIRouter:
     settings = services.settings
     captcha = services.captcha
 
-    def client_of(request: Request) -> str:
-        peer = request.client.host if request.client else None
-        return client_address(peer, request.headers.get("x-forwarded-for"), settings.trusted_proxies)
-
-    def limit(request: Request) -> str:
-        client = client_of(request)
-        wait = services.request_limiter.hit(client)
-        if wait:
-            raise ApiError(429, "rate_limited", "too many requests; slow down",
-                           {"Retry-After": str(int(wait) + 1)})
+    def limit(request: Request, new_challenge: bool = False) -> str:
+        client = client_of(request, settings.trusted_proxies)
+        try:
+            (services.rate_limits.new_challenge if new_challenge else services.rate_limits.request)(client)
+        except RateLimited as e:
+            message = "too many requests; slow down" if e.what == "requests" else f"too many {e.what}; try again later"
+            raise ApiError(429, "rate_limited", message, {"Retry-After": e.retry_after_header}) from None
         return client
 
     def run(call, *args):
@@ -118,11 +116,7 @@ def build_router(services: Services) -> APIRouter:
 
     @router.post("/challenges", status_code=201, response_model=ChallengeOut, tags=["captcha"])
     def create_challenge(request: Request, body: EmptyBody | None = None) -> ChallengeOut:
-        client = limit(request)
-        wait = services.challenge_limiter.hit(client)
-        if wait:
-            raise ApiError(429, "rate_limited", "too many new challenges; try again later",
-                           {"Retry-After": str(int(wait) + 1)})
+        client = limit(request, new_challenge=True)
         view = run(captcha.create, client)
         return ChallengeOut(
             challenge_id=view.challenge_id,

@@ -13,7 +13,7 @@ import gradio as gr
 from ...accounts import Accounts
 from ...services import Services
 from .admin import AdminView
-from .common import Visit, use_private_temp_dir
+from .common import TabState, use_private_temp_dir
 from .labeling import LabelingView
 from .login import LoginView
 from .texts import LANG_CHOICES, LANGS, t
@@ -31,15 +31,15 @@ class Ui:
     labeling: LabelingView
     admin: AdminView
 
-    def set_lang(self, visit: Visit, lang: str) -> dict:
+    def set_lang(self, tab_state: TabState, lang: str) -> dict:
         """Switch every text of the page to English or Korean."""
-        visit = replace(visit, lang=lang if lang in LANGS else "en")
-        out = {self.state: visit, self.title: t(visit.lang, "title"),
-               self.lang: gr.update(label=t(visit.lang, "language")),
-               self.label_tab: gr.update(label=t(visit.lang, "labeling_tab")),
-               self.admin_tab: gr.update(label=t(visit.lang, "admin_tab"))}
+        tab_state = replace(tab_state, lang=lang if lang in LANGS else "en")
+        out = {self.state: tab_state, self.title: t(tab_state.lang, "title"),
+               self.lang: gr.update(label=t(tab_state.lang, "language")),
+               self.label_tab: gr.update(label=t(tab_state.lang, "labeling_tab")),
+               self.admin_tab: gr.update(label=t(tab_state.lang, "admin_tab"))}
         for view in (self.login, self.labeling, self.admin):
-            out |= view.relabel(visit)
+            out |= view.relabel(tab_state)
         return out
 
 
@@ -51,7 +51,7 @@ def build_ui(services: Services, accounts: Accounts | None = None) -> Ui:
     admin = AdminView(services, accounts)
     # delete_cache: served clips pile up in Gradio's cache; drop those older than an hour.
     with gr.Blocks(title="InsideOut", delete_cache=(1800, 3600)) as blocks:
-        state = gr.State(Visit(), time_to_live=3600)
+        state = gr.State(TabState(), time_to_live=3600)
         with gr.Row(equal_height=True):
             title = gr.Markdown(t("en", "title"), elem_id="title")
             lang = gr.Radio(LANG_CHOICES, value="en", label=t("en", "language"), scale=0,
@@ -68,7 +68,7 @@ def build_ui(services: Services, accounts: Accounts | None = None) -> Ui:
         ui = Ui(blocks, state, title, lang, label_tab, admin_tab, login, labeling, admin)
         labeling.wire(*login.wire())
         admin.wire(admin_tab)
-        relabeled = list(ui.set_lang(Visit(), "en"))
+        relabeled = list(ui.set_lang(TabState(), "en"))
         lang.change(ui.set_lang, [state, lang], relabeled, api_name="language")
     return ui
 

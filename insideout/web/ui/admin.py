@@ -19,7 +19,7 @@ from ...retraining import RetrainError
 from ...services import Services
 from ...storage import StoreError
 from ...tts.generate import MAX_CLIPS, GenerationError, GenerationRequest
-from .common import Visit
+from .common import TabState
 from .plots import by_emotion_frame, by_round_frame, confusion_figure, loss_frame, models_frame, over_time_frame
 from .texts import emotion_choices, emotion_name, number, percent, t
 
@@ -130,8 +130,8 @@ class AdminView:
                                  api_name="admin_use_model")
         self.train_timer.tick(self.training_status, [self.state], self.training, api_visibility="private")
 
-    def relabel(self, visit: Visit) -> dict:
-        lang = visit.lang
+    def relabel(self, tab_state: TabState) -> dict:
+        lang = tab_state.lang
         return {
             self.refresh_btn: gr.update(value=t(lang, "refresh")),
             self.pools: gr.update(label=t(lang, "pools")),
@@ -161,21 +161,22 @@ class AdminView:
             self.models_md: f"### {t(lang, 'models_title')}",
             # The versions are the admin's to see: anyone else gets the label alone.
             self.model_choice: gr.update(label=t(lang, "model_choice"),
-                                         **({"choices": self._model_choices(lang)} if self._is_admin(visit) else {})),
+                                         **({"choices": self._model_choices(lang)}
+                                            if self._is_admin(tab_state) else {})),
             self.use_model_btn: gr.update(value=t(lang, "use_model")),
         }
 
     # -- handlers ------------------------------------------------------------------------------
 
-    def _admin(self, visit: Visit) -> Session:
+    def _admin(self, tab_state: TabState) -> Session:
         try:
-            return self.accounts.require_admin(visit.user)
+            return self.accounts.require_admin(tab_state.user)
         except NotAllowed:
-            raise gr.Error(t(visit.lang, "admin_only"), print_exception=False) from None
+            raise gr.Error(t(tab_state.lang, "admin_only"), print_exception=False) from None
 
-    def _is_admin(self, visit: Visit) -> bool:
+    def _is_admin(self, tab_state: TabState) -> bool:
         try:
-            self.accounts.require_admin(visit.user)
+            self.accounts.require_admin(tab_state.user)
         except NotAllowed:
             return False
         return True
@@ -185,13 +186,13 @@ class AdminView:
                                  None if state == ALL else state, sort)
         return pd.DataFrame(rows, columns=stats.TALLY_COLUMNS)
 
-    def tally(self, visit: Visit, pool: str, state: str, sort: str) -> pd.DataFrame:
-        self._admin(visit)
+    def tally(self, tab_state: TabState, pool: str, state: str, sort: str) -> pd.DataFrame:
+        self._admin(tab_state)
         return self._table(pool, state, sort)
 
-    def refresh(self, visit: Visit, pool: str, state: str, sort: str) -> list:
-        self._admin(visit)
-        lang, db, services = visit.lang, self.services.db, self.services
+    def refresh(self, tab_state: TabState, pool: str, state: str, sort: str) -> list:
+        self._admin(tab_state)
+        lang, db, services = tab_state.lang, self.services.db, self.services
         policy = stats.policy_summary(services.captcha)
         agree = stats.agreement(db)
         rates = stats.pass_rates(db)
@@ -218,8 +219,8 @@ class AdminView:
             over_time_frame(stats.pass_rate_over_time(db), lang),
         ]
 
-    def play(self, visit: Visit, clip_id: float | None) -> bytes | None:
-        self._admin(visit)
+    def play(self, tab_state: TabState, clip_id: float | None) -> bytes | None:
+        self._admin(tab_state)
         if clip_id is None:
             return None
         try:
@@ -227,43 +228,43 @@ class AdminView:
         except (ClipError, StoreError) as e:
             raise gr.Error(str(e), print_exception=False) from None
 
-    def generate(self, visit: Visit, count: float | None, emotions: list[str]) -> list:
+    def generate(self, tab_state: TabState, count: float | None, emotions: list[str]) -> list:
         """Queue a generation job; its progress shows below and refreshes every second."""
-        self._admin(visit)
+        self._admin(tab_state)
         request = GenerationRequest(int(count or 0), tuple(emotions or ()))
         try:
             self.services.start_generation(request)
         except (GenerationError, UnknownEmotion) as e:
             raise gr.Error(str(e), print_exception=False) from None
-        return self.generation_status(visit)
+        return self.generation_status(tab_state)
 
     def _cancel_latest(self, kind: str) -> None:
         job = self.services.db.latest_job(kind)
         if job is not None:
             self.services.jobs.cancel(job["id"])
 
-    def cancel_generation(self, visit: Visit) -> list:
-        self._admin(visit)
+    def cancel_generation(self, tab_state: TabState) -> list:
+        self._admin(tab_state)
         self._cancel_latest("generate")
-        return self.generation_status(visit)
+        return self.generation_status(tab_state)
 
-    def generation_status(self, visit: Visit) -> list:
-        self._admin(visit)
+    def generation_status(self, tab_state: TabState) -> list:
+        self._admin(tab_state)
         job = self.services.db.latest_job("generate")
         if job is None:
-            return [t(visit.lang, "job_none"), 0, gr.Timer(active=False)]
+            return [t(tab_state.lang, "job_none"), 0, gr.Timer(active=False)]
         detail = job["error"] or ""
         if job["result"]:
             detail = f"{job['result']['made']} made, {job['result']['failed']} failed."
-        text = t(visit.lang, "job_status", id=job["id"], state=job["state"], done=job["progress"],
+        text = t(tab_state.lang, "job_status", id=job["id"], state=job["state"], done=job["progress"],
                  total=job["total"] or "?", detail=detail)
         share = 100 * job["progress"] / job["total"] if job["total"] else 0
         running = job["state"] in RUNNING
         return [text, round(share), gr.Timer(active=running)]
 
-    def export(self, visit: Visit) -> list[str]:
+    def export(self, tab_state: TabState) -> list[str]:
         """The votes and tallies as CSV files in Gradio's temp dir, from where it serves them."""
-        self._admin(visit)
+        self._admin(tab_state)
         folder = Path(tempfile.mkdtemp(prefix="export-", dir=os.environ.get("GRADIO_TEMP_DIR")))
         votes = folder / "insideout-votes.csv"
         tallies = folder / "insideout-tallies.csv"
@@ -273,24 +274,24 @@ class AdminView:
 
     # -- training ------------------------------------------------------------------------------
 
-    def start_training(self, visit: Visit) -> list:
+    def start_training(self, tab_state: TabState) -> list:
         """Queue a fine-tune on the learning pool; its progress and loss curve refresh every second."""
-        self._admin(visit)
+        self._admin(tab_state)
         try:
             self.services.start_training()
         except RetrainError as e:
-            raise gr.Error(t(visit.lang, "train_refused", reason=str(e)), print_exception=False) from None
-        return self.training_panel(visit)
+            raise gr.Error(t(tab_state.lang, "train_refused", reason=str(e)), print_exception=False) from None
+        return self.training_panel(tab_state)
 
-    def cancel_training(self, visit: Visit) -> list:
-        self._admin(visit)
+    def cancel_training(self, tab_state: TabState) -> list:
+        self._admin(tab_state)
         self._cancel_latest("train")
-        return self.training_panel(visit)
+        return self.training_panel(tab_state)
 
-    def use_model(self, visit: Visit, choice: str | float | None) -> list:
+    def use_model(self, tab_state: TabState, choice: str | float | None) -> list:
         """Make an evaluated version the one that generates, or go back to the default model."""
-        self._admin(visit)
-        lang = visit.lang
+        self._admin(tab_state)
+        lang = tab_state.lang
         text = "" if choice is None else str(choice).strip()
         if text in ("", DEFAULT_MODEL):
             model_id = None
@@ -305,16 +306,16 @@ class AdminView:
             message = (t(lang, "model_unknown", id=model_id) if row is None
                        else t(lang, "model_not_evaluated", id=model_id, state=row["state"]))
             raise gr.Error(message, print_exception=False) from None
-        return self.training_panel(visit)
+        return self.training_panel(tab_state)
 
-    def training_panel(self, visit: Visit) -> list:
+    def training_panel(self, tab_state: TabState) -> list:
         """The whole training panel: the latest job, its loss curve, the versions and the choice among them."""
-        return self._training(visit, choices=True)
+        return self._training(tab_state, choices=True)
 
-    def training_status(self, visit: Visit) -> list:
+    def training_status(self, tab_state: TabState) -> list:
         """The timer's refresh: as training_panel, but the version menu stays as it is while a job runs
         (so that an admin choosing in it is not interrupted every second)."""
-        return self._training(visit, choices=False)
+        return self._training(tab_state, choices=False)
 
     def _model_choices(self, lang: str, versions: list[dict] | None = None) -> list[tuple[str, str | int]]:
         versions = self.services.retraining.versions() if versions is None else versions
@@ -322,9 +323,9 @@ class AdminView:
                      for v in versions if v["state"] == "evaluated"]
         return [(t(lang, "model_default"), DEFAULT_MODEL), *evaluated]
 
-    def _training(self, visit: Visit, choices: bool) -> list:
-        self._admin(visit)
-        lang, services = visit.lang, self.services
+    def _training(self, tab_state: TabState, choices: bool) -> list:
+        self._admin(tab_state)
+        lang, services = tab_state.lang, self.services
         versions = services.retraining.versions()  # also settles runs whose job ended unrecorded
         job = services.db.latest_job("train")
         pool = t(lang, "train_pool", n=services.db.count_pickable("learning"),

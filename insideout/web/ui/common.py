@@ -11,8 +11,7 @@ from pathlib import Path
 import gradio as gr
 
 from ...accounts import Session
-from ...clients import client_address
-from ...config import Settings
+from ...settings import Settings
 
 log = logging.getLogger("insideout.ui")
 
@@ -20,7 +19,7 @@ MAX_CLIPS_PER_ROUND = 2  # a round shows one control clip and at most one unveri
 
 
 @dataclass(frozen=True)
-class Visit:
+class TabState:
     """One browser tab's state. It lives in a gr.State, which Gradio keeps on the server: the client
     holds none of it, so challenge ids, slots and clip ids stay here."""
 
@@ -35,16 +34,6 @@ class Visit:
     label_clip: int | None = None  # the clip the labeling view plays now
     skipped: tuple[int, ...] = ()
     labels_sent: int = 0
-
-
-def client_of(request: gr.Request | None, settings: Settings) -> str:
-    """The client's address as the HTTP API sees it (the socket peer, or X-Forwarded-For from a
-    trusted proxy), so a person has one identity in the API and the UI."""
-    inner = getattr(request, "request", None) if request is not None else None
-    if inner is None:
-        return "unknown"
-    peer = inner.client.host if inner.client else None
-    return client_address(peer, inner.headers.get("x-forwarded-for"), settings.trusted_proxies)
 
 
 def session_key(request: gr.Request | None) -> str | None:

@@ -12,7 +12,7 @@ from ...accounts import Accounts, NotAllowed
 from ...db import Vote
 from ...emotions import emotion
 from ...services import Services
-from .common import Visit
+from .common import TabState
 from .texts import emotion_choices, t
 
 
@@ -45,62 +45,62 @@ class LabelingView:
         for event in signed_in:
             event.then(self.on_sign_in, [self.state], self.outputs, api_visibility="private")
 
-    def relabel(self, visit: Visit) -> dict:
-        lang = visit.lang
+    def relabel(self, tab_state: TabState) -> dict:
+        lang = tab_state.lang
         return {
             self.intro: t(lang, "labeling_intro"),
             self.audio: gr.update(label=t(lang, "label_clip")),
             self.choice: gr.update(choices=emotion_choices(lang), label=t(lang, "which_emotion")),
             self.send_btn: gr.update(value=t(lang, "send_label")),
             self.skip_btn: gr.update(value=t(lang, "skip")),
-            self.count: t(lang, "label_votes", n=visit.labels_sent),
+            self.count: t(lang, "label_votes", n=tab_state.labels_sent),
         }
 
     # -- handlers ------------------------------------------------------------------------------
 
-    def _user(self, visit: Visit):
+    def _user(self, tab_state: TabState):
         try:
-            return self.accounts.require_user(visit.user)
+            return self.accounts.require_user(tab_state.user)
         except NotAllowed:
-            raise gr.Error(t(visit.lang, "sign_in_first"), print_exception=False) from None
+            raise gr.Error(t(tab_state.lang, "sign_in_first"), print_exception=False) from None
 
-    def _next(self, visit: Visit, message: str) -> dict:
+    def _next(self, tab_state: TabState, message: str) -> dict:
         """Show the unverified clip that needs votes most and this person has not voted on."""
-        user = visit.user
-        clip_id = self.library.pick_unverified(list(visit.skipped), user.username)
-        if clip_id is None and visit.skipped:
+        user = tab_state.user
+        clip_id = self.library.pick_unverified(list(tab_state.skipped), user.username)
+        if clip_id is None and tab_state.skipped:
             # Everything left was skipped: offer the skipped clips again.
-            visit = replace(visit, skipped=())
+            tab_state = replace(tab_state, skipped=())
             clip_id = self.library.pick_unverified([], user.username)
-        visit = replace(visit, label_clip=clip_id)
+        tab_state = replace(tab_state, label_clip=clip_id)
         sound = None
         if clip_id is not None:
             # Varied per serving like challenge audio: the same clip may later be a control clip.
             sound = wav.encode(wav.vary_for_serving(self.library.pcm(clip_id), np.random.default_rng()))
         elif not message:
-            message = t(visit.lang, "label_none")
-        return {self.state: visit, self.audio: sound, self.choice: None, self.message: message,
-                self.count: t(visit.lang, "label_votes", n=visit.labels_sent)}
+            message = t(tab_state.lang, "label_none")
+        return {self.state: tab_state, self.audio: sound, self.choice: None, self.message: message,
+                self.count: t(tab_state.lang, "label_votes", n=tab_state.labels_sent)}
 
-    def on_sign_in(self, visit: Visit) -> dict:
+    def on_sign_in(self, tab_state: TabState) -> dict:
         """After a login attempt: the first clip if someone signed in, nothing otherwise."""
-        if visit.user is None:
-            return {self.state: visit}
-        return self._next(visit, "")
+        if tab_state.user is None:
+            return {self.state: tab_state}
+        return self._next(tab_state, "")
 
-    def send(self, visit: Visit, choice: str | None) -> dict:
-        user = self._user(visit)
-        if visit.label_clip is None:
-            return self._next(visit, "")
+    def send(self, tab_state: TabState, choice: str | None) -> dict:
+        user = self._user(tab_state)
+        if tab_state.label_clip is None:
+            return self._next(tab_state, "")
         if choice is None:
-            return {self.message: t(visit.lang, "label_pick")}
+            return {self.message: t(tab_state.lang, "label_pick")}
         emotion(choice)  # refuses anything but the eight ids
-        counted = self.consensus.record([Vote(visit.label_clip, user.username, choice, True, "labeling")])
-        visit = replace(visit, labels_sent=visit.labels_sent + int(counted[0]))
-        return self._next(visit, t(visit.lang, "label_counted" if counted[0] else "label_repeat"))
+        counted = self.consensus.record([Vote(tab_state.label_clip, user.username, choice, True, "labeling")])
+        tab_state = replace(tab_state, labels_sent=tab_state.labels_sent + int(counted[0]))
+        return self._next(tab_state, t(tab_state.lang, "label_counted" if counted[0] else "label_repeat"))
 
-    def skip(self, visit: Visit) -> dict:
-        self._user(visit)
-        if visit.label_clip is not None:
-            visit = replace(visit, skipped=(*visit.skipped, visit.label_clip))
-        return self._next(visit, "")
+    def skip(self, tab_state: TabState) -> dict:
+        self._user(tab_state)
+        if tab_state.label_clip is not None:
+            tab_state = replace(tab_state, skipped=(*tab_state.skipped, tab_state.label_clip))
+        return self._next(tab_state, "")

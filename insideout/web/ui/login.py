@@ -13,8 +13,10 @@ import gradio as gr
 
 from ...accounts import DEMO_PASSWORD, Accounts, normalize_username
 from ...captcha import CaptchaError, NoClips, RoundView
+from ...ratelimit import RateLimited
 from ...services import Services
-from .common import MAX_CLIPS_PER_ROUND, Visit, client_of, session_key
+from ..client import client_of
+from .common import MAX_CLIPS_PER_ROUND, TabState, session_key
 from .texts import emotion_choices, percent, t
 
 
@@ -86,8 +88,8 @@ class LoginView:
         return t(lang, "login_intro", demo=DEMO_PASSWORD, need=policy.rounds_to_pass,
                  rounds=policy.max_rounds, chance=percent(policy.chance_pass_probability()))
 
-    def relabel(self, visit: Visit) -> dict:
-        lang = visit.lang
+    def relabel(self, tab_state: TabState) -> dict:
+        lang = tab_state.lang
         out = {
             self.intro: self._intro(lang),
             self.username: gr.update(label=t(lang, "username")),
@@ -96,8 +98,8 @@ class LoginView:
             self.captcha_md: t(lang, "captcha_title"),
             self.submit_btn: gr.update(value=t(lang, "submit")),
             self.logout_btn: gr.update(value=t(lang, "logout")),
-            self.round_md: self._round_text(visit),
-            self.welcome: self._welcome(visit),
+            self.round_md: self._round_text(tab_state),
+            self.welcome: self._welcome(tab_state),
         }
         for i in range(MAX_CLIPS_PER_ROUND):
             out[self.audios[i]] = gr.update(label=t(lang, "clip", n=i + 1))
@@ -105,22 +107,22 @@ class LoginView:
         return out
 
     @staticmethod
-    def _round_text(visit: Visit) -> str:
-        if not visit.challenge_id:
+    def _round_text(tab_state: TabState) -> str:
+        if not tab_state.challenge_id:
             return ""
-        return t(visit.lang, "round", round=visit.round, max_rounds=visit.max_rounds)
+        return t(tab_state.lang, "round", round=tab_state.round, max_rounds=tab_state.max_rounds)
 
     @staticmethod
-    def _welcome(visit: Visit) -> str:
-        if visit.user is None:
+    def _welcome(tab_state: TabState) -> str:
+        if tab_state.user is None:
             return ""
-        return t(visit.lang, "signed_in", name=visit.user.username,
-                 role=t(visit.lang, f"role_{visit.user.role}"))
+        return t(tab_state.lang, "signed_in", name=tab_state.user.username,
+                 role=t(tab_state.lang, f"role_{tab_state.user.role}"))
 
     # -- screens -------------------------------------------------------------------------------
 
-    def _login_screen(self, visit: Visit, message: str) -> dict:
-        out = {self.state: visit, self.login_col: gr.update(visible=True),
+    def _login_screen(self, tab_state: TabState, message: str) -> dict:
+        out = {self.state: tab_state, self.login_col: gr.update(visible=True),
                self.captcha_col: gr.update(visible=False), self.signed_col: gr.update(visible=False),
                self.login_msg: message, self.round_md: "", self.feedback: "", self.welcome: "",
                self.admin_tab: gr.update(visible=False), self.password: ""}
@@ -128,12 +130,12 @@ class LoginView:
             out |= {group: gr.update(visible=False), audio: None, choice: None}
         return out
 
-    def _round_screen(self, visit: Visit, view: RoundView, feedback: str) -> dict:
-        visit = replace(visit, challenge_id=view.challenge_id, slots=view.slots, round=view.round,
+    def _round_screen(self, tab_state: TabState, view: RoundView, feedback: str) -> dict:
+        tab_state = replace(tab_state, challenge_id=view.challenge_id, slots=view.slots, round=view.round,
                         max_rounds=view.max_rounds)
-        out = {self.state: visit, self.login_col: gr.update(visible=False),
+        out = {self.state: tab_state, self.login_col: gr.update(visible=False),
                self.captcha_col: gr.update(visible=True), self.signed_col: gr.update(visible=False),
-               self.login_msg: "", self.round_md: self._round_text(visit), self.feedback: feedback}
+               self.login_msg: "", self.round_md: self._round_text(tab_state), self.feedback: feedback}
         for i, (group, audio, choice) in enumerate(zip(self.groups, self.audios, self.choices,
                                                        strict=True)):
             shown = i < len(view.slots)
@@ -143,66 +145,68 @@ class LoginView:
             out |= {group: gr.update(visible=shown), audio: sound, choice: None}
         return out
 
-    def _signed_in_screen(self, visit: Visit) -> dict:
-        out = self._login_screen(visit, "")
+    def _signed_in_screen(self, tab_state: TabState) -> dict:
+        out = self._login_screen(tab_state, "")
         out |= {self.login_col: gr.update(visible=False), self.signed_col: gr.update(visible=True),
-                self.welcome: self._welcome(visit),
-                self.admin_tab: gr.update(visible=visit.user is not None and visit.user.is_admin)}
+                self.welcome: self._welcome(tab_state),
+                self.admin_tab: gr.update(visible=tab_state.user is not None and tab_state.user.is_admin)}
         return out
 
     # -- handlers ------------------------------------------------------------------------------
 
-    def start(self, visit: Visit, username: str, password: str, request: gr.Request) -> dict:
+    def start(self, tab_state: TabState, username: str, password: str, request: gr.Request) -> dict:
         """Log in: check the cooldown, take the credentials, and open a captcha."""
-        lang = visit.lang
-        visit = Visit(lang=lang)
+        lang = tab_state.lang
+        tab_state = TabState(lang=lang)
         claimed = normalize_username(username)
         wait = self.accounts.cooldown_left(claimed, session_key(request))
         if wait > 0:
-            return self._login_screen(visit, t(lang, "cooldown", seconds=math.ceil(wait)))
-        client = client_of(request, self.services.settings)
-        if self.services.challenge_limiter.hit(client):
-            return self._login_screen(visit, t(lang, "rate_limited"))
+            return self._login_screen(tab_state, t(lang, "cooldown", seconds=math.ceil(wait)))
+        client = client_of(request, self.services.settings.trusted_proxies)
+        try:
+            self.services.rate_limits.new_challenge(client)
+        except RateLimited:
+            return self._login_screen(tab_state, t(lang, "rate_limited"))
         pending = self.accounts.authenticate(username, password)
         try:
             view = self.captcha.create(client)
         except NoClips:
-            return self._login_screen(visit, t(lang, "no_clips"))
-        visit = replace(visit, claimed=claimed, pending=pending)
-        return self._round_screen(visit, view, "")
+            return self._login_screen(tab_state, t(lang, "no_clips"))
+        tab_state = replace(tab_state, claimed=claimed, pending=pending)
+        return self._round_screen(tab_state, view, "")
 
-    def answer(self, visit: Visit, first: str | None, second: str | None,
+    def answer(self, tab_state: TabState, first: str | None, second: str | None,
                request: gr.Request) -> dict:
         """Answer the round (one pick per clip shown); on a pass, redeem the token and sign in; on a
         fail, the bot verdict."""
-        lang = visit.lang
-        if visit.user is not None:
-            return self._signed_in_screen(visit)  # a second click after the pass changes nothing
-        if not visit.challenge_id:
-            return self._login_screen(Visit(lang=lang), t(lang, "expired"))
-        picks = (first, second)[: len(visit.slots)]
+        lang = tab_state.lang
+        if tab_state.user is not None:
+            return self._signed_in_screen(tab_state)  # a second click after the pass changes nothing
+        if not tab_state.challenge_id:
+            return self._login_screen(TabState(lang=lang), t(lang, "expired"))
+        picks = (first, second)[: len(tab_state.slots)]
         if any(p is None for p in picks):
             return {self.feedback: t(lang, "pick_all")}
-        client = client_of(request, self.services.settings)
+        client = client_of(request, self.services.settings.trusted_proxies)
         try:
-            result = self.captcha.answer(visit.challenge_id, dict(zip(visit.slots, picks, strict=True)),
+            result = self.captcha.answer(tab_state.challenge_id, dict(zip(tab_state.slots, picks, strict=True)),
                                          client)
         except CaptchaError:
-            return self._login_screen(Visit(lang=lang), t(lang, "expired"))
+            return self._login_screen(TabState(lang=lang), t(lang, "expired"))
         if result.status == "retry":
-            feedback = t(lang, "retry", round=result.round, max_rounds=visit.max_rounds)
-            return self._round_screen(visit, result.next_round, feedback)
+            feedback = t(lang, "retry", round=result.round, max_rounds=tab_state.max_rounds)
+            return self._round_screen(tab_state, result.next_round, feedback)
         if result.status == "failed":
-            cooldown = self.accounts.mark_bot(visit.claimed, session_key(request))
-            return self._login_screen(Visit(lang=lang),
+            cooldown = self.accounts.mark_bot(tab_state.claimed, session_key(request))
+            return self._login_screen(TabState(lang=lang),
                                       t(lang, "bot_verdict", seconds=math.ceil(cooldown)))
         # Passed: this app is the website of the pass token, so it verifies it as one would.
         verified, _ = self.captcha.verify_token(result.token)
         if not verified:
-            return self._login_screen(Visit(lang=lang), t(lang, "expired"))
-        if visit.pending is None:
-            return self._login_screen(Visit(lang=lang), t(lang, "bad_credentials"))
-        return self._signed_in_screen(Visit(lang=lang, user=visit.pending))
+            return self._login_screen(TabState(lang=lang), t(lang, "expired"))
+        if tab_state.pending is None:
+            return self._login_screen(TabState(lang=lang), t(lang, "bad_credentials"))
+        return self._signed_in_screen(TabState(lang=lang, user=tab_state.pending))
 
-    def logout(self, visit: Visit) -> dict:
-        return self._login_screen(Visit(lang=visit.lang), t(visit.lang, "logged_out"))
+    def logout(self, tab_state: TabState) -> dict:
+        return self._login_screen(TabState(lang=tab_state.lang), t(tab_state.lang, "logged_out"))

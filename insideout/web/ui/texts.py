@@ -92,7 +92,7 @@ TEXTS: dict[str, dict[str, str]] = {
         "en": "No clip needs your label right now. Thank you!",
         "ko": "지금은 라벨이 필요한 음성이 없습니다. 감사합니다!",
     },
-    "label_votes": {"en": "Your labels in this visit: {n}", "ko": "이번 방문에서 보낸 라벨: {n}"},
+    "label_votes": {"en": "Your labels in this tab_state: {n}", "ko": "이번 방문에서 보낸 라벨: {n}"},
     # admin
     "admin_tab": {"en": "Admin", "ko": "관리"},
     "refresh": {"en": "Refresh", "ko": "새로 고침"},

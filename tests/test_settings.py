@@ -2,7 +2,7 @@ import ipaddress
 
 import pytest
 
-from insideout.config import SettingsError, load_settings, settings_from_env
+from insideout.settings import SettingsError, load_settings, settings_from_env
 
 
 def test_defaults_follow_the_design():

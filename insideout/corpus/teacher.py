@@ -132,7 +132,7 @@ def words(sentence: str) -> list[str]:
 
 def phoneme_coverage(sentences: list[str]) -> tuple[dict[str, int], set[str]]:
     """(count of each English phoneme in the sentences, the English phonemes that never appear)."""
-    from .text import phonemize
+    from ..tts.text import phonemize
 
     counts = {p: 0 for p in ENGLISH_PHONEMES}
     # Phonemizing sentence by sentence is slow; espeak-ng takes them joined just as well.
@@ -202,7 +202,7 @@ def render_corpus(folder: str | Path, clips: list[TeacherClip],
     import soundfile as sf
 
     if render is None:
-        from ..corpus.synth import render_clip as render
+        from .synth import render_clip as render
     folder = Path(folder)
     (folder / "wav").mkdir(parents=True, exist_ok=True)
     manifest = folder / "manifest.jsonl"
