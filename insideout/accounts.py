@@ -93,13 +93,27 @@ class Accounts:
         self._announce = announce
         self._lock = threading.Lock()
         self._until: dict[str, float] = {}  # cooldown key -> monotonic time it ends
-        self._accounts = self._load_or_create(admin_password)
+        self._admin_password = admin_password
+        self._table: dict[str, dict[str, str]] | None = None
 
     @classmethod
     def from_settings(cls, settings: Settings, **kwargs) -> Accounts:
         return cls(settings.data_dir, settings.admin_password, **kwargs)
 
     # -- the account file ----------------------------------------------------------------------
+
+    def load(self) -> None:
+        """Read the account file, creating it (and announcing a generated admin password) on first use.
+        A server calls this at start; a command that never signs anyone in never creates the file."""
+        with self._lock:
+            if self._table is None:
+                self._table = self._load_or_create(self._admin_password)
+
+    @property
+    def _accounts(self) -> dict[str, dict[str, str]]:
+        if self._table is None:
+            self.load()
+        return self._table
 
     def _load_or_create(self, admin_password: str | None) -> dict[str, dict[str, str]]:
         self.path.parent.mkdir(parents=True, exist_ok=True)

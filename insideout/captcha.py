@@ -20,11 +20,12 @@ import numpy as np
 
 from . import wav
 from .consensus import Consensus
-from .db import Challenge, Conflict, Slot, Vote
+from .db import CHALLENGE_FAILED, CHALLENGE_OPEN, CHALLENGE_PASSED, Challenge, Conflict, Slot, Vote
 from .emotions import EMOTION_IDS, is_emotion
 from .library import Library
 from .settings import Settings
 
+CLIPS_PER_ROUND = 2  # one control clip and at most one unverified clip: what a round shows at most
 CHALLENGE_ID = re.compile(r"^[A-Za-z0-9_-]{20,64}$")
 SLOT_ID = re.compile(r"^[A-Za-z0-9_-]{4,16}$")
 
@@ -61,8 +62,14 @@ class NoClips(CaptchaError):
 
 @dataclass(frozen=True)
 class Policy:
-    rounds_to_pass: int = 1
-    max_rounds: int = 3
+    """Pass rounds_to_pass of at most max_rounds rounds. Defaults: the settings table."""
+
+    rounds_to_pass: int
+    max_rounds: int
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Policy:
+        return cls(settings.rounds_to_pass, settings.max_rounds)
 
     def chance_pass_probability(self, n_choices: int = len(EMOTION_IDS)) -> float:
         """P(a random guesser passes): at least rounds_to_pass right controls in max_rounds tries.
@@ -95,7 +102,7 @@ class Captcha:
         self.consensus = consensus
         self.db = library.db
         self.settings = settings
-        self.policy = Policy(settings.rounds_to_pass, settings.max_rounds)
+        self.policy = Policy.from_settings(settings)
         self._key = settings.secret_key.encode()
 
     # -- creating and reading ------------------------------------------------------------------
@@ -115,7 +122,7 @@ class Captcha:
             {
                 "id": challenge_id,
                 "client": client,
-                "state": "open",
+                "state": CHALLENGE_OPEN,
                 "round": 1,
                 "rounds_passed": 0,
                 "rounds_to_pass": self.policy.rounds_to_pass,
@@ -129,11 +136,11 @@ class Captcha:
                          self.policy.max_rounds, tuple(s.slot for s in slots))
 
     def _pick_round(self, used: list[int], voter: str) -> list[Slot]:
-        control = self.library.pick_control(used)
+        control = self.db.pick_control(used)
         if control is None:
             raise NoClips("no fresh clip left in the play pool")
         clips = [(control, True)]
-        unverified = self.library.pick_unverified([*used, control], voter)
+        unverified = self.db.pick_unverified([*used, control], voter)
         if unverified is not None:
             clips.append((unverified, False))
         order = secrets.SystemRandom().sample(clips, len(clips))
@@ -148,7 +155,7 @@ class Captcha:
         challenge = self.db.get_challenge(challenge_id)
         if challenge is None:
             raise NotFound("no such challenge")
-        if challenge.state != "open":
+        if challenge.state != CHALLENGE_OPEN:
             raise Closed(f"this challenge is closed ({challenge.state})")
         if challenge.expires_at <= now:
             raise Expired("this challenge has expired; start a new one")
@@ -182,13 +189,13 @@ class Captcha:
         rounds_passed = challenge.rounds_passed + int(passed)
         rounds_left = challenge.max_rounds - challenge.round
         if rounds_passed >= challenge.rounds_to_pass:
-            state = "passed"
+            state = CHALLENGE_PASSED
         elif rounds_passed + rounds_left < challenge.rounds_to_pass:
-            state = "failed"
+            state = CHALLENGE_FAILED
         else:
-            state = "open"
-        next_slots = self._pick_round(list(challenge.used_clip_ids), client) if state == "open" else None
-        token, token_row = self._issue_token(challenge.id, now) if state == "passed" else (None, None)
+            state = CHALLENGE_OPEN
+        next_slots = self._pick_round(list(challenge.used_clip_ids), client) if state == CHALLENGE_OPEN else None
+        token, token_row = self._issue_token(challenge.id, now) if state == CHALLENGE_PASSED else (None, None)
         try:
             self.db.apply_answer(challenge, answers, passed, state, now, votes, next_slots, token_row)
         except Conflict:
@@ -196,7 +203,7 @@ class Captcha:
         for vote in votes:
             if vote.control_correct:
                 self.consensus.settle(vote.clip_id)
-        if state == "open":
+        if state == CHALLENGE_OPEN:
             view = RoundView(challenge.id, challenge.expires_at, challenge.round + 1,
                              challenge.max_rounds, tuple(s.slot for s in next_slots))
             return AnswerResult("retry", challenge.round + 1, next_round=view)

@@ -17,9 +17,12 @@ log = logging.getLogger("insideout.consensus")
 
 @dataclass(frozen=True)
 class ConsensusRule:
-    min_votes: int = 10
-    min_share: float = 0.6
-    ambiguous_after: int = 30
+    """The crowd agrees on a clip when its top emotion has at least min_votes counted votes and min_share of
+    them (and no tie); ambiguous_after counted votes without that retire it. Defaults: the settings table."""
+
+    min_votes: int
+    min_share: float
+    ambiguous_after: int
 
     @classmethod
     def from_settings(cls, settings: Settings) -> ConsensusRule:

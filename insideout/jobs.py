@@ -14,9 +14,13 @@ from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
-from .db import Database
+from .db import JOB_ACTIVE, JOB_CANCELLED, JOB_DONE, JOB_FAILED, JOB_RUNNING, Metadata
 
 log = logging.getLogger("insideout.jobs")
+
+# The kinds of job (the jobs table's `kind`).
+GENERATE = "generate"  # generation.Generation.start
+TRAIN = "train"  # retraining.Retraining.start
 
 
 class Cancelled(Exception):
@@ -27,7 +31,7 @@ class Cancelled(Exception):
 class JobContext:
     """What a job's work receives: report progress, and learn whether to stop."""
 
-    db: Database
+    db: Metadata
     job_id: int
     _last_write: float = 0.0
 
@@ -45,8 +49,39 @@ class JobContext:
 Work = Callable[[JobContext], dict]
 
 
+@dataclass(frozen=True)
+class JobStatus:
+    """A job as a view shows it: its state, progress, last message, and its result or error."""
+
+    id: int
+    kind: str
+    state: str
+    progress: int
+    total: int
+    message: str
+    params: dict
+    result: dict | None
+    error: str | None
+
+    @classmethod
+    def from_row(cls, row: dict) -> JobStatus:
+        return cls(row["id"], row["kind"], row["state"], row["progress"], row["total"], row["message"] or "",
+                   row["params"] or {}, row["result"], row["error"])
+
+    @property
+    def running(self) -> bool:
+        """Queued or running: a view keeps refreshing while this is true."""
+        return self.state in JOB_ACTIVE
+
+    @property
+    def percent(self) -> int:
+        if self.state == JOB_DONE:
+            return 100
+        return round(100 * self.progress / self.total) if self.total else 0
+
+
 class JobRunner:
-    def __init__(self, db: Database):
+    def __init__(self, db: Metadata):
         self.db = db
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="insideout-job")
         self._futures: dict[int, Future] = {}
@@ -61,21 +96,31 @@ class JobRunner:
     def _run(self, job_id: int, work: Work) -> None:
         ctx = JobContext(self.db, job_id)
         if self.db.cancel_requested(job_id):
-            self.db.update_job(job_id, state="cancelled", finished_at=time.time())
+            self.db.update_job(job_id, state=JOB_CANCELLED, finished_at=time.time())
             return
-        self.db.update_job(job_id, state="running", started_at=time.time())
+        self.db.update_job(job_id, state=JOB_RUNNING, started_at=time.time())
         try:
             result = work(ctx)
         except Cancelled:
-            self.db.update_job(job_id, state="cancelled", finished_at=time.time(), message="cancelled")
+            self.db.update_job(job_id, state=JOB_CANCELLED, finished_at=time.time(), message="cancelled")
         except Exception as e:  # noqa: BLE001 - a job's failure is recorded, never lost in a thread
             log.error("job %s failed:\n%s", job_id, traceback.format_exc())
-            self.db.update_job(job_id, state="failed", finished_at=time.time(), error=f"{type(e).__name__}: {e}")
+            self.db.update_job(job_id, state=JOB_FAILED, finished_at=time.time(), error=f"{type(e).__name__}: {e}")
         else:
-            self.db.update_job(job_id, state="done", finished_at=time.time(), result=result)
+            self.db.update_job(job_id, state=JOB_DONE, finished_at=time.time(), result=result)
 
     def cancel(self, job_id: int) -> bool:
         return self.db.request_cancel(job_id)
+
+    def status(self, kind: str) -> JobStatus | None:
+        """The newest job of a kind, whatever its state; None when there was none."""
+        row = self.db.latest_job(kind)
+        return JobStatus.from_row(row) if row else None
+
+    def cancel_latest(self, kind: str) -> bool:
+        """Ask the newest job of a kind to stop (what the admin's Cancel means); False if none is running."""
+        job = self.db.latest_job(kind)
+        return job is not None and self.cancel(job["id"])
 
     def wait(self, job_id: int, timeout: float | None = None) -> dict:
         with self._lock:

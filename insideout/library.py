@@ -1,4 +1,6 @@
-"""The clip library: adding clips with their provenance, picking them, moving them between pools.
+"""The clip library: what touches a clip's audio and its row together: adding clips with their provenance,
+reading their audio, moving them between pools, deleting them, repairing after a crash. Queries of clip
+rows (picking, counting, listing) are the metadata store's own (db.Metadata): the library does not front them.
 
 Invariant: a clip row always names a pool (store_pool) where its audio exists. Adding writes the
 audio before the row; a move copies the audio, then repoints the row, then deletes the old copy;
@@ -169,14 +171,3 @@ class Library:
                     orphans += 1
         partial = getattr(self.store, "remove_partial_writes", lambda: 0)()
         return {"moves_finished": finished, "orphans_removed": orphans, "partial_removed": partial}
-
-    # -- picking -------------------------------------------------------------------------------
-
-    def pick_control(self, exclude: list[int]) -> int | None:
-        return self.db.pick_control(exclude)
-
-    def pick_unverified(self, exclude: list[int], voter: str) -> int | None:
-        return self.db.pick_unverified(exclude, voter)
-
-    def pool_counts(self) -> dict[str, int]:
-        return self.db.pool_counts()

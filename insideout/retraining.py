@@ -21,12 +21,23 @@ import shutil
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from .db import Database
-from .jobs import Cancelled, JobContext, JobRunner
+from .db import (
+    JOB_CANCELLED,
+    JOB_DONE,
+    JOB_FAILED,
+    MODEL_CANCELLED,
+    MODEL_EVALUATED,
+    MODEL_FAILED,
+    MODEL_TRAINED,
+    MODEL_TRAINING,
+    Metadata,
+)
+from .generation import checkpoint_for
+from .jobs import TRAIN, Cancelled, JobContext, JobRunner, JobStatus
 from .library import Library
 from .settings import Settings
 
@@ -35,12 +46,109 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("insideout.retraining")
 
-JOB_KIND = "train"
 DEFAULT_FINE_TUNE_STEPS = 2000  # ~25 min of the small preset at batch 16 on a 2-core CPU
 
 
 class RetrainError(ValueError):
     pass
+
+
+class VersionRefused(RetrainError):
+    """A version that cannot generate: `reason` is "unknown" or "not_evaluated" (with its `state`)."""
+
+    def __init__(self, model_id: int, reason: str, state: str | None = None):
+        super().__init__(f"model {model_id} is not an evaluated version" + (f" ({state})" if state else ""))
+        self.model_id, self.reason, self.state = model_id, reason, state
+
+
+@dataclass(frozen=True)
+class ModelMetrics:
+    """What a version's run and its held-out evaluation (tts.evaluation.evaluate_model) measured; kept as
+    JSON in the version's row. None where a run has no value (yet)."""
+
+    losses: tuple[tuple[int, float], ...] = ()  # (step, loss) points of the training curve
+    final_loss: float | None = None
+    steps: int | None = None
+    seconds: float | None = None
+    error: str | None = None  # a failed run's
+    held_out_clips: int | None = None
+    mel_l1: float | None = None
+    gate_bce: float | None = None
+    diagonality: float | None = None
+    stopped_share: float | None = None
+    median_length_ratio: float | None = None
+    wer: float | None = None
+    teacher_wer: float | None = None
+    emotion_accuracy: float | None = None
+    teacher_emotion_accuracy: float | None = None
+    emotion_accuracy_by_emotion: dict[str, float] = field(default_factory=dict)
+    classifier_cv_accuracy: float | None = None
+    examples: tuple[dict, ...] = ()  # per held-out clip: text, emotion, what recognition heard and the classifier named
+
+    @classmethod
+    def from_dict(cls, data: dict | None, strict: bool = False) -> ModelMetrics:
+        """From a stored row (unknown keys of other versions ignored) or, strict, from an evaluation, whose
+        every key must be a field here."""
+        data = dict(data or {})
+        if "attention_diagonality" in data and "diagonality" not in data:  # older rows' name
+            data["diagonality"] = data.pop("attention_diagonality")
+        known = {f.name for f in fields(cls)}
+        unknown = set(data) - known
+        if strict and unknown:
+            raise ValueError(f"metrics with no field: {', '.join(sorted(unknown))}")
+        data = {k: v for k, v in data.items() if k in known}
+        data["losses"] = tuple((int(step), float(loss)) for step, loss in data.get("losses") or ())
+        data["examples"] = tuple(data.get("examples") or ())
+        data["emotion_accuracy_by_emotion"] = dict(data.get("emotion_accuracy_by_emotion") or {})
+        return cls(**data)
+
+    def as_dict(self) -> dict:
+        out = asdict(self)
+        out["losses"] = [list(point) for point in self.losses]
+        out["examples"] = list(self.examples)
+        return out
+
+
+@dataclass(frozen=True)
+class ModelVersion:
+    """One row of the models table, as views show it."""
+
+    id: int
+    version: str | None
+    parent_version: str | None
+    path: str | None
+    state: str
+    job_id: int | None
+    clips: int  # learning clips it was given (a count: views never list clip ids)
+    metrics: ModelMetrics
+    active: bool
+    created_at: float
+    finished_at: float | None
+
+    @classmethod
+    def from_row(cls, row: dict) -> ModelVersion:
+        return cls(row["id"], row["version"], row["parent_version"], row["path"], row["state"], row["job_id"],
+                   len(row["trained_on"] or []), ModelMetrics.from_dict(row["metrics"]), bool(row["active"]),
+                   row["created_at"], row["finished_at"])
+
+    @property
+    def evaluated(self) -> bool:
+        return self.state == MODEL_EVALUATED
+
+
+@dataclass(frozen=True)
+class TrainingStatus:
+    """The training panel: the learning pool against its threshold, the latest training job, every version
+    (newest first), the one whose loss curve to show (the latest job's, else the newest), and the version
+    that generates (None: the configured default; file_missing: it is chosen but its file is gone)."""
+
+    learning_clips: int
+    threshold: int
+    job: JobStatus | None
+    versions: tuple[ModelVersion, ...]
+    shown: ModelVersion | None
+    active: ModelVersion | None
+    active_file_missing: bool
 
 
 # (model file, the learning clips it was given, a mel cache folder) -> metrics to store with the version
@@ -57,7 +165,7 @@ class RetrainPlan:
 
 
 class Retraining:
-    def __init__(self, settings: Settings, db: Database, library: Library, jobs: JobRunner,
+    def __init__(self, settings: Settings, db: Metadata, library: Library, jobs: JobRunner,
                  evaluator: Evaluator | None = None, base_config: TrainConfig | None = None):
         self.settings = settings
         self.db = db
@@ -92,13 +200,8 @@ class Retraining:
         return None
 
     def base_checkpoint(self) -> str:
-        """What a fine-tune starts from: the active version, else the configured or shipped model, else ""."""
-        from .tts.synthesize import DEFAULT_CHECKPOINT
-
-        for candidate in (self.active_checkpoint(), self.settings.tts_checkpoint, str(DEFAULT_CHECKPOINT)):
-            if candidate and (candidate.startswith(("http://", "https://")) or Path(candidate).is_file()):
-                return candidate
-        return ""
+        """What a fine-tune starts from: the model that generates now (generation.checkpoint_for)."""
+        return checkpoint_for(None, self.active_checkpoint(), self.settings.tts_checkpoint)
 
     @property
     def classifier_cache(self) -> Path:
@@ -119,7 +222,7 @@ class Retraining:
         return self.classifier
 
     def held_out_evaluation(self, model_path: Path, items: list[TrainItem], cache_dir: Path) -> dict:
-        """scripts/eval_tts.py's metrics (insideout/tts/evaluation.py) on EVAL_PER_EMOTION held-out
+        """`insideout eval`'s metrics (insideout/tts/evaluation.py) on EVAL_PER_EMOTION held-out
         sentences per emotion: every version stores the numbers the shipped model's card reports."""
         from .tts.evaluation import evaluate_model
 
@@ -129,7 +232,7 @@ class Retraining:
     # -- starting -----------------------------------------------------------------------------------
 
     def training_job(self) -> int | None:
-        jobs = self.db.active_jobs(JOB_KIND)
+        jobs = self.db.active_jobs(TRAIN)
         return jobs[0] if jobs else None
 
     def maybe_start(self) -> int | None:
@@ -161,7 +264,7 @@ class Retraining:
 
         params = {"model_id": model_id, "clips": len(clip_ids), "reason": reason,
                   "config": asdict(config) if config else "default"}
-        job_id = self.jobs.submit(JOB_KIND, params, work)
+        job_id = self.jobs.submit(TRAIN, params, work)
         self.db.update_model(model_id, job_id=job_id)
         log.info("training job %s started (%s): model %s on %d learning clips", job_id, reason, model_id,
                  len(clip_ids))
@@ -193,7 +296,7 @@ class Retraining:
                                               f"ETA {p.eta_s / 60:.1f} min")
                 if len(p.losses) != plotted[0]:  # a new point of the loss curve: the admin's plot reads it
                     plotted[0] = len(p.losses)
-                    self.db.update_model(model_id, metrics={"losses": p.losses})
+                    self.db.update_model(model_id, metrics=ModelMetrics.from_dict({"losses": p.losses}).as_dict())
 
             result = train(
                 learning + replay, config, self.runs_dir / f"model-{model_id}", self.mel_cache_dir,
@@ -203,26 +306,27 @@ class Retraining:
             self.models_dir.mkdir(parents=True, exist_ok=True)
             path = self.models_dir / f"tacotron2-{result.version}.pt"
             shutil.copyfile(result.model_path, path)
-            self.db.update_model(model_id, state="trained", version=result.version, path=str(path),
+            self.db.update_model(model_id, state=MODEL_TRAINED, version=result.version, path=str(path),
                                  parent_version=result.provenance.get("parent_version"))
             ctx.check_cancel()
             ctx.progress(result.steps, config.steps, "evaluating on held-out sentences", force=True)
-            metrics = {"final_loss": result.losses[-1][1] if result.losses else None, "steps": result.steps,
-                       "seconds": result.provenance["seconds"], "losses": result.losses,
-                       **self.evaluator(path, learning, self.mel_cache_dir)}
-            self.db.update_model(model_id, state="evaluated", metrics=metrics, finished_at=time.time())
-            final = f", final loss {metrics['final_loss']:.3f}" if metrics["final_loss"] is not None else ""
+            metrics = ModelMetrics.from_dict(
+                {"final_loss": result.losses[-1][1] if result.losses else None, "steps": result.steps,
+                 "seconds": result.provenance["seconds"], "losses": result.losses,
+                 **self.evaluator(path, learning, self.mel_cache_dir)}, strict=True)
+            self.db.update_model(model_id, state=MODEL_EVALUATED, metrics=metrics.as_dict(), finished_at=time.time())
+            final = f", final loss {metrics.final_loss:.3f}" if metrics.final_loss is not None else ""
             ctx.progress(result.steps, config.steps, f"trained {result.steps} steps{final}, evaluated", force=True)
         except Cancelled:
-            self.db.update_model(model_id, state="cancelled", finished_at=time.time())
+            self.db.update_model(model_id, state=MODEL_CANCELLED, finished_at=time.time())
             raise
         except BaseException as e:
-            self.db.update_model(model_id, state="failed", finished_at=time.time(),
-                                 metrics={"error": f"{type(e).__name__}: {e}"})
+            self.db.update_model(model_id, state=MODEL_FAILED, finished_at=time.time(),
+                                 metrics=ModelMetrics(error=f"{type(e).__name__}: {e}").as_dict())
             raise
         consumed = self.consume(model_id)
         return {"model_id": model_id, "version": result.version, "consumed": consumed,
-                "final_loss": metrics["final_loss"]}
+                "final_loss": metrics.final_loss}
 
     # -- consuming, choosing --------------------------------------------------------------------------
 
@@ -232,7 +336,7 @@ class Retraining:
         Each move is conditional on the clip still being in learning, so a second call (or one that
         finishes a consumption a crash interrupted) moves nothing twice."""
         model = self.db.get_model(model_id)
-        if model is None or model["state"] != "evaluated":
+        if model is None or model["state"] != MODEL_EVALUATED:
             raise RetrainError(f"model {model_id} is not an evaluated version: it consumes nothing")
         done = 0
         for clip_id in model["trained_on"]:
@@ -253,20 +357,36 @@ class Retraining:
         a restart) get the job's outcome."""
         changed = 0
         for row in self.db.models():
-            if row["state"] != "training" or row["job_id"] is None:
+            if row["state"] != MODEL_TRAINING or row["job_id"] is None:
                 continue
             job = self.db.get_job(row["job_id"])
-            if job and job["state"] in ("failed", "cancelled", "done"):
-                self.db.update_model(row["id"], state="cancelled" if job["state"] == "cancelled" else "failed",
-                                     finished_at=job["finished_at"] or time.time())
+            if job and job["state"] in (JOB_FAILED, JOB_CANCELLED, JOB_DONE):
+                state = MODEL_CANCELLED if job["state"] == JOB_CANCELLED else MODEL_FAILED
+                self.db.update_model(row["id"], state=state, finished_at=job["finished_at"] or time.time())
                 changed += 1
         return changed
 
-    def versions(self) -> list[dict[str, Any]]:
+    def versions(self) -> list[ModelVersion]:
+        """Every version, newest first (runs whose job ended unrecorded settled first)."""
         self.sync_states()
-        return self.db.models()
+        return [ModelVersion.from_row(row) for row in self.db.models()]
 
     def set_active(self, model_id: int | None) -> None:
-        """The admin's choice of the version that generates (None: back to the configured default)."""
+        """The admin's choice of the version that generates (None: back to the configured default).
+        VersionRefused for an unknown or unevaluated version."""
         if not self.db.set_active_model(model_id):
-            raise RetrainError(f"model {model_id} is not an evaluated version")
+            row = self.db.get_model(model_id)
+            raise VersionRefused(model_id, "unknown" if row is None else "not_evaluated",
+                                 None if row is None else row["state"])
+
+    def status(self) -> TrainingStatus:
+        """What the admin's training panel shows."""
+        versions = tuple(self.versions())
+        job = self.jobs.status(TRAIN)
+        shown = None
+        if job is not None:
+            shown = next((v for v in versions if v.id == job.params.get("model_id")), None)
+        active = next((v for v in versions if v.active), None)
+        return TrainingStatus(self.db.count_pickable("learning"), self.settings.retrain_threshold, job, versions,
+                              shown or (versions[0] if versions else None), active,
+                              active is not None and self.active_checkpoint() is None)

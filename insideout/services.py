@@ -1,24 +1,30 @@
-"""The composition root: one set of engine objects per process, built from the settings."""
+"""The composition root: one set of engine objects per process, built from the settings. Nothing else
+constructs engine objects for the app, the command line or the tests."""
 
 from __future__ import annotations
 
 import logging
 import time
-from dataclasses import asdict, dataclass
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from .accounts import Accounts
 from .captcha import Captcha
 from .consensus import Consensus, ConsensusRule
-from .db import Database
-from .jobs import JobContext, JobRunner
+from .db import Database, Metadata
+from .generation import Generation
+from .jobs import JobRunner
+from .labeling import LabelingFlow
 from .library import Library
+from .login import LoginFlow
 from .ratelimit import RateLimits
 from .retraining import Retraining
 from .settings import Settings
+from .stats import Dashboard
 from .storage import AudioStore, LocalStore, S3Store
 
 if TYPE_CHECKING:
-    from .tts.generate import GenerationRequest
     from .tts.synthesize import Synthesizer
     from .tts.train import TrainConfig
 
@@ -28,7 +34,7 @@ log = logging.getLogger("insideout")
 @dataclass
 class Services:
     settings: Settings
-    db: Database
+    db: Metadata
     store: AudioStore
     library: Library
     consensus: Consensus
@@ -36,28 +42,18 @@ class Services:
     rate_limits: RateLimits
     jobs: JobRunner
     retraining: Retraining
+    generation: Generation
+    accounts: Accounts
+    login: LoginFlow
+    labeling: LabelingFlow
+    dashboard: Dashboard
 
-    def synthesizer(self) -> Synthesizer:
-        """The configured acoustic model and vocoder, loaded on first use (torch is slow to start)."""
-        from .tts.synthesize import shared_synthesizer
+    def checkpoint(self, explicit: str | None = None) -> str:
+        """The acoustic model that generates (generation.checkpoint_for's rule)."""
+        return self.generation.checkpoint(explicit)
 
-        checkpoint = self.retraining.active_checkpoint() or self.settings.tts_checkpoint or None
-        return shared_synthesizer(checkpoint, self.settings.vocoder)
-
-    def start_generation(self, request: GenerationRequest) -> int:
-        """Queue a generation job; a bad request is refused here, before anything is queued."""
-        from .tts.generate import generate
-
-        request.plan()
-
-        def work(ctx: JobContext) -> dict:
-            synthesizer = self.synthesizer()
-            report = generate(self.library, synthesizer, request,
-                              progress=lambda done, total: ctx.progress(done, total, f"{done} / {total} clips"),
-                              check_cancel=ctx.check_cancel)
-            return report.as_dict()
-
-        return self.jobs.submit("generate", asdict(request), work)
+    def synthesizer(self, explicit: str | None = None) -> Synthesizer:
+        return self.generation.synthesizer(explicit)
 
     def start_training(self, config: TrainConfig | None = None) -> int:
         """Queue a fine-tune on the learning pool now; RetrainError when there is nothing to learn or one runs."""
@@ -74,7 +70,9 @@ def build_store(settings: Settings) -> AudioStore:
     raise ValueError(f"unsupported storage {settings.storage!r}")
 
 
-def build_services(settings: Settings) -> Services:
+def build_services(settings: Settings, announce: Callable[[str], None] = print) -> Services:
+    """Everything of one data dir. `announce` tells a generated admin password, once (when the accounts
+    are first loaded: `insideout serve` loads them at start)."""
     db = Database(settings.db_path)
     store = build_store(settings)
     library = Library(db, store)
@@ -82,16 +80,24 @@ def build_services(settings: Settings) -> Services:
     jobs = JobRunner(db)
     retraining = Retraining(settings, db, library, jobs)
     consensus.on_learning = retraining.maybe_start  # the learning pool's threshold starts a fine-tune
+    captcha = Captcha(library, consensus, settings)
+    rate_limits = RateLimits.per_minute(settings.request_limit_per_min, settings.rate_limit_per_min)
+    accounts = Accounts.from_settings(settings, announce=announce)
     return Services(
         settings=settings,
         db=db,
         store=store,
         library=library,
         consensus=consensus,
-        captcha=Captcha(library, consensus, settings),
-        rate_limits=RateLimits.per_minute(settings.request_limit_per_min, settings.rate_limit_per_min),
+        captcha=captcha,
+        rate_limits=rate_limits,
         jobs=jobs,
         retraining=retraining,
+        generation=Generation(settings, library, jobs, retraining.active_checkpoint),
+        accounts=accounts,
+        login=LoginFlow(accounts, captcha, rate_limits),
+        labeling=LabelingFlow(db, library, consensus, rate_limits),
+        dashboard=Dashboard(db, consensus, captcha),
     )
 
 

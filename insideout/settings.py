@@ -1,4 +1,6 @@
-"""Settings: one dataclass, read from the INSIDEOUT_* environment variables and validated at start."""
+"""Settings: one table of every INSIDEOUT_* variable (name, default, accepted values, help), from which the
+Settings dataclass takes its defaults, the environment parser its rules, and `insideout settings` and the
+README its text. Validated at start: a bad value stops the start with a message that names the variable."""
 
 from __future__ import annotations
 
@@ -6,16 +8,193 @@ import ipaddress
 import os
 import re
 import secrets
-from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
 
+from .pools import POOLS
+
 PREFIX = "INSIDEOUT_"
-POOL_NAMES = ("play", "unverified", "learning")  # the pools of db.POOLS (config imports nothing of ours)
 
 
 class SettingsError(ValueError):
     """A setting has a value we cannot use; the message names the variable and what it accepts."""
+
+
+Parse = Callable[[str, str], object]  # (the variable's name, its raw text) -> the value; SettingsError if bad
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One INSIDEOUT_* variable. `field` is the Settings attribute it fills (None: one of a group that
+    a parser of its own reads together, the S3 settings). `shown` is the default as people read it,
+    where the value alone would not say it (a generated key, a default that depends on the platform)."""
+
+    name: str  # without the INSIDEOUT_ prefix
+    field: str | None
+    default: object
+    help: str
+    parse: Parse | None = None
+    shown: str | None = None
+
+    @property
+    def env(self) -> str:
+        return PREFIX + self.name
+
+    @property
+    def default_text(self) -> str:
+        if self.shown is not None:
+            return self.shown
+        if self.default is None or self.default == "" or self.default == ():
+            return "none"
+        if isinstance(self.default, bool):
+            return "1" if self.default else "0"
+        return str(self.default)
+
+
+# -- parsers of one value ------------------------------------------------------------------------
+
+
+def _number(kind: type, kind_name: str, lo: float, hi: float) -> Parse:
+    def parse(name: str, raw: str):
+        try:
+            value = kind(raw.strip())
+        except ValueError:
+            raise SettingsError(f"{PREFIX}{name}={raw!r}: expected {kind_name}") from None
+        if not lo <= value <= hi:
+            raise SettingsError(f"{PREFIX}{name}={value}: expected a number from {lo} to {hi}")
+        return value
+
+    return parse
+
+
+def whole(lo: int, hi: int) -> Parse:
+    return _number(int, "a whole number", lo, hi)
+
+
+def decimal(lo: float, hi: float) -> Parse:
+    return _number(float, "a number", lo, hi)
+
+
+def flag(name: str, raw: str) -> bool:
+    value = raw.strip().lower()
+    if value in ("1", "true", "yes", "on"):
+        return True
+    if value in ("0", "false", "no", "off"):
+        return False
+    raise SettingsError(f"{PREFIX}{name}={raw!r}: expected 1 or 0")
+
+
+def choice(*allowed: str) -> Parse:
+    def parse(name: str, raw: str) -> str:
+        value = raw.strip().lower()
+        if value not in allowed:
+            raise SettingsError(f"{PREFIX}{name}={value!r}: expected one of {', '.join(allowed)}")
+        return value
+
+    return parse
+
+
+def secret(min_length: int) -> Parse:
+    def parse(name: str, raw: str) -> str:
+        if len(raw) < min_length:
+            raise SettingsError(f"{PREFIX}{name}: too short, use at least {min_length} characters")
+        return raw
+
+    return parse
+
+
+def stripped(name: str, raw: str) -> str:
+    return raw.strip()
+
+
+def folder(name: str, raw: str) -> Path:
+    return Path(raw)
+
+
+def networks(name: str, raw: str) -> tuple:
+    found = []
+    for part in raw.replace(";", ",").split(","):
+        part = part.strip()
+        if not part:
+            continue
+        try:
+            found.append(ipaddress.ip_network(part, strict=False))
+        except ValueError:
+            raise SettingsError(
+                f"{PREFIX}{name}: {part!r} is not an IP address or network (e.g. 10.0.0.0/8)"
+            ) from None
+    return tuple(found)
+
+
+def _s3(name: str, help: str, shown: str = "none") -> Setting:
+    return Setting(name, None, None, help, shown=shown)
+
+
+# -- the table -------------------------------------------------------------------------------------
+
+SETTINGS: tuple[Setting, ...] = (
+    Setting("DATA_DIR", "data_dir", Path("data"), "where the SQLite file and local audio live", folder),
+    Setting("HOST", "host", "127.0.0.1", "where `python app.py` serves", stripped,
+            shown="`127.0.0.1` (`0.0.0.0` when `SPACE_ID` is set)"),
+    Setting("PORT", "port", 7860, "the port it serves on", whole(1, 65535)),
+    Setting("STARTER_LIBRARY", "starter_library", True,
+            "`1`: build the starter library on first start when the play pool is empty; `0`: don't", flag),
+    Setting("SECRET_KEY", "secret_key", "", "key for pass tokens (32+ characters)", secret(32),
+            shown="generated once, kept in `DATA_DIR/secret_key`"),
+    Setting("ADMIN_TOKEN", "admin_token", None, "bearer token for `/api/v1/admin/*` (16+ characters)", secret(16),
+            shown="none: admin API off"),
+    Setting("ADMIN_PASSWORD", "admin_password", None, "password of the `admin` account in the UI (8+ characters)",
+            secret(8), shown="generated and printed at first start"),
+    Setting("RATE_LIMIT_PER_MIN", "rate_limit_per_min", 20, "new challenges per client per minute",
+            whole(1, 10_000_000)),
+    Setting("REQUEST_LIMIT_PER_MIN", "request_limit_per_min", 600,
+            "every request of a client per minute (audio, answers, siteverify, page actions)", whole(1, 10_000_000)),
+    Setting("TRUSTED_PROXIES", "trusted_proxies", (),
+            "comma-separated addresses or networks of proxies whose `X-Forwarded-For` names the client", networks,
+            shown="none: the socket peer is the client"),
+    Setting("MAX_BODY_BYTES", "max_body_bytes", 16 * 1024, "largest API request body", whole(256, 10_000_000)),
+    Setting("ROUNDS_TO_PASS", "rounds_to_pass", 1, "passed rounds that pass a challenge", whole(1, 20)),
+    Setting("MAX_ROUNDS", "max_rounds", 3, "rounds a challenge may take at most", whole(1, 20)),
+    Setting("CHALLENGE_TTL_S", "challenge_ttl_s", 300, "lifetime of a challenge, seconds", whole(10, 86_400)),
+    Setting("TOKEN_TTL_S", "token_ttl_s", 120, "lifetime of a pass token, seconds", whole(5, 86_400)),
+    Setting("CONSENSUS_MIN_VOTES", "consensus_min_votes", 10, "consensus: counted votes a clip needs at least",
+            whole(1, 100_000)),
+    Setting("CONSENSUS_MIN_SHARE", "consensus_min_share", 0.6,
+            "consensus: the share of counted votes the top emotion needs", decimal(0.01, 1.0)),
+    Setting("AMBIGUOUS_AFTER_VOTES", "ambiguous_after_votes", 30,
+            "counted votes without consensus after which a clip is retired as ambiguous", whole(1, 100_000)),
+    Setting("TTS_CHECKPOINT", "tts_checkpoint", "",
+            "the acoustic model, a path or an http(s) URL (an admin's chosen version wins over it)", stripped,
+            shown="`models/tacotron2-emotion.pt`"),
+    Setting("VOCODER", "vocoder", "universal", "`universal`, `LJSpeech` or a HiFi-GAN V1 checkpoint path", stripped),
+    Setting("RETRAIN_THRESHOLD", "retrain_threshold", 50, "learning clips that start a fine-tune",
+            whole(1, 10_000_000)),
+    Setting("CONSUME_LEARNING", "consume_learning", "move",
+            "what a finished fine-tune does with its learning clips: `move` (to play, with their consensus label) "
+            "or `delete`", choice("move", "delete")),
+    Setting("STORAGE", "storage", "local", "where audio lives: `local` (DATA_DIR/audio) or `s3`",
+            choice("local", "s3")),
+    _s3("S3_BUCKET", "one bucket for all pools"),
+    _s3("S3_BUCKET_PLAY", "the play pool's own bucket (overrides S3_BUCKET for it)"),
+    _s3("S3_BUCKET_UNVERIFIED", "the unverified pool's own bucket"),
+    _s3("S3_BUCKET_LEARNING", "the learning pool's own bucket"),
+    _s3("S3_PREFIX", "a prefix before every pool's keys"),
+    _s3("S3_PREFIX_PLAY", "the play pool's own prefix (after S3_PREFIX)",
+        "`play/` when pools share a bucket, none when the pool has its own"),
+    _s3("S3_PREFIX_UNVERIFIED", "the unverified pool's own prefix", "`unverified/` when pools share a bucket"),
+    _s3("S3_PREFIX_LEARNING", "the learning pool's own prefix", "`learning/` when pools share a bucket"),
+    _s3("S3_ENDPOINT_URL", "an S3-compatible endpoint, e.g. `https://s3.hf.co/<namespace>`", "AWS"),
+    _s3("S3_REGION", "the region", "boto3's; `us-east-1` on hf.co"),
+    _s3("S3_ADDRESSING_STYLE", "`path`, `virtual` or `auto`", "`auto`; `path` on hf.co"),
+    _s3("S3_CHECKSUM_MODE", "`when_supported` or `when_required` (request checksums and response validation)",
+        "`when_supported`; `when_required` on hf.co"),
+    _s3("S3_RETRY_MODE", "botocore's `standard` or `adaptive` retries, with backoff", "`standard`"),
+    Setting("S3_MAX_ATTEMPTS", None, 5, "tries per request, the first one included", whole(1, 20)),
+    Setting("S3_TIMEOUT_S", None, 10.0, "connect and read timeout of one try, seconds", decimal(0.1, 600.0)),
+)
+SETTING = {s.name: s for s in SETTINGS}
+_DEFAULT = {s.field: s.default for s in SETTINGS if s.field}
 
 
 @dataclass(frozen=True)
@@ -35,11 +214,11 @@ class S3Settings:
     locations: tuple[S3Location, ...]
     endpoint_url: str | None = None  # None: AWS
     region: str | None = None  # None: boto3's chain (AWS_REGION, AWS_DEFAULT_REGION, config file)
-    addressing_style: str = "auto"  # path | virtual | auto
+    addressing_style: str = "auto"  # path | virtual | auto (the table says when hf.co changes it)
     checksum_mode: str = "when_supported"  # when_supported | when_required
     retry_mode: str = "standard"  # standard | adaptive
-    max_attempts: int = 5  # per request, the first try included
-    timeout_s: float = 10.0  # connect and read timeouts of one try
+    max_attempts: int = SETTING["S3_MAX_ATTEMPTS"].default  # per request, the first try included
+    timeout_s: float = SETTING["S3_TIMEOUT_S"].default  # connect and read timeouts of one try
 
     def location(self, pool: str) -> S3Location:
         for loc in self.locations:
@@ -50,37 +229,33 @@ class S3Settings:
 
 @dataclass(frozen=True)
 class Settings:
-    data_dir: Path = Path("data")
-    host: str = "127.0.0.1"
-    port: int = 7860
-    starter_library: bool = True
-    secret_key: str = ""  # filled from the data dir by load_settings() when not given
-    admin_token: str | None = None
-    admin_password: str | None = None
-    rate_limit_per_min: int = 20
-    trusted_proxies: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = ()
-    storage: str = "local"
+    """Every setting, with the table's defaults (one home for them: the consensus rule and the challenge
+    policy take theirs from here)."""
+
+    data_dir: Path = _DEFAULT["data_dir"]
+    host: str = _DEFAULT["host"]
+    port: int = _DEFAULT["port"]
+    starter_library: bool = _DEFAULT["starter_library"]
+    secret_key: str = _DEFAULT["secret_key"]  # filled from the data dir by load_settings() when not given
+    admin_token: str | None = _DEFAULT["admin_token"]
+    admin_password: str | None = _DEFAULT["admin_password"]
+    rate_limit_per_min: int = _DEFAULT["rate_limit_per_min"]
+    request_limit_per_min: int = _DEFAULT["request_limit_per_min"]
+    trusted_proxies: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = _DEFAULT["trusted_proxies"]
+    max_body_bytes: int = _DEFAULT["max_body_bytes"]
+    rounds_to_pass: int = _DEFAULT["rounds_to_pass"]
+    max_rounds: int = _DEFAULT["max_rounds"]
+    challenge_ttl_s: int = _DEFAULT["challenge_ttl_s"]
+    token_ttl_s: int = _DEFAULT["token_ttl_s"]
+    consensus_min_votes: int = _DEFAULT["consensus_min_votes"]
+    consensus_min_share: float = _DEFAULT["consensus_min_share"]
+    ambiguous_after_votes: int = _DEFAULT["ambiguous_after_votes"]
+    tts_checkpoint: str = _DEFAULT["tts_checkpoint"]  # "": the shipped default
+    vocoder: str = _DEFAULT["vocoder"]
+    retrain_threshold: int = _DEFAULT["retrain_threshold"]
+    consume_learning: str = _DEFAULT["consume_learning"]
+    storage: str = _DEFAULT["storage"]
     s3: S3Settings | None = None  # set when INSIDEOUT_STORAGE=s3, or when INSIDEOUT_S3_* name a bucket
-    # The challenge policy (the original project's: up to 3 rounds, 1 passed round passes).
-    rounds_to_pass: int = 1
-    max_rounds: int = 3
-    challenge_ttl_s: int = 300
-    token_ttl_s: int = 120
-    # The consensus rule.
-    consensus_min_votes: int = 10
-    consensus_min_share: float = 0.6
-    ambiguous_after_votes: int = 30
-    # Requests other than new challenges, per client per minute (audio, answers, siteverify).
-    request_limit_per_min: int = 600
-    max_body_bytes: int = 16 * 1024
-    # Speech synthesis: the acoustic model (a path or URL; empty: the shipped default) and the vocoder
-    # ("universal", "LJSpeech" or a HiFi-GAN checkpoint path).
-    tts_checkpoint: str = ""
-    vocoder: str = "universal"
-    # Retraining: a fine-tune starts when the learning pool holds this many clips; a finished one moves
-    # its clips to play with their consensus label ("move") or deletes them ("delete").
-    retrain_threshold: int = 50
-    consume_learning: str = "move"
 
     @property
     def db_path(self) -> Path:
@@ -91,119 +266,53 @@ class Settings:
         return self.data_dir / "audio"
 
 
-def _number(env: Mapping[str, str], name: str, default, lo, hi, kind: type, kind_name: str):
-    raw = env.get(PREFIX + name)
+def _value(env: Mapping[str, str], setting: Setting):
+    raw = env.get(setting.env)
     if raw is None or raw.strip() == "":
-        return default
-    try:
-        value = kind(raw.strip())
-    except ValueError:
-        raise SettingsError(f"{PREFIX}{name}={raw!r}: expected {kind_name}") from None
-    if not lo <= value <= hi:
-        raise SettingsError(f"{PREFIX}{name}={value}: expected a number from {lo} to {hi}")
-    return value
-
-
-def _int(env: Mapping[str, str], name: str, default: int, lo: int, hi: int) -> int:
-    return _number(env, name, default, lo, hi, int, "a whole number")
-
-
-def _float(env: Mapping[str, str], name: str, default: float, lo: float, hi: float) -> float:
-    return _number(env, name, default, lo, hi, float, "a number")
-
-
-def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
-    raw = env.get(PREFIX + name)
-    if raw is None or raw.strip() == "":
-        return default
-    value = raw.strip().lower()
-    if value in ("1", "true", "yes", "on"):
-        return True
-    if value in ("0", "false", "no", "off"):
-        return False
-    raise SettingsError(f"{PREFIX}{name}={raw!r}: expected 1 or 0")
-
-
-def _networks(env: Mapping[str, str], name: str) -> tuple:
-    raw = env.get(PREFIX + name, "")
-    networks = []
-    for part in raw.replace(";", ",").split(","):
-        part = part.strip()
-        if not part:
-            continue
-        try:
-            networks.append(ipaddress.ip_network(part, strict=False))
-        except ValueError:
-            raise SettingsError(
-                f"{PREFIX}{name}: {part!r} is not an IP address or network (e.g. 10.0.0.0/8)"
-            ) from None
-    return tuple(networks)
-
-
-def _optional_text(env: Mapping[str, str], name: str, min_length: int) -> str | None:
-    raw = env.get(PREFIX + name)
-    if raw is None or raw == "":
-        return None
-    if len(raw) < min_length:
-        raise SettingsError(f"{PREFIX}{name}: too short, use at least {min_length} characters")
-    return raw
+        return setting.default
+    return setting.parse(setting.name, raw)
 
 
 def settings_from_env(env: Mapping[str, str] | None = None) -> Settings:
     """Parse and validate the settings; raises SettingsError with a message a person can act on."""
     env = os.environ if env is None else env
-    default_host = "0.0.0.0" if env.get("SPACE_ID") else "127.0.0.1"
-    storage = env.get(PREFIX + "STORAGE", "local").strip().lower() or "local"
-    if storage not in ("local", "s3"):
-        raise SettingsError(f"{PREFIX}STORAGE={storage!r}: expected 'local' or 's3'")
-    # Parsed also beside local storage when given: migrate_store.py copies S3 -> local with them.
-    s3 = _s3_settings(env, required=storage == "s3")
-    max_rounds = _int(env, "MAX_ROUNDS", 3, 1, 20)
-    rounds_to_pass = _int(env, "ROUNDS_TO_PASS", 1, 1, 20)
-    if rounds_to_pass > max_rounds:
-        raise SettingsError(
-            f"{PREFIX}ROUNDS_TO_PASS={rounds_to_pass} exceeds {PREFIX}MAX_ROUNDS={max_rounds}"
-        )
-    min_votes = _int(env, "CONSENSUS_MIN_VOTES", 10, 1, 100_000)
-    ambiguous = _int(env, "AMBIGUOUS_AFTER_VOTES", 30, 1, 100_000)
-    if ambiguous < min_votes:
-        raise SettingsError(
-            f"{PREFIX}AMBIGUOUS_AFTER_VOTES={ambiguous} is below "
-            f"{PREFIX}CONSENSUS_MIN_VOTES={min_votes}"
-        )
-    return Settings(
-        data_dir=Path(env.get(PREFIX + "DATA_DIR", "data") or "data"),
-        host=(env.get(PREFIX + "HOST") or default_host).strip(),
-        port=_int(env, "PORT", 7860, 1, 65535),
-        starter_library=_bool(env, "STARTER_LIBRARY", True),
-        secret_key=_optional_text(env, "SECRET_KEY", 32) or "",
-        admin_token=_optional_text(env, "ADMIN_TOKEN", 16),
-        admin_password=_optional_text(env, "ADMIN_PASSWORD", 8),
-        rate_limit_per_min=_int(env, "RATE_LIMIT_PER_MIN", 20, 1, 10_000_000),
-        trusted_proxies=_networks(env, "TRUSTED_PROXIES"),
-        storage=storage,
-        s3=s3,
-        rounds_to_pass=rounds_to_pass,
-        max_rounds=max_rounds,
-        challenge_ttl_s=_int(env, "CHALLENGE_TTL_S", 300, 10, 86_400),
-        token_ttl_s=_int(env, "TOKEN_TTL_S", 120, 5, 86_400),
-        consensus_min_votes=min_votes,
-        consensus_min_share=_float(env, "CONSENSUS_MIN_SHARE", 0.6, 0.01, 1.0),
-        ambiguous_after_votes=ambiguous,
-        request_limit_per_min=_int(env, "REQUEST_LIMIT_PER_MIN", 600, 1, 10_000_000),
-        max_body_bytes=_int(env, "MAX_BODY_BYTES", 16 * 1024, 256, 10_000_000),
-        tts_checkpoint=(env.get(PREFIX + "TTS_CHECKPOINT") or "").strip(),
-        vocoder=(env.get(PREFIX + "VOCODER") or "universal").strip(),
-        retrain_threshold=_int(env, "RETRAIN_THRESHOLD", 50, 1, 10_000_000),
-        consume_learning=_choice(env, "CONSUME_LEARNING", "move", ("move", "delete")),
-    )
+    values = {s.field: _value(env, s) for s in SETTINGS if s.field and s.parse}
+    if not env.get(SETTING["HOST"].env, "").strip() and env.get("SPACE_ID"):
+        values["host"] = "0.0.0.0"  # a Space's proxy reaches the app from outside the container
+    if values["rounds_to_pass"] > values["max_rounds"]:
+        raise SettingsError(f"{PREFIX}ROUNDS_TO_PASS={values['rounds_to_pass']} exceeds "
+                            f"{PREFIX}MAX_ROUNDS={values['max_rounds']}")
+    if values["ambiguous_after_votes"] < values["consensus_min_votes"]:
+        raise SettingsError(f"{PREFIX}AMBIGUOUS_AFTER_VOTES={values['ambiguous_after_votes']} is below "
+                            f"{PREFIX}CONSENSUS_MIN_VOTES={values['consensus_min_votes']}")
+    # Parsed also beside local storage when given: `insideout migrate` copies S3 -> local with them.
+    values["s3"] = _s3_settings(env, required=values["storage"] == "s3")
+    return Settings(**values)
 
 
-def _choice(env: Mapping[str, str], name: str, default: str, allowed: tuple[str, ...]) -> str:
-    value = (env.get(PREFIX + name) or "").strip().lower() or default
-    if value not in allowed:
-        raise SettingsError(f"{PREFIX}{name}={value!r}: expected one of {', '.join(allowed)}")
-    return value
+def settings_help(markdown: bool = False) -> str:
+    """Every INSIDEOUT_* variable with its default and help: plain text for `insideout settings`, or the
+    README's settings table."""
+    if markdown:
+        rows = ["| variable | meaning | default |", "|---|---|---|"]
+        rows += [f"| `{s.env}` | {s.help} | {_code(s.default_text)} |" for s in SETTINGS]
+        return "\n".join(rows) + "\n"
+    width = max(len(s.env) for s in SETTINGS)
+    lines = []
+    for s in SETTINGS:
+        lines.append(f"{s.env:<{width}}  {s.help.replace('`', '')}")
+        lines.append(f"{'':<{width}}  default: {s.default_text.replace('`', '')}")
+    return "\n".join(lines) + "\n"
+
+
+def _code(text: str) -> str:
+    """A plain default in backticks; one that already has some, or is a phrase, as it is."""
+    return text if "`" in text or " " in text or text == "none" else f"`{text}`"
+
+
+def settings_fields() -> set[str]:
+    """The Settings attributes the table fills (the rest are derived: s3)."""
+    return {f.name for f in fields(Settings)} - {"s3"}
 
 
 _S3_CHOICES = {
@@ -211,9 +320,7 @@ _S3_CHOICES = {
     "CHECKSUM_MODE": ("when_required", "when_supported"),
     "RETRY_MODE": ("standard", "adaptive"),
 }
-_S3_KNOWN = {"ENDPOINT_URL", "REGION", "BUCKET", "PREFIX", "MAX_ATTEMPTS", "TIMEOUT_S", *_S3_CHOICES} | {
-    f"{kind}_{pool.upper()}" for kind in ("BUCKET", "PREFIX") for pool in POOL_NAMES
-}
+_S3_KNOWN = {s.name[len("S3_"):] for s in SETTINGS if s.name.startswith("S3_")}
 _BUCKET_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{1,253}[A-Za-z0-9]$")
 
 
@@ -230,7 +337,7 @@ def _s3_settings(env: Mapping[str, str], required: bool) -> S3Settings | None:
         return raw.strip() if raw is not None and raw.strip() else None
 
     shared = text("BUCKET")
-    buckets = {pool: text(f"BUCKET_{pool.upper()}") or shared for pool in POOL_NAMES}
+    buckets = {pool: text(f"BUCKET_{pool.upper()}") or shared for pool in POOLS}
     if not any(buckets.values()):
         if required:
             raise SettingsError(
@@ -287,8 +394,8 @@ def _s3_settings(env: Mapping[str, str], required: bool) -> S3Settings | None:
         addressing_style=choices["ADDRESSING_STYLE"] or ("path" if hugging_face else "auto"),
         checksum_mode=choices["CHECKSUM_MODE"] or ("when_required" if hugging_face else "when_supported"),
         retry_mode=choices["RETRY_MODE"] or "standard",
-        max_attempts=_int(env, "S3_MAX_ATTEMPTS", 5, 1, 20),
-        timeout_s=_float(env, "S3_TIMEOUT_S", 10.0, 0.1, 600.0),
+        max_attempts=_value(env, SETTING["S3_MAX_ATTEMPTS"]),
+        timeout_s=_value(env, SETTING["S3_TIMEOUT_S"]),
     )
 
 

@@ -1,6 +1,8 @@
 """Read-only analytics for the admin dashboard: pools, tallies, agreement, confusion, pass rates, CSV.
 
-Nothing here writes: tallies and verdicts come from the consensus engine, the rest from read-only SQL.
+Nothing here writes, and nothing here knows SQL: tallies and verdicts come from the consensus engine,
+the rest from the metadata store's read-only analytics operations (counts and rows); this module does
+the arithmetic (kappa, alpha, rates) and the shaping (tables, series, CSV).
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import numpy as np
 
 from .captcha import Captcha
 from .consensus import Consensus
-from .db import POOLS, Database
+from .db import CHALLENGE_FAILED, CHALLENGE_OPEN, CHALLENGE_PASSED, POOLS, Metadata
 from .emotions import EMOTION_IDS
 
 STATES = ("open", "consensus", "ambiguous")
@@ -31,7 +33,7 @@ VOTE_COLUMNS = ("id", "clip_id", "voter", "emotion", "counted", "why_not_counted
 # -- pools and tallies -------------------------------------------------------------------------
 
 
-def pool_sizes(db: Database) -> dict[str, int]:
+def pool_sizes(db: Metadata) -> dict[str, int]:
     """Active clips per pool, and retired ones (ambiguous) apart."""
     return db.pool_counts()
 
@@ -86,17 +88,6 @@ class Agreement:
     alpha_votes: int
 
 
-def _counted_votes(db: Database) -> dict[int, list[str]]:
-    """clip id -> its counted votes' emotions in the order they were cast."""
-    out: dict[int, list[str]] = {}
-    with db.read() as conn:
-        for clip_id, emotion_id in conn.execute(
-            "SELECT clip_id, emotion FROM votes WHERE counted = 1 ORDER BY clip_id, created_at, id"
-        ):
-            out.setdefault(clip_id, []).append(emotion_id)
-    return out
-
-
 def _counts(emotions: list[str]) -> list[int]:
     return [emotions.count(e) for e in EMOTION_IDS]
 
@@ -105,7 +96,7 @@ def _finite(value: float) -> float | None:
     return float(value) if value is not None and math.isfinite(value) else None
 
 
-def agreement(db: Database) -> Agreement:
+def agreement(db: Metadata) -> Agreement:
     """Fleiss' kappa (statsmodels) and Krippendorff's alpha (nominal, krippendorff) over counted votes.
 
     Fleiss' kappa needs the same number of raters per clip: it uses the n that keeps the most ratings
@@ -115,7 +106,7 @@ def agreement(db: Database) -> Agreement:
     import krippendorff
     from statsmodels.stats.inter_rater import fleiss_kappa
 
-    votes = [v for v in _counted_votes(db).values() if len(v) >= 2]
+    votes = [v for v in db.counted_vote_sequences().values() if len(v) >= 2]
     kappa, kappa_raters, kappa_clips = None, 0, 0
     if votes:
         sizes = sorted({len(v) for v in votes})
@@ -151,22 +142,14 @@ class Confusion:
         return sum(map(sum, self.counts))
 
 
-def confusion_matrix(db: Database, by: str = "votes") -> Confusion:
+def confusion_matrix(db: Metadata, by: str = "votes") -> Confusion:
     """Intended emotion (of generated clips) against the crowd's label."""
-    if by == "votes":
-        sql = ("SELECT c.intended_emotion, v.emotion, count(*) FROM votes v "
-               "JOIN clips c ON c.id = v.clip_id "
-               "WHERE v.counted = 1 AND c.intended_emotion IS NOT NULL GROUP BY 1, 2")
-    elif by == "consensus":
-        sql = ("SELECT intended_emotion, label, count(*) FROM clips "
-               "WHERE intended_emotion IS NOT NULL AND label_source = 'consensus' GROUP BY 1, 2")
-    else:
+    if by not in ("votes", "consensus"):
         raise ValueError(f"unknown basis {by!r}; expected 'votes' or 'consensus'")
     counts = [[0] * len(EMOTION_IDS) for _ in EMOTION_IDS]
-    with db.read() as conn:
-        for intended, crowd, n in conn.execute(sql):
-            if intended in EMOTION_IDS and crowd in EMOTION_IDS:
-                counts[EMOTION_IDS.index(intended)][EMOTION_IDS.index(crowd)] += n
+    for intended, crowd, n in db.confusion_counts(by):
+        if intended in EMOTION_IDS and crowd in EMOTION_IDS:
+            counts[EMOTION_IDS.index(intended)][EMOTION_IDS.index(crowd)] += n
     return Confusion(by, tuple(tuple(row) for row in counts))
 
 
@@ -205,28 +188,17 @@ class RatePoint:
     rate: float | None
 
 
-def pass_rates(db: Database) -> PassRates:
-    with db.read() as conn:
-        states = dict(conn.execute("SELECT state, count(*) FROM challenges GROUP BY state").fetchall())
-        answered, passed = conn.execute(
-            "SELECT count(*), coalesce(sum(passed), 0) FROM rounds WHERE answered_at IS NOT NULL"
-        ).fetchone()
-    won, lost = states.get("passed", 0), states.get("failed", 0)
-    return PassRates(won, lost, states.get("open", 0), _rate(won, won + lost), answered, passed,
+def pass_rates(db: Metadata) -> PassRates:
+    states = db.challenge_counts()
+    answered, passed = db.round_totals()
+    won, lost = states.get(CHALLENGE_PASSED, 0), states.get(CHALLENGE_FAILED, 0)
+    return PassRates(won, lost, states.get(CHALLENGE_OPEN, 0), _rate(won, won + lost), answered, passed,
                      _rate(passed, answered))
 
 
-_CONTROL_ROUNDS = (
-    "FROM rounds r JOIN slots s ON s.challenge_id = r.challenge_id AND s.round_no = r.round_no "
-    "AND s.is_control = 1 JOIN clips c ON c.id = s.clip_id WHERE r.answered_at IS NOT NULL"
-)
-
-
-def pass_rate_by_emotion(db: Database) -> list[RateRow]:
+def pass_rate_by_emotion(db: Metadata) -> list[RateRow]:
     """Answered rounds by the label of their control clip, for all eight emotions in order."""
-    with db.read() as conn:
-        found = {e: (n, p) for e, n, p in conn.execute(
-            f"SELECT c.label, count(*), coalesce(sum(r.passed), 0) {_CONTROL_ROUNDS} GROUP BY c.label")}
+    found = db.rounds_by_control_label()
     rows = []
     for e in EMOTION_IDS:
         n, p = found.get(e, (0, 0))
@@ -234,31 +206,21 @@ def pass_rate_by_emotion(db: Database) -> list[RateRow]:
     return rows
 
 
-def pass_rate_by_round(db: Database) -> list[RateRow]:
+def pass_rate_by_round(db: Metadata) -> list[RateRow]:
     """Answered rounds by their number in the challenge (1 = first try)."""
-    with db.read() as conn:
-        rows = conn.execute(
-            "SELECT round_no, count(*), coalesce(sum(passed), 0) FROM rounds "
-            "WHERE answered_at IS NOT NULL GROUP BY round_no ORDER BY round_no").fetchall()
-    return [RateRow(str(r), n, p, _rate(p, n)) for r, n, p in rows]
+    return [RateRow(str(r), n, p, _rate(p, n)) for r, n, p in db.rounds_by_number()]
 
 
-def pass_rate_over_time(db: Database, bucket_s: int | None = None) -> list[RatePoint]:
+def pass_rate_over_time(db: Metadata, bucket_s: int | None = None) -> list[RatePoint]:
     """Round pass rates per period, per round number and all together. The period is an hour when
     the answers span under two days, a day otherwise (or bucket_s seconds when given)."""
-    with db.read() as conn:
-        first, last = conn.execute(
-            "SELECT min(answered_at), max(answered_at) FROM rounds WHERE answered_at IS NOT NULL"
-        ).fetchone()
-        if first is None:
-            return []
-        if bucket_s is None:
-            bucket_s = HOUR if last - first < 2 * DAY else DAY
-        rows = conn.execute(
-            "SELECT CAST(answered_at / ? AS INTEGER) * ? AS period, round_no, count(*), "
-            "coalesce(sum(passed), 0) FROM rounds WHERE answered_at IS NOT NULL "
-            "GROUP BY period, round_no ORDER BY period, round_no", [bucket_s, bucket_s]).fetchall()
-    points = [RatePoint(float(t), r, n, p, _rate(p, n)) for t, r, n, p in rows]
+    span = db.answered_span()
+    if span is None:
+        return []
+    if bucket_s is None:
+        first, last = span
+        bucket_s = HOUR if last - first < 2 * DAY else DAY
+    points = [RatePoint(float(t), r, n, p, _rate(p, n)) for t, r, n, p in db.rounds_per_period(bucket_s)]
     totals: dict[float, tuple[int, int]] = {}
     for pt in points:
         n, p = totals.get(pt.period_start, (0, 0))
@@ -299,10 +261,9 @@ def _csv(columns: tuple[str, ...], rows: list[dict]) -> str:
     return out.getvalue()
 
 
-def votes_csv(db: Database) -> str:
+def votes_csv(db: Metadata) -> str:
     """Every vote, counted or not, with why not, oldest first."""
-    with db.read() as conn:
-        rows = [dict(r) for r in conn.query(f"SELECT {', '.join(VOTE_COLUMNS)} FROM votes ORDER BY id")]
+    rows = [{c: v[c] for c in VOTE_COLUMNS} for v in db.all_votes()]
     for r in rows:
         r["created_at"] = _iso(r["created_at"])
     return _csv(VOTE_COLUMNS, rows)
@@ -310,3 +271,52 @@ def votes_csv(db: Database) -> str:
 
 def tallies_csv(consensus: Consensus) -> str:
     return _csv(TALLY_COLUMNS, tally_table(consensus))
+
+
+# -- the dashboard -----------------------------------------------------------------------------
+
+
+class Dashboard:
+    """Every number of the admin dashboard, from one data dir: what the web layer calls, so that it
+    never holds the metadata store itself."""
+
+    def __init__(self, db: Metadata, consensus: Consensus, captcha: Captcha):
+        self.db = db
+        self.consensus = consensus
+        self.captcha = captcha
+
+    def pool_sizes(self) -> dict[str, int]:
+        return pool_sizes(self.db)
+
+    def tally_table(self, pool: str | None = None, state: str | None = None, sort: str = "clip") -> list[dict]:
+        return tally_table(self.consensus, pool, state, sort)
+
+    def consensus_queue(self) -> list[dict]:
+        return consensus_queue(self.consensus)
+
+    def agreement(self) -> Agreement:
+        return agreement(self.db)
+
+    def confusion_matrix(self, by: str = "votes") -> Confusion:
+        return confusion_matrix(self.db, by)
+
+    def pass_rates(self) -> PassRates:
+        return pass_rates(self.db)
+
+    def pass_rate_by_emotion(self) -> list[RateRow]:
+        return pass_rate_by_emotion(self.db)
+
+    def pass_rate_by_round(self) -> list[RateRow]:
+        return pass_rate_by_round(self.db)
+
+    def pass_rate_over_time(self, bucket_s: int | None = None) -> list[RatePoint]:
+        return pass_rate_over_time(self.db, bucket_s)
+
+    def policy(self) -> PolicySummary:
+        return policy_summary(self.captcha)
+
+    def votes_csv(self) -> str:
+        return votes_csv(self.db)
+
+    def tallies_csv(self) -> str:
+        return tallies_csv(self.consensus)

@@ -22,8 +22,9 @@ import pytest
 from botocore.config import Config
 from moto.server import ThreadedMotoServer
 
+from insideout.pools import POOLS
 from insideout.services import Services, build_services
-from insideout.settings import POOL_NAMES, S3Location, S3Settings
+from insideout.settings import S3Location, S3Settings
 from insideout.storage import AudioStore, LocalStore, S3Store
 from tests.conftest import make_settings, stock
 
@@ -162,10 +163,10 @@ def new_bucket(moto: MotoEndpoint) -> str:
 def s3_settings(moto: MotoEndpoint, layout: str = "s3-prefixes", **changes) -> S3Settings:
     """Fresh buckets: one with a prefix per pool, or one per pool. Few quick retries: tests see outages."""
     if layout == "s3-buckets":
-        locations = tuple(S3Location(pool, new_bucket(moto), "") for pool in POOL_NAMES)
+        locations = tuple(S3Location(pool, new_bucket(moto), "") for pool in POOLS)
     else:
         bucket = new_bucket(moto)
-        locations = tuple(S3Location(pool, bucket, f"lib/{pool}/") for pool in POOL_NAMES)
+        locations = tuple(S3Location(pool, bucket, f"lib/{pool}/") for pool in POOLS)
     base = S3Settings(locations=locations, endpoint_url=moto.url, region="us-east-1", addressing_style="path",
                       checksum_mode="when_required", max_attempts=2, timeout_s=2.0)
     return replace(base, **changes)
@@ -222,4 +223,4 @@ def stop_after(store: S3Store, operation: str, moto: MotoEndpoint, calls: int = 
 
 
 def audio_everywhere(services: Services) -> dict[str, set[str]]:
-    return {pool: set(services.store.names(pool)) for pool in POOL_NAMES}
+    return {pool: set(services.store.names(pool)) for pool in POOLS}

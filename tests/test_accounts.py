@@ -23,7 +23,18 @@ ADMIN_PASSWORD = "correct-horse-battery"
 def open_accounts(settings, admin_password=None, **kwargs):
     printed = []
     accounts = Accounts(settings.data_dir, admin_password, announce=printed.append, **kwargs)
+    accounts.load()  # as a server does at start
     return accounts, printed
+
+
+def test_a_command_that_signs_nobody_in_creates_no_account_file(settings):
+    from insideout.services import build_services
+
+    printed = []
+    services = build_services(settings, announce=printed.append)
+    assert not services.accounts.path.exists() and printed == []
+    services.accounts.load()
+    assert services.accounts.path.exists() and len(printed) == 1
 
 
 def test_a_password_hash_is_salted_and_checks_only_the_right_password():

@@ -11,12 +11,12 @@ import pandas as pd
 import pytest
 from gradio_client.exceptions import AppError
 
-from insideout.accounts import DEMO_PASSWORD, Accounts, Session
+from insideout.accounts import DEMO_PASSWORD, Session
 from insideout.tts.train import TrainConfig
 from insideout.web.ui import build_ui
 from insideout.web.ui.common import TabState
 from tests.conftest import serve
-from tests.test_ui_handlers import ADMIN_PASSWORD, client_sign_in, connect, sign_in
+from tests.test_ui_handlers import ADMIN_PASSWORD, client_sign_in, connect, settings, sign_in  # noqa: F401
 from tests.tts_fixtures import TINY
 
 # Losses are logged every min(50, checkpoint_every) steps: 6 steps give two points of the curve.
@@ -36,8 +36,7 @@ def trainable(stocked):
 
 @pytest.fixture
 def ui(trainable):
-    accounts = Accounts(trainable.settings.data_dir, ADMIN_PASSWORD, cooldown_s=60, announce=lambda _: None)
-    return build_ui(trainable, accounts)
+    return build_ui(trainable)
 
 
 @pytest.fixture

@@ -1,11 +1,10 @@
-"""Held-out evaluation (insideout/tts/evaluation.py, scripts/eval_tts.py) and its use by retraining, on tiny
+"""Held-out evaluation (insideout/tts/evaluation.py, `insideout eval`) and its use by retraining, on tiny
 checkpoints: it renders held-out teacher clips, speaks them, recognizes and classifies them."""
 
 import json
 import subprocess
 import sys
 from dataclasses import replace
-from pathlib import Path
 
 import pytest
 
@@ -17,7 +16,6 @@ from insideout.wav import SAMPLE_RATE
 from tests import tts_fixtures
 from tests.conftest import tone
 
-ROOT = Path(__file__).resolve().parent.parent
 METRICS = {"held_out_clips", "mel_l1", "gate_bce", "diagonality", "stopped_share", "median_length_ratio", "wer",
            "teacher_wer", "examples"}
 EMOTION_METRICS = {"emotion_accuracy", "teacher_emotion_accuracy", "emotion_accuracy_by_emotion",
@@ -62,9 +60,9 @@ def test_evaluation_repeats_its_numbers(tmp_path):
     assert evaluate_model(checkpoint, None, per_emotion=1) == first
 
 
-def test_the_script_prints_the_report_and_writes_it(tmp_path):
+def test_the_eval_command_prints_the_report_and_writes_it(tmp_path):
     checkpoint = tts_fixtures.write_insideout(tmp_path / "m.pt", stops=True, max_step=1000)
-    result = subprocess.run([sys.executable, str(ROOT / "scripts" / "eval_tts.py"), "--checkpoint", str(checkpoint),
+    result = subprocess.run([sys.executable, "-m", "insideout", "eval", "--checkpoint", str(checkpoint),
                              "--per-emotion", "1", "--no-emotion", "--out", str(tmp_path / "r.json")],
                             capture_output=True, text=True, timeout=600, cwd=tmp_path)
     assert result.returncode == 0, result.stderr

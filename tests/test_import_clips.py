@@ -1,4 +1,4 @@
-"""scripts/import_clips.py, the manifest importer of the design's contract, run as a user would."""
+"""`insideout import`, the manifest importer of the design's contract, run as a user would."""
 
 import os
 import subprocess
@@ -11,14 +11,11 @@ from insideout.services import build_services
 from insideout.settings import Settings
 from tests.conftest import tone, wav_bytes
 
-ROOT = Path(__file__).resolve().parent.parent
-
 
 def run_import(data_dir: Path, manifest: Path, pool: str) -> subprocess.CompletedProcess:
     env = {**os.environ, "INSIDEOUT_DATA_DIR": str(data_dir)}
     return subprocess.run(
-        [sys.executable, str(ROOT / "scripts" / "import_clips.py"), "--manifest", str(manifest),
-         "--pool", pool],
+        [sys.executable, "-m", "insideout", "import", "--manifest", str(manifest), "--pool", pool],
         env=env, capture_output=True, text=True, timeout=120,
     )
 

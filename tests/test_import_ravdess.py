@@ -12,8 +12,6 @@ from insideout.corpus.importers import import_ravdess, parse_ravdess_name
 from insideout.library import ClipError
 from tests.conftest import tone, wav_bytes
 
-ROOT = Path(__file__).resolve().parent.parent
-
 
 def write(folder: Path, name: str, data: bytes) -> None:
     folder.mkdir(parents=True, exist_ok=True)
@@ -83,10 +81,10 @@ def test_stereo_48k_is_converted_to_mono_22050(services, tmp_path):
     assert services.library.pcm(services.db.clips()[0]["id"]).shape == (int(0.4 * 22050),)
 
 
-def test_the_script_imports_a_folder(tmp_path):
+def test_the_command_imports_a_folder(tmp_path):
     write(tmp_path / "r", "03-01-06-01-01-01-05.wav", wav_bytes(tone(1)))
     env = {**os.environ, "INSIDEOUT_DATA_DIR": str(tmp_path / "data")}
-    result = subprocess.run([sys.executable, str(ROOT / "scripts" / "import_ravdess.py"), str(tmp_path / "r")],
+    result = subprocess.run([sys.executable, "-m", "insideout", "import-ravdess", str(tmp_path / "r")],
                             env=env, capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
     assert "imported 1 clips, skipped 0" in result.stdout
@@ -94,6 +92,6 @@ def test_the_script_imports_a_folder(tmp_path):
 
 def test_a_missing_folder_is_a_clear_error(tmp_path):
     env = {**os.environ, "INSIDEOUT_DATA_DIR": str(tmp_path / "data")}
-    result = subprocess.run([sys.executable, str(ROOT / "scripts" / "import_ravdess.py"), str(tmp_path / "x")],
+    result = subprocess.run([sys.executable, "-m", "insideout", "import-ravdess", str(tmp_path / "x")],
                             env=env, capture_output=True, text=True, timeout=120)
     assert result.returncode == 2 and "no such folder" in result.stderr

@@ -347,7 +347,7 @@ def s3_env(settings, storage: str, data_dir: Path) -> dict[str, str]:
 
 
 def run_migration(env: dict[str, str]) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, str(ROOT / "scripts" / "migrate_store.py"), "--no-progress"],
+    return subprocess.run([sys.executable, "-m", "insideout", "migrate", "--no-progress"],
                           env=env, capture_output=True, text=True, timeout=120)
 
 

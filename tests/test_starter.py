@@ -6,7 +6,6 @@ import subprocess
 import sys
 from collections import Counter
 from dataclasses import replace
-from pathlib import Path
 
 import pytest
 import soundfile as sf
@@ -14,10 +13,10 @@ import soundfile as sf
 from insideout.corpus import starter
 from insideout.corpus.synth import available_voices
 from insideout.emotions import EMOTION_IDS
+from insideout.sentences import load_sentences
 from insideout.services import build_services
 from tests.conftest import make_settings
 
-ROOT = Path(__file__).resolve().parent.parent
 SMALL = starter.StarterConfig(clips_per_emotion=5, unverified_share=0.2, seed=7, workers=2)
 
 
@@ -29,7 +28,7 @@ def built(tmp_path_factory):
 
 
 def test_the_plan_speaks_each_sentence_in_every_emotion():
-    plan = starter.plan(SMALL, starter.load_sentences(), ("a", "b", "c"))
+    plan = starter.plan(SMALL, load_sentences(), ("a", "b", "c"))
     by_sentence = {}
     for clip in plan:
         by_sentence.setdefault(clip.sentence, set()).add(clip.emotion)
@@ -37,20 +36,20 @@ def test_the_plan_speaks_each_sentence_in_every_emotion():
 
 
 def test_the_plan_gives_every_emotion_every_voice_equally():
-    plan = starter.plan(replace(SMALL, clips_per_emotion=6), starter.load_sentences(), ("a", "b", "c"))
+    plan = starter.plan(replace(SMALL, clips_per_emotion=6), load_sentences(), ("a", "b", "c"))
     for emotion in EMOTION_IDS:
         assert Counter(c.voice for c in plan if c.emotion == emotion) == {"a": 2, "b": 2, "c": 2}
 
 
 def test_the_plan_is_deterministic_for_a_seed():
-    sentences = starter.load_sentences()
+    sentences = load_sentences()
     assert starter.plan(SMALL, sentences, ("a",)) == starter.plan(SMALL, sentences, ("a",))
     assert starter.plan(SMALL, sentences, ("a",)) != starter.plan(replace(SMALL, seed=8), sentences, ("a",))
 
 
 def test_the_default_is_at_least_24_play_clips_per_emotion():
     config = starter.StarterConfig()
-    plan = starter.plan(config, starter.load_sentences(), ("a", "b", "c"))
+    plan = starter.plan(config, load_sentences(), ("a", "b", "c"))
     for emotion in EMOTION_IDS:
         assert sum(c.pool == "play" and c.emotion == emotion for c in plan) >= 24
 
@@ -115,10 +114,10 @@ def test_first_start_needs_a_build_and_a_finished_one_does_not(tmp_path):
     assert not starter.needs_build(services.library, services.settings.data_dir)
 
 
-def test_build_corpus_script_prints_its_speed(tmp_path):
+def test_build_corpus_prints_its_speed(tmp_path):
     env = {**os.environ, "INSIDEOUT_DATA_DIR": str(tmp_path / "data")}
     result = subprocess.run(
-        [sys.executable, str(ROOT / "scripts" / "build_corpus.py"), "--clips-per-emotion", "1",
+        [sys.executable, "-m", "insideout", "build-corpus", "--clips-per-emotion", "1",
          "--unverified-share", "0", "--voices", "espeak-f", "--workers", "1"],
         env=env, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr
@@ -127,18 +126,17 @@ def test_build_corpus_script_prints_its_speed(tmp_path):
 
 def test_build_corpus_refuses_an_unknown_voice(tmp_path):
     env = {**os.environ, "INSIDEOUT_DATA_DIR": str(tmp_path / "data")}
-    result = subprocess.run([sys.executable, str(ROOT / "scripts" / "build_corpus.py"), "--voices", "hal"],
+    result = subprocess.run([sys.executable, "-m", "insideout", "build-corpus", "--voices", "hal"],
                             env=env, capture_output=True, text=True, timeout=300)
     assert result.returncode == 2 and "unknown voice" in result.stderr
 
 
 def test_corpus_report_prints_every_emotion_and_writes_a_plot(built, tmp_path, monkeypatch, capsys):
-    sys.path.insert(0, str(ROOT / "scripts"))
-    import corpus_report
+    from insideout.cli import main
 
     services, _ = built
     monkeypatch.setenv("INSIDEOUT_DATA_DIR", str(services.settings.data_dir))
-    assert corpus_report.main(["--plot", str(tmp_path / "report.png")]) == 0
+    assert main(["report", "--plot", str(tmp_path / "report.png")]) == 0
     out = capsys.readouterr().out
     for emotion_id in EMOTION_IDS:
         assert emotion_id in out

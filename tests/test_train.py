@@ -65,13 +65,12 @@ def test_a_few_steps_lower_the_loss(items, tmp_path):
 def test_the_loss_plot_draws_runs_end_to_end(items, tmp_path):
     import subprocess
     import sys
-    from pathlib import Path
 
     first, _ = run(items, replace(TINY_CONFIG, steps=2), tmp_path / "first")
     second, _ = run(items, replace(TINY_CONFIG, steps=3, init_from=str(first.model_path)), tmp_path / "second")
-    script = Path(__file__).resolve().parent.parent / "scripts" / "plot_losses.py"
-    done = subprocess.run([sys.executable, str(script), str(first.model_path), str(second.model_path), "--out",
-                           str(tmp_path / "loss.png")], capture_output=True, text=True, timeout=120)
+    done = subprocess.run([sys.executable, "-m", "insideout", "plot-losses", str(first.model_path),
+                           str(second.model_path), "--out", str(tmp_path / "loss.png")],
+                          capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     assert "5 steps" in done.stdout and (tmp_path / "loss.png").read_bytes()[:4] == b"\x89PNG"
 

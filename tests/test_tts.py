@@ -14,15 +14,14 @@ import pytest
 import torch
 
 from insideout.emotions import UnknownEmotion
+from insideout.generation import GenerationError, GenerationRequest, generate
 from insideout.tts import tacotron2 as t2
-from insideout.tts.generate import GenerationError, GenerationRequest, generate
 from insideout.tts.hifigan import Vocoder, VocoderError, shared_vocoder
 from insideout.tts.mel import MEL, log_mel_distance, mel_spectrogram
 from insideout.tts.synthesize import SynthesisError, Synthesizer, shared_synthesizer
 from insideout.tts.text import PHONEMES, TextError
 from tests import tts_fixtures
 
-ROOT = Path(__file__).resolve().parent.parent
 ROUND_TRIP_BOUND = 0.35  # measured 0.25-0.29 on starter clips; HiFi-GAN's paper-level copy-synthesis
 
 
@@ -274,26 +273,27 @@ def test_bad_generation_requests_are_refused(request_):
 def test_generation_runs_as_a_background_job_with_progress(stocked, tmp_path):
     from dataclasses import replace
 
-    stocked.settings = replace(stocked.settings, tts_checkpoint=str(tts_fixtures.write_insideout(tmp_path / "m.pt")))
-    job_id = stocked.start_generation(GenerationRequest(10, ("fearful",), batch_size=4))
+    model = str(tts_fixtures.write_insideout(tmp_path / "m.pt"))
+    stocked.generation.settings = replace(stocked.generation.settings, tts_checkpoint=model)
+    job_id = stocked.generation.start(GenerationRequest(10, ("fearful",), batch_size=4))
     job = stocked.jobs.wait(job_id, timeout=120)
     assert job["state"] == "done" and (job["progress"], job["total"]) == (10, 10)
     assert job["result"]["made"] == 10 and job["kind"] == "generate"
 
 
-def test_the_generate_script_fills_the_unverified_pool(tmp_path):
+def test_the_generate_command_fills_the_unverified_pool(tmp_path):
     checkpoint = tts_fixtures.write_insideout(tmp_path / "m.pt")
     env = {**os.environ, "INSIDEOUT_DATA_DIR": str(tmp_path / "data")}
-    result = subprocess.run([sys.executable, str(ROOT / "scripts" / "generate.py"), "--count", "3",
+    result = subprocess.run([sys.executable, "-m", "insideout", "generate", "--count", "3",
                              "--emotions", "angry", "--checkpoint", str(checkpoint)],
                             env=env, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr
     assert "made 3 clips" in result.stdout
 
 
-def test_the_generate_script_refuses_a_missing_model(tmp_path):
+def test_the_generate_command_refuses_a_missing_model(tmp_path):
     env = {**os.environ, "INSIDEOUT_DATA_DIR": str(tmp_path / "data")}
-    result = subprocess.run([sys.executable, str(ROOT / "scripts" / "generate.py"), "--count", "3",
+    result = subprocess.run([sys.executable, "-m", "insideout", "generate", "--count", "3",
                              "--checkpoint", str(tmp_path / "none.pt")],
                             env=env, capture_output=True, text=True, timeout=300)
     assert result.returncode == 2 and "train one" in result.stderr

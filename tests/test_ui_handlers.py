@@ -14,11 +14,13 @@ from gradio_client import Client
 from gradio_client.exceptions import AppError
 from starlette.requests import Request
 
-from insideout.accounts import DEMO_PASSWORD, Accounts, Session
+from insideout.accounts import DEMO_PASSWORD, Session
 from insideout.emotions import EMOTION_IDS
+from insideout.labeling import LabelingTurn
+from insideout.services import build_services
 from insideout.web.ui import build_ui
 from insideout.web.ui.common import TabState, use_private_temp_dir
-from tests.conftest import serve
+from tests.conftest import make_settings, serve, stock
 from tests.helpers import answers
 
 ADMIN_PASSWORD = "admin-password-for-tests"
@@ -32,15 +34,20 @@ def request(session: str = "tab-1", host: str = "198.51.100.7") -> gr.Request:
 
 
 @pytest.fixture
+def settings(tmp_path):
+    """The services of these tests know the admin's password (the composition root builds the accounts)."""
+    return make_settings(tmp_path / "data", admin_password=ADMIN_PASSWORD)
+
+
+@pytest.fixture
 def ui(stocked):
-    accounts = Accounts(stocked.settings.data_dir, ADMIN_PASSWORD, cooldown_s=60, announce=lambda _: None)
-    return build_ui(stocked, accounts)
+    return build_ui(stocked)
 
 
 def picks(services, tab_state: TabState, right: bool) -> list:
     """The page's choices, clip by clip in the order shown, read from the server's database."""
-    given = answers(services, tab_state.challenge_id, right)
-    ordered = [given[slot] for slot in tab_state.slots]
+    given = answers(services, tab_state.login.round.challenge_id, right)
+    ordered = [given[slot] for slot in tab_state.login.round.slots]
     return ordered + [None] * (2 - len(ordered))
 
 
@@ -79,7 +86,7 @@ def test_login_opens_a_round_with_audio_for_each_clip(ui, stocked):
     tab_state = out[ui.state]
     assert shown(out[ui.login.captcha_col]) and not shown(out[ui.login.login_col])
     assert out[ui.login.round_md] == "**Round 1 / 3**"
-    assert len(tab_state.slots) == 2  # a control clip and an unverified clip
+    assert len(tab_state.login.round.slots) == 2  # a control clip and an unverified clip
     for group, audio in zip(ui.login.groups, ui.login.audios, strict=True):
         assert shown(out[group])
         assert out[audio][:4] == b"RIFF" and out[audio][8:12] == b"WAVE"
@@ -89,7 +96,7 @@ def test_what_the_login_sends_to_the_page_names_no_clip(ui, stocked):
     out = ui.login.start(TabState(), "alice", DEMO_PASSWORD, request())
     tab_state = out[ui.state]
     sent = page_values(ui, out)
-    for secret in [*secrets_of(stocked), tab_state.challenge_id, *tab_state.slots]:
+    for secret in [*secrets_of(stocked), tab_state.login.round.challenge_id, *tab_state.login.round.slots]:
         assert secret not in sent
     for emotion_id in EMOTION_IDS:
         assert f"'{emotion_id}'" not in sent and f'"{emotion_id}"' not in sent
@@ -119,7 +126,7 @@ def test_a_wrong_answer_gives_the_next_round_with_new_clips(ui, stocked):
     out = answer(ui, stocked, tab_state, False, req)
     assert out[ui.login.round_md] == "**Round 2 / 3**"
     assert "Round 2 / 3" in out[ui.login.feedback]
-    assert out[ui.state].slots != tab_state.slots and out[ui.state].user is None
+    assert out[ui.state].login.round.slots != tab_state.login.round.slots and out[ui.state].user is None
     assert all(out[choice] is None for choice in ui.login.choices)
 
 
@@ -130,7 +137,7 @@ def test_three_wrong_rounds_give_the_bot_verdict(ui, stocked):
         out = answer(ui, stocked, out[ui.state], False, req)
     assert "Bot verdict" in out[ui.login.login_msg] and "60 s" in out[ui.login.login_msg]
     assert shown(out[ui.login.login_col]) and not shown(out[ui.login.captcha_col])
-    assert out[ui.state].user is None and out[ui.state].challenge_id is None
+    assert out[ui.state].user is None and out[ui.state].login is None
 
 
 def test_after_a_bot_verdict_the_name_and_the_session_wait(ui, stocked):
@@ -162,7 +169,7 @@ def test_an_answer_needs_a_pick_for_every_clip(ui, stocked):
     tab_state = ui.login.start(TabState(), "alice", DEMO_PASSWORD, req)[ui.state]
     out = ui.login.answer(tab_state, "happy", None, req)
     assert out == {ui.login.feedback: "Pick an emotion for every clip."}
-    assert stocked.db.get_challenge(tab_state.challenge_id).round == 1
+    assert stocked.db.get_challenge(tab_state.login.round.challenge_id).round == 1
 
 
 def test_an_answer_to_a_closed_challenge_returns_to_the_login(ui, stocked):
@@ -198,18 +205,18 @@ def test_the_captcha_and_the_api_see_the_same_client(ui, stocked):
 def test_a_signed_in_volunteer_gets_an_unverified_clip(ui, stocked):
     tab_state = sign_in(ui, stocked, "alice", DEMO_PASSWORD)
     out = ui.labeling.on_sign_in(tab_state)
-    assert out[ui.state].label_clip in stocked.clip_ids["unverified"]
+    assert out[ui.state].labeling.clip_id in stocked.clip_ids["unverified"]
     assert out[ui.labeling.audio][:4] == b"RIFF"
 
 
 def test_a_label_counts_once_and_the_next_clip_follows(ui, stocked):
     tab_state = ui.labeling.on_sign_in(sign_in(ui, stocked, "alice", DEMO_PASSWORD))[ui.state]
-    clip = tab_state.label_clip
-    out = ui.labeling.send(tab_state, "sad")
+    clip = tab_state.labeling.clip_id
+    out = ui.labeling.send(tab_state, "sad", request())
     assert out[ui.labeling.message] == "Thank you: your vote counts."
     assert stocked.db.tally(clip) == {"sad": 1}
-    assert out[ui.state].label_clip not in (clip, None)
-    again = ui.labeling.send(tab_state, "calm")  # the same clip once more (a double click)
+    assert out[ui.state].labeling.clip_id not in (clip, None)
+    again = ui.labeling.send(tab_state, "calm", request())  # the same clip once more (a double click)
     assert "already voted" in again[ui.labeling.message]
     assert stocked.db.tally(clip) == {"sad": 1}
 
@@ -217,22 +224,22 @@ def test_a_label_counts_once_and_the_next_clip_follows(ui, stocked):
 def test_skipping_shows_another_clip_without_a_vote(ui, stocked):
     tab_state = ui.labeling.on_sign_in(sign_in(ui, stocked, "alice", DEMO_PASSWORD))[ui.state]
     out = ui.labeling.skip(tab_state)
-    assert out[ui.state].label_clip not in (tab_state.label_clip, None)
-    assert stocked.db.tally(tab_state.label_clip) == {}
+    assert out[ui.state].labeling.clip_id not in (tab_state.labeling.clip_id, None)
+    assert stocked.db.tally(tab_state.labeling.clip_id) == {}
 
 
 def test_labeling_says_so_when_every_clip_has_the_persons_vote(ui, stocked):
     tab_state = ui.labeling.on_sign_in(sign_in(ui, stocked, "alice", DEMO_PASSWORD))[ui.state]
     for _ in stocked.clip_ids["unverified"]:
-        out = ui.labeling.send(tab_state, "sad")
+        out = ui.labeling.send(tab_state, "sad", request())
         tab_state = out[ui.state]
-    assert tab_state.label_clip is None and tab_state.labels_sent == 4
+    assert tab_state.labeling.clip_id is None and tab_state.labels_sent == 4
     assert "No clip needs your label" in ui.labeling.skip(tab_state)[ui.labeling.message]
 
 
 def test_labeling_refuses_someone_not_signed_in(ui, stocked):
     with pytest.raises(gr.Error, match="Sign in first"):
-        ui.labeling.send(TabState(label_clip=stocked.clip_ids["unverified"][0]), "sad")
+        ui.labeling.send(TabState(labeling=LabelingTurn(stocked.clip_ids["unverified"][0])), "sad", request())
     assert stocked.db.tally(stocked.clip_ids["unverified"][0]) == {}
 
 
@@ -299,7 +306,8 @@ def test_the_admin_starts_a_generation_and_sees_it_finish(ui, stocked, tmp_path)
 
     from tests import tts_fixtures
 
-    stocked.settings = replace(stocked.settings, tts_checkpoint=str(tts_fixtures.write_insideout(tmp_path / "m.pt")))
+    model = str(tts_fixtures.write_insideout(tmp_path / "m.pt"))
+    stocked.generation.settings = replace(stocked.generation.settings, tts_checkpoint=model)
     tab_state = sign_in(ui, stocked, "admin", ADMIN_PASSWORD)
     assert ui.admin.generation_status(tab_state)[0] == "No generation yet."
     text, share, timer = ui.admin.generate(tab_state, 3, ["sad", "calm"])
@@ -477,3 +485,30 @@ def test_files_of_the_data_dir_are_never_served(live):
             assert path.exists()
             r = http.get(f"/gradio_api/file={path}")
             assert r.status_code == 403, path
+
+
+# -- the web layer only renders ----------------------------------------------------------------
+
+
+def test_the_page_answer_path_is_rate_limited_per_client(tmp_path):
+    services = build_services(make_settings(tmp_path / "data", admin_password=ADMIN_PASSWORD,
+                                            request_limit_per_min=2, rate_limit_per_min=5))
+    stock(services)
+    ui = build_ui(services)
+    req = request()
+    tab_state = ui.login.start(TabState(), "alice", DEMO_PASSWORD, req)[ui.state]  # request 1
+    tab_state = answer(ui, services, tab_state, False, req)[ui.state]  # request 2: a wrong answer, round 2
+    out = answer(ui, services, tab_state, True, req)
+    assert out[ui.login.feedback] == "Too many attempts. Wait a minute."
+    assert ui.state not in out  # the round on the page stays as it is
+    assert services.db.get_challenge(tab_state.login.round.challenge_id).round == 2
+    other = ui.login.start(TabState(), "bob", DEMO_PASSWORD, request("tab-2", host="203.0.113.1"))
+    assert other[ui.state].login is not None  # another client is not held back
+
+
+def test_no_view_of_the_page_touches_the_database():
+    views = Path(__file__).resolve().parents[1] / "insideout" / "web" / "ui"
+    for path in views.glob("*.py"):
+        source = path.read_text()
+        for pattern in (".db.", ".db)", "services.db", "import db", "from ...db import Database", "sqlite"):
+            assert pattern not in source, f"{path.name} uses {pattern!r}"

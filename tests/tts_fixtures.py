@@ -26,8 +26,9 @@ def tiny_model(stops: bool = True, max_step: int = 40, seed: int = 0) -> t2.Emot
     return model
 
 
-def write_insideout(path: Path, stops: bool = True, max_step: int = 40) -> Path:
-    t2.save(tiny_model(stops, max_step), path, PHONEMES, {"trained": "not at all: a test fixture"})
+def write_insideout(path: Path, stops: bool = True, max_step: int = 40, seed: int = 0) -> Path:
+    """Another seed gives other weights, so another model version."""
+    t2.save(tiny_model(stops, max_step, seed), path, PHONEMES, {"trained": "not at all: a test fixture"})
     return path
 
 

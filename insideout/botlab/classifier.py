@@ -1,7 +1,7 @@
 """An acoustic emotion classifier: features.py's vector into a scaled logistic regression.
 
 Trained on the starter library (clips with an intended emotion), it is the bot lab's machine attacker
-and scripts/eval_tts.py's judge of whether a generated clip carries the emotion it was asked for.
+and `insideout eval`'s judge of whether a generated clip carries the emotion it was asked for.
 Chance is 1 / 8 = 12.5 %.
 """
 
@@ -119,9 +119,10 @@ def starter_examples(library) -> list[Example]:
 
 def rendered_starter_examples(clips_per_emotion: int = 30, seed: int = 0) -> list[Example]:
     """The starter library's plan rendered in memory: the same clips a fresh `python app.py` builds,
-    for when no library is at hand (scripts/eval_tts.py on a bare checkout)."""
-    from ..corpus.starter import StarterConfig, load_sentences, plan
+    for when no library is at hand (`insideout eval` on a bare checkout)."""
+    from ..corpus.starter import StarterConfig, plan
     from ..corpus.synth import available_voices, render_clip
+    from ..sentences import load_sentences
 
     config = StarterConfig(clips_per_emotion=clips_per_emotion, seed=seed)
     planned = plan(config, load_sentences(), tuple(available_voices()))

@@ -24,8 +24,8 @@ from tqdm import tqdm
 
 from ..emotions import EMOTION_IDS
 from ..library import ClipInfo, Library
-
-SENTENCES_FILE = Path(__file__).resolve().parents[2] / "data" / "sentences.txt"
+from ..sentences import load_sentences  # data/sentences.txt: what the starter library speaks
+from ..wav import SAMPLE_RATE
 
 
 @dataclass(frozen=True)
@@ -67,11 +67,6 @@ class BuildReport:
         return (f"made {self.made} clips in {self.seconds:.1f} s ({self.clips_per_second:.2f} clips/s); "
                 f"play {self.per_pool['play']}, unverified {self.per_pool['unverified']}; "
                 f"{self.skipped_existing} already there, {len(self.failed)} failed")
-
-
-def load_sentences(path: Path = SENTENCES_FILE) -> list[str]:
-    lines = [line.strip() for line in path.read_text(encoding="utf-8").splitlines()]
-    return [line for line in lines if line and not line.startswith("#")]
 
 
 def plan(config: StarterConfig, sentences: list[str], voices: tuple[str, ...]) -> list[PlannedClip]:
@@ -141,7 +136,7 @@ def build(library: Library, config: StarterConfig = StarterConfig(), progress: b
                     engine=provenance.get("engine"),
                     provenance=provenance,
                 )
-                library.add(wave, provenance.get("sample_rate", 22050), clip.pool, info)
+                library.add(wave, provenance.get("sample_rate", SAMPLE_RATE), clip.pool, info)
                 report.made += 1
                 report.per_pool[clip.pool] += 1
             bar.update(1)

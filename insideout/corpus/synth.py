@@ -35,8 +35,9 @@ from scipy.signal import butter, sosfiltfilt
 
 from insideout.corpus import acoustics
 from insideout.corpus.presets import EmotionPreset, preset_for
+from insideout.sentences import clean_text
+from insideout.wav import SAMPLE_RATE  # the one sample rate: voices render at it
 
-SAMPLE_RATE = 22050
 FRAME_PERIOD_MS = 5.0
 APERIODICITY_FRAME_STEP = 2  # D4C every 10 ms
 REFERENCE_SPEECH_DBFS = -26.0  # neutral speech level; the loudest preset still leaves room for peaks
@@ -479,17 +480,6 @@ def _profile(voice_id: str) -> VoiceProfile:
         raise ValueError(f"unknown voice {voice_id!r}; expected one of {', '.join(VOICES)}") from None
 
 
-def _clean_text(text: str) -> str:
-    if not isinstance(text, str):
-        raise ValueError(f"text must be a string, got {type(text).__name__}")
-    cleaned = " ".join(text.split())
-    if not any(ch.isalnum() for ch in cleaned):
-        raise ValueError("text is empty: give at least one word to speak")
-    if len(cleaned) > MAX_TEXT_CHARS:
-        raise ValueError(f"text is {len(cleaned)} characters long; at most {MAX_TEXT_CHARS}")
-    return cleaned
-
-
 def _clip_rng(seed: int, text: str, emotion_id: str, voice_id: str) -> np.random.Generator:
     """One generator per clip: the seed, mixed with what the clip is, so one seed serves a whole build."""
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
@@ -517,7 +507,7 @@ def render_clip(text: str, emotion_id: str, voice_id: str, seed: int) -> tuple[n
     """
     preset = preset_for(emotion_id)
     profile = _profile(voice_id)
-    cleaned = _clean_text(text)
+    cleaned = clean_text(text, MAX_TEXT_CHARS)
     rng = _clip_rng(seed, cleaned, preset.emotion_id, voice_id)
     applied = _vary(preset, rng)
     engine = _engine(profile.engine)

@@ -1,9 +1,9 @@
 """The teacher corpus: thousands of distinct neutral sentences, spoken by the starter voices in every emotion.
 
-Text diversity, not training steps, is what lets a small Tacotron2 speak unseen sentences (issue 6: with
-60 sentences it memorized them). The sentences come from templates over a neutral vocabulary written for
-this purpose: no word carries an emotion, so the words never give the emotion away, and the set is
-checked to use every English phoneme espeak-ng writes. Everything is deterministic for a seed.
+Text diversity, not training steps, is what lets a small Tacotron2 speak unseen sentences (trained on the
+starter library's 60 sentences alone, it memorized them). The sentences come from templates over a neutral
+vocabulary written for this purpose: no word carries an emotion, so the words never give the emotion away,
+and the set is checked to use every English phoneme espeak-ng writes. Everything is deterministic for a seed.
 
 render_corpus() speaks them with corpus.synth.render_clip into a folder of WAV files and a manifest
 (manifest.jsonl, read by train.items_from_folder). It runs for hours: it appends one manifest line per
@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from ..emotions import EMOTION_IDS
+from ..wav import SAMPLE_RATE
 
 # -- the neutral vocabulary -----------------------------------------------------------------------
 
@@ -222,7 +223,7 @@ def render_corpus(folder: str | Path, clips: list[TeacherClip],
                     report.failed += 1
                     continue
                 buffer = io.BytesIO()
-                sf.write(buffer, wave, 22050, format="WAV", subtype="PCM_16")
+                sf.write(buffer, wave, SAMPLE_RATE, format="WAV", subtype="PCM_16")
                 data = buffer.getvalue()
                 name = f"wav/{clip.key}.wav"
                 tmp = folder / (name + ".tmp")
@@ -231,7 +232,7 @@ def render_corpus(folder: str | Path, clips: list[TeacherClip],
                 out.write(json.dumps({"key": clip.key, "file": name, "text": clip.text, "emotion": clip.emotion,
                                       "voice": clip.voice, "seed": clip.seed,
                                       "sha256": hashlib.sha256(data).hexdigest(),
-                                      "duration_s": round(len(wave) / 22050, 3),
+                                      "duration_s": round(len(wave) / SAMPLE_RATE, 3),
                                       "engine": provenance.get("engine")}) + "\n")
                 out.flush()
                 report.made += 1

@@ -1,9 +1,10 @@
-"""Held-out evaluation of an acoustic model: what scripts/eval_tts.py prints, the model card reports,
+"""Held-out evaluation of an acoustic model: what `insideout eval` prints, the model card reports,
 and every retrained version stores.
 
-Held-out data: sentences of data/sentences.txt (hand-written, never among the teacher corpus's template
-sentences), rendered by the starter library's voices and emotion presets: the teacher's rendering of
-the same sentence and emotion. Metrics (all over the same held-out clips):
+Held-out data: sentences of data/sentences-heldout.txt (insideout/sentences.py), hand-written for evaluation
+only: the starter library (which in-app fine-tunes replay) and the teacher corpus never speak them, so no
+version is scored on text it trained on. Each is rendered by the starter library's voices and emotion
+presets: the teacher's rendering of the same sentence and emotion. Metrics (all over the same held-out clips):
 - teacher-forced: log-mel L1 after the postnet, stop-gate BCE, attention diagonality (train.evaluate);
 - free-running: the share of sentences the decoder ends by itself, and the median generated / teacher
   length;
@@ -37,13 +38,13 @@ class HeldOutClip:
 
 
 def held_out(per_emotion: int = 3, seed: int = 1) -> list[HeldOutClip]:
-    """per_emotion sentences per emotion, each rendered by a teacher voice (voices taken in turn)."""
-    from ..corpus.starter import load_sentences
+    """per_emotion held-out sentences per emotion, each rendered by a teacher voice (voices taken in turn)."""
     from ..corpus.synth import available_voices, render_clip
+    from ..sentences import held_out_sentences
 
     if per_emotion < 1:
         raise ValueError("per_emotion must be at least 1")
-    sentences, voices = load_sentences(), available_voices()
+    sentences, voices = held_out_sentences(), available_voices()
     rng = np.random.default_rng(seed)
     out = []
     for e, emotion_id in enumerate(EMOTION_IDS):

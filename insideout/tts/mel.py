@@ -14,10 +14,12 @@ import numpy as np
 import torch
 import torchaudio
 
+from ..wav import SAMPLE_RATE
+
 
 @dataclass(frozen=True)
 class MelSettings:
-    sample_rate: int = 22050
+    sample_rate: int = SAMPLE_RATE  # the project's one rate (wav.SAMPLE_RATE), HiFi-GAN V1's
     n_fft: int = 1024
     hop_length: int = 256
     win_length: int = 1024

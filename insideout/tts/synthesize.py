@@ -15,8 +15,6 @@ from .mel import MEL
 from .tacotron2 import AcousticModel, load
 from .text import Frontend
 
-DEFAULT_CHECKPOINT = Path(__file__).resolve().parents[2] / "models" / "tacotron2-emotion.pt"
-
 
 class SynthesisError(ValueError):
     pass
@@ -82,15 +80,16 @@ _shared: dict[str, Synthesizer] = {}
 _shared_lock = threading.Lock()
 
 
-def shared_synthesizer(checkpoint: str | Path | None = None, vocoder: str | Path = "universal") -> Synthesizer:
-    """One synthesizer per (checkpoint, vocoder) per process: models load once."""
-    source = str(checkpoint or DEFAULT_CHECKPOINT)
+def shared_synthesizer(checkpoint: str | Path, vocoder: str | Path = "universal") -> Synthesizer:
+    """One synthesizer per (checkpoint, vocoder) per process: models load once. Which checkpoint is
+    generation.checkpoint_for's to say."""
+    source = str(checkpoint)
     key = f"{source}|{vocoder}"
     with _shared_lock:
         if key not in _shared:
             if not source.startswith(("http://", "https://")) and not Path(source).is_file():
                 raise SynthesisError(
-                    f"no acoustic model at {source}: train one with scripts/train_tts.py "
+                    f"no acoustic model at {source}: train one with `insideout train` "
                     "or name a checkpoint (INSIDEOUT_TTS_CHECKPOINT)"
                 )
             _shared[key] = Synthesizer(load(source), shared_vocoder(vocoder))

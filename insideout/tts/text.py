@@ -5,17 +5,18 @@ Piper uses (it ships with piper-tts, offline): spelling is irregular in English,
 trained on a few thousand sentences learns phonemes far better than letters. `chars` is plain
 letters and punctuation, for checkpoints trained on characters (torchaudio's and NVIDIA's).
 A frontend is saved inside each checkpoint by name and symbol table, so a model and its text always
-agree.
+agree. Text is cleaned first by insideout.sentences.clean_text, as the offline voices clean theirs.
 """
 
 from __future__ import annotations
 
-import re
 import threading
-import unicodedata
 from dataclasses import dataclass, field
 
-MAX_TEXT_CHARS = 400  # longer text would need splitting; refuse it clearly instead
+from ..sentences import TextError, clean_text  # TextError stays importable from here for callers
+
+# Attention cost grows with the text; longer text would need splitting, so it is refused clearly instead.
+MAX_TEXT_CHARS = 400
 
 PAD = "_"
 PUNCTUATION = " !',.:;?-"
@@ -27,10 +28,6 @@ IPA = "æɑɐɒɔəɚɛɜɝɪɨʊʌɹɾʃʒθðŋɡʔʍɬɫᵻɵɘɞɤʉʏøœɯ
 # ARPAbet symbols follow but are not produced from plain text).
 TORCHAUDIO_CHARS = "_-!'(),.:;? abcdefghijklmnopqrstuvwxyz"
 NVIDIA_CHARS = "_-!'(),.:;? ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
-
-
-class TextError(ValueError):
-    pass
 
 
 @dataclass(frozen=True)
@@ -49,24 +46,13 @@ class Frontend:
 
     def encode(self, text: str) -> list[int]:
         """Text -> ids; symbols outside the table are dropped. TextError for empty or long text."""
-        text = clean(text)
+        text = clean_text(text, MAX_TEXT_CHARS)
         units = phonemize(text) if self.name == "phonemes" else list(text.lower() if self.lowercase else text)
         table = {s: i for i, s in enumerate(self.symbols)}
         ids = [table[u] for u in units if u in table]
         if not ids:
             raise TextError("the text has nothing this model can speak")
         return ids
-
-
-def clean(text: str) -> str:
-    if not isinstance(text, str):
-        raise TextError("text must be a string")
-    text = re.sub(r"\s+", " ", unicodedata.normalize("NFC", text)).strip()
-    if not text:
-        raise TextError("the text is empty")
-    if len(text) > MAX_TEXT_CHARS:
-        raise TextError(f"the text is {len(text)} characters long; the limit is {MAX_TEXT_CHARS}")
-    return text
 
 
 PHONEMES = Frontend("phonemes", PAD + PUNCTUATION + LETTERS + IPA)

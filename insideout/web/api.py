@@ -1,4 +1,5 @@
-"""The HTTP API of DESIGN.md: thin handlers that call the engine and translate its refusals."""
+"""The HTTP API (the README's table; /openapi.json): thin handlers that call the engine and translate its
+refusals."""
 
 from __future__ import annotations
 

@@ -1,7 +1,8 @@
 """The Gradio app: home with the login mock and captcha, the labeling view and the admin dashboard.
 
-Handlers call the engine (captcha, consensus, library, accounts, stats) and only arrange its results
-for the page. Per-tab state is a gr.State, which Gradio keeps on the server.
+Handlers call the engine (the login and labeling flows, the dashboard, generation, retraining) and only
+arrange its results for the page; no handler touches the database. Per-tab state is a gr.State (TabState),
+which Gradio keeps on the server.
 """
 
 from __future__ import annotations
@@ -10,7 +11,6 @@ from dataclasses import dataclass, replace
 
 import gradio as gr
 
-from ...accounts import Accounts
 from ...services import Services
 from .admin import AdminView
 from .common import TabState, use_private_temp_dir
@@ -43,12 +43,11 @@ class Ui:
         return out
 
 
-def build_ui(services: Services, accounts: Accounts | None = None) -> Ui:
+def build_ui(services: Services) -> Ui:
     use_private_temp_dir(services.settings)
-    accounts = accounts or Accounts.from_settings(services.settings)
-    login = LoginView(services, accounts)
-    labeling = LabelingView(services, accounts)
-    admin = AdminView(services, accounts)
+    login = LoginView(services)
+    labeling = LabelingView(services)
+    admin = AdminView(services)
     # delete_cache: served clips pile up in Gradio's cache; drop those older than an hour.
     with gr.Blocks(title="InsideOut", delete_cache=(1800, 3600)) as blocks:
         state = gr.State(TabState(), time_to_live=3600)

@@ -11,27 +11,28 @@ import gradio as gr
 import pandas as pd
 
 from ... import stats, wav
-from ...accounts import Accounts, NotAllowed, Session
-from ...db import POOLS
+from ...accounts import NotAllowed, Session
+from ...db import JOB_CANCELLED, JOB_DONE, JOB_QUEUED, JOB_RUNNING, POOLS
 from ...emotions import EMOTION_IDS, UnknownEmotion
+from ...generation import MAX_CLIPS, GenerationError, GenerationRequest
+from ...jobs import GENERATE, TRAIN, JobStatus
 from ...library import ClipError
-from ...retraining import RetrainError
+from ...retraining import RetrainError, TrainingStatus, VersionRefused
 from ...services import Services
 from ...storage import StoreError
-from ...tts.generate import MAX_CLIPS, GenerationError, GenerationRequest
 from .common import TabState
 from .plots import by_emotion_frame, by_round_frame, confusion_figure, loss_frame, models_frame, over_time_frame
 from .texts import emotion_choices, emotion_name, number, percent, t
 
 ALL = "all"
 DEFAULT_MODEL = "default"  # the version choice that means: no trained version, the configured default
-RUNNING = ("queued", "running")
 
 
 class AdminView:
-    def __init__(self, services: Services, accounts: Accounts):
+    def __init__(self, services: Services):
         self.services = services
-        self.accounts = accounts
+        self.accounts = services.accounts
+        self.board = services.dashboard
 
     # -- layout --------------------------------------------------------------------------------
 
@@ -182,8 +183,7 @@ class AdminView:
         return True
 
     def _table(self, pool: str, state: str, sort: str) -> pd.DataFrame:
-        rows = stats.tally_table(self.services.consensus, None if pool == ALL else pool,
-                                 None if state == ALL else state, sort)
+        rows = self.board.tally_table(None if pool == ALL else pool, None if state == ALL else state, sort)
         return pd.DataFrame(rows, columns=stats.TALLY_COLUMNS)
 
     def tally(self, tab_state: TabState, pool: str, state: str, sort: str) -> pd.DataFrame:
@@ -192,15 +192,15 @@ class AdminView:
 
     def refresh(self, tab_state: TabState, pool: str, state: str, sort: str) -> list:
         self._admin(tab_state)
-        lang, db, services = tab_state.lang, self.services.db, self.services
-        policy = stats.policy_summary(services.captcha)
-        agree = stats.agreement(db)
-        rates = stats.pass_rates(db)
-        queue = pd.DataFrame(stats.consensus_queue(services.consensus),
+        lang, dash = tab_state.lang, self.board
+        policy = dash.policy()
+        agree = dash.agreement()
+        rates = dash.pass_rates()
+        queue = pd.DataFrame(dash.consensus_queue(),
                              columns=["clip", "counted_votes", "top", "top_share", "votes_needed"])
-        by_emotion = by_emotion_frame(stats.pass_rate_by_emotion(db), lang)
+        by_emotion = by_emotion_frame(dash.pass_rate_by_emotion(), lang)
         return [
-            stats.pool_sizes(db),
+            dash.pool_sizes(),
             t(lang, "policy", need=policy.rounds_to_pass, rounds=policy.max_rounds,
               choices=policy.choices, chance=percent(policy.chance_pass_probability)),
             self._table(pool, state, sort),
@@ -208,15 +208,15 @@ class AdminView:
             t(lang, "agreement", kappa=number(agree.fleiss_kappa, lang), kclips=agree.kappa_clips,
               kraters=agree.kappa_raters, alpha=number(agree.krippendorff_alpha, lang),
               aclips=agree.alpha_clips, avotes=agree.alpha_votes),
-            confusion_figure(stats.confusion_matrix(db)),
+            confusion_figure(dash.confusion_matrix()),
             t(lang, "pass_overall", cpass=rates.challenges_passed, cfail=rates.challenges_failed,
               copen=rates.challenges_open, crate=percent(rates.challenge_pass_rate, lang),
               rpass=rates.rounds_passed, rans=rates.rounds_answered,
               rrate=percent(rates.round_pass_rate, lang)),
             # Keep the emotions in their canonical order rather than the plot's alphabetical one.
             gr.update(value=by_emotion, sort=[emotion_name(lang, e) for e in EMOTION_IDS]),
-            by_round_frame(stats.pass_rate_by_round(db), lang),
-            over_time_frame(stats.pass_rate_over_time(db), lang),
+            by_round_frame(dash.pass_rate_by_round(), lang),
+            over_time_frame(dash.pass_rate_over_time(), lang),
         ]
 
     def play(self, tab_state: TabState, clip_id: float | None) -> bytes | None:
@@ -233,34 +233,27 @@ class AdminView:
         self._admin(tab_state)
         request = GenerationRequest(int(count or 0), tuple(emotions or ()))
         try:
-            self.services.start_generation(request)
+            self.services.generation.start(request)
         except (GenerationError, UnknownEmotion) as e:
             raise gr.Error(str(e), print_exception=False) from None
         return self.generation_status(tab_state)
 
-    def _cancel_latest(self, kind: str) -> None:
-        job = self.services.db.latest_job(kind)
-        if job is not None:
-            self.services.jobs.cancel(job["id"])
-
     def cancel_generation(self, tab_state: TabState) -> list:
         self._admin(tab_state)
-        self._cancel_latest("generate")
+        self.services.jobs.cancel_latest(GENERATE)
         return self.generation_status(tab_state)
 
     def generation_status(self, tab_state: TabState) -> list:
         self._admin(tab_state)
-        job = self.services.db.latest_job("generate")
+        job = self.services.jobs.status(GENERATE)
         if job is None:
             return [t(tab_state.lang, "job_none"), 0, gr.Timer(active=False)]
-        detail = job["error"] or ""
-        if job["result"]:
-            detail = f"{job['result']['made']} made, {job['result']['failed']} failed."
-        text = t(tab_state.lang, "job_status", id=job["id"], state=job["state"], done=job["progress"],
-                 total=job["total"] or "?", detail=detail)
-        share = 100 * job["progress"] / job["total"] if job["total"] else 0
-        running = job["state"] in RUNNING
-        return [text, round(share), gr.Timer(active=running)]
+        detail = job.error or ""
+        if job.result:
+            detail = f"{job.result['made']} made, {job.result['failed']} failed."
+        text = t(tab_state.lang, "job_status", id=job.id, state=job.state, done=job.progress,
+                 total=job.total or "?", detail=detail)
+        return [text, job.percent, gr.Timer(active=job.running)]
 
     def export(self, tab_state: TabState) -> list[str]:
         """The votes and tallies as CSV files in Gradio's temp dir, from where it serves them."""
@@ -268,8 +261,8 @@ class AdminView:
         folder = Path(tempfile.mkdtemp(prefix="export-", dir=os.environ.get("GRADIO_TEMP_DIR")))
         votes = folder / "insideout-votes.csv"
         tallies = folder / "insideout-tallies.csv"
-        votes.write_text(stats.votes_csv(self.services.db))
-        tallies.write_text(stats.tallies_csv(self.services.consensus))
+        votes.write_text(self.board.votes_csv())
+        tallies.write_text(self.board.tallies_csv())
         return [str(votes), str(tallies)]
 
     # -- training ------------------------------------------------------------------------------
@@ -285,7 +278,7 @@ class AdminView:
 
     def cancel_training(self, tab_state: TabState) -> list:
         self._admin(tab_state)
-        self._cancel_latest("train")
+        self.services.jobs.cancel_latest(TRAIN)
         return self.training_panel(tab_state)
 
     def use_model(self, tab_state: TabState, choice: str | float | None) -> list:
@@ -301,10 +294,9 @@ class AdminView:
             raise gr.Error(t(lang, "model_bad_choice"), print_exception=False)
         try:
             self.services.retraining.set_active(model_id)
-        except RetrainError:
-            row = self.services.db.get_model(model_id)
-            message = (t(lang, "model_unknown", id=model_id) if row is None
-                       else t(lang, "model_not_evaluated", id=model_id, state=row["state"]))
+        except VersionRefused as e:
+            message = (t(lang, "model_unknown", id=model_id) if e.reason == "unknown"
+                       else t(lang, "model_not_evaluated", id=model_id, state=e.state))
             raise gr.Error(message, print_exception=False) from None
         return self.training_panel(tab_state)
 
@@ -317,55 +309,47 @@ class AdminView:
         (so that an admin choosing in it is not interrupted every second)."""
         return self._training(tab_state, choices=False)
 
-    def _model_choices(self, lang: str, versions: list[dict] | None = None) -> list[tuple[str, str | int]]:
-        versions = self.services.retraining.versions() if versions is None else versions
-        evaluated = [(f"{v['id']} · {v['version'] or ''}".rstrip(" ·"), v["id"])
-                     for v in versions if v["state"] == "evaluated"]
+    def _model_choices(self, lang: str, status: TrainingStatus | None = None) -> list[tuple[str, str | int]]:
+        versions = (status or self.services.retraining.status()).versions
+        evaluated = [(f"{v.id} · {v.version or ''}".rstrip(" ·"), v.id) for v in versions if v.evaluated]
         return [(t(lang, "model_default"), DEFAULT_MODEL), *evaluated]
 
     def _training(self, tab_state: TabState, choices: bool) -> list:
         self._admin(tab_state)
-        lang, services = tab_state.lang, self.services
-        versions = services.retraining.versions()  # also settles runs whose job ended unrecorded
-        job = services.db.latest_job("train")
-        pool = t(lang, "train_pool", n=services.db.count_pickable("learning"),
-                 threshold=services.settings.retrain_threshold)
-        model = None
+        lang = tab_state.lang
+        status = self.services.retraining.status()
+        job = status.job
+        pool = t(lang, "train_pool", n=status.learning_clips, threshold=status.threshold)
         if job is None:
-            status, share, running = t(lang, "train_none"), 0, False
+            text, share, running = t(lang, "train_none"), 0, False
         else:
-            running = job["state"] in RUNNING
-            status = t(lang, "train_status", id=job["id"], state=job["state"], detail=self._job_detail(job, lang))
-            share = 100 if job["state"] == "done" else (
-                round(100 * job["progress"] / job["total"]) if job["total"] else 0)
-            model_id = (job["params"] or {}).get("model_id")
-            model = next((v for v in versions if v["id"] == model_id), None)
-        model = model or (versions[0] if versions else None)
-        losses = model["metrics"].get("losses") if model else None
-        menu = gr.update(choices=self._model_choices(lang, versions)) if choices or not running else gr.skip()
-        return [f"{pool}\n\n{status}", share, loss_frame(losses), gr.Timer(active=running),
-                models_frame(versions, lang), menu, self._in_use(lang)]
+            text = t(lang, "train_status", id=job.id, state=job.state, detail=self._job_detail(job, lang))
+            share, running = job.percent, job.running
+        losses = list(status.shown.metrics.losses) if status.shown else None
+        menu = gr.update(choices=self._model_choices(lang, status)) if choices or not running else gr.skip()
+        return [f"{pool}\n\n{text}", share, loss_frame(losses), gr.Timer(active=running),
+                models_frame(status.versions, lang), menu, self._in_use(lang, status)]
 
-    def _job_detail(self, job: dict, lang: str) -> str:
-        state = job["state"]
-        if state == "queued":
+    @staticmethod
+    def _job_detail(job: JobStatus, lang: str) -> str:
+        if job.state == JOB_QUEUED:
             return t(lang, "train_queued")
-        if state == "running":
-            return job.get("message") or ""
-        if state == "cancelled":
-            return t(lang, "train_cancelled", done=job["progress"], total=job["total"] or "?")
-        if state == "done" and job["result"]:
-            result = job["result"]
+        if job.state == JOB_RUNNING:
+            return job.message
+        if job.state == JOB_CANCELLED:
+            return t(lang, "train_cancelled", done=job.progress, total=job.total or "?")
+        if job.state == JOB_DONE and job.result:
+            result = job.result
             loss = result.get("final_loss")
             return t(lang, "train_done", model=result.get("model_id"), version=result.get("version"),
                      loss=number(loss, lang) if isinstance(loss, int | float) else t(lang, "none_yet"),
                      consumed=result.get("consumed", 0))
-        return job["error"] or ""
+        return job.error or ""
 
-    def _in_use(self, lang: str) -> str:
-        row = self.services.db.active_model()
-        if row is None:
+    @staticmethod
+    def _in_use(lang: str, status: TrainingStatus) -> str:
+        if status.active is None:
             return t(lang, "model_in_use_default")
-        if self.services.retraining.active_checkpoint() is None:
-            return t(lang, "model_in_use_missing", id=row["id"])
-        return t(lang, "model_in_use", id=row["id"], version=row["version"])
+        if status.active_file_missing:
+            return t(lang, "model_in_use_missing", id=status.active.id)
+        return t(lang, "model_in_use", id=status.active.id, version=status.active.version)

@@ -1,4 +1,4 @@
-"""What the views share: the per-tab state kept on the server, the client's address, Gradio's temp dir."""
+"""What the views share: the per-tab state kept on the server, the browser session's key, Gradio's temp dir."""
 
 from __future__ import annotations
 
@@ -11,11 +11,11 @@ from pathlib import Path
 import gradio as gr
 
 from ...accounts import Session
+from ...labeling import LabelingTurn
+from ...login import LoginAttempt
 from ...settings import Settings
 
 log = logging.getLogger("insideout.ui")
-
-MAX_CLIPS_PER_ROUND = 2  # a round shows one control clip and at most one unverified clip
 
 
 @dataclass(frozen=True)
@@ -24,15 +24,9 @@ class TabState:
     holds none of it, so challenge ids, slots and clip ids stay here."""
 
     lang: str = "en"
-    claimed: str | None = None  # the account name typed at login: the bot verdict's cooldown key
-    pending: Session | None = None  # who signs in when the captcha passes; None: bad credentials
-    challenge_id: str | None = None
-    slots: tuple[str, ...] = ()  # the current round's slots, in the order the clips are shown
-    round: int = 0
-    max_rounds: int = 0
+    login: LoginAttempt | None = None  # a login whose captcha is being answered
     user: Session | None = None  # signed in
-    label_clip: int | None = None  # the clip the labeling view plays now
-    skipped: tuple[int, ...] = ()
+    labeling: LabelingTurn = LabelingTurn()  # the clip the labeling view plays, and those skipped
     labels_sent: int = 0
 
 

@@ -1,26 +1,26 @@
-"""The labeling view: a signed-in volunteer labels unverified clips one after another."""
+"""The labeling view: a signed-in volunteer labels unverified clips one after another. Which clip comes next
+and what a vote is are the engine's (insideout.labeling); this view renders them."""
 
 from __future__ import annotations
 
 from dataclasses import replace
 
 import gradio as gr
-import numpy as np
 
-from ... import wav
-from ...accounts import Accounts, NotAllowed
-from ...db import Vote
-from ...emotions import emotion
+from ...accounts import NotAllowed
+from ...emotions import UnknownEmotion
+from ...ratelimit import RateLimited
 from ...services import Services
+from ..client import client_of
 from .common import TabState
 from .texts import emotion_choices, t
 
 
 class LabelingView:
-    def __init__(self, services: Services, accounts: Accounts):
-        self.library = services.library
-        self.consensus = services.consensus
-        self.accounts = accounts
+    def __init__(self, services: Services):
+        self.services = services
+        self.flow = services.labeling
+        self.accounts = services.accounts
 
     def build(self, state: gr.State) -> None:
         self.state = state
@@ -64,20 +64,10 @@ class LabelingView:
         except NotAllowed:
             raise gr.Error(t(tab_state.lang, "sign_in_first"), print_exception=False) from None
 
-    def _next(self, tab_state: TabState, message: str) -> dict:
-        """Show the unverified clip that needs votes most and this person has not voted on."""
-        user = tab_state.user
-        clip_id = self.library.pick_unverified(list(tab_state.skipped), user.username)
-        if clip_id is None and tab_state.skipped:
-            # Everything left was skipped: offer the skipped clips again.
-            tab_state = replace(tab_state, skipped=())
-            clip_id = self.library.pick_unverified([], user.username)
-        tab_state = replace(tab_state, label_clip=clip_id)
-        sound = None
-        if clip_id is not None:
-            # Varied per serving like challenge audio: the same clip may later be a control clip.
-            sound = wav.encode(wav.vary_for_serving(self.library.pcm(clip_id), np.random.default_rng()))
-        elif not message:
+    def _show(self, tab_state: TabState, message: str) -> dict:
+        """The clip the engine chose (or word that none is left), with a message."""
+        sound = self.flow.audio(tab_state.labeling)
+        if sound is None and not message:
             message = t(tab_state.lang, "label_none")
         return {self.state: tab_state, self.audio: sound, self.choice: None, self.message: message,
                 self.count: t(tab_state.lang, "label_votes", n=tab_state.labels_sent)}
@@ -86,21 +76,24 @@ class LabelingView:
         """After a login attempt: the first clip if someone signed in, nothing otherwise."""
         if tab_state.user is None:
             return {self.state: tab_state}
-        return self._next(tab_state, "")
+        return self._show(replace(tab_state, labeling=self.flow.next(tab_state.user)), "")
 
-    def send(self, tab_state: TabState, choice: str | None) -> dict:
+    def send(self, tab_state: TabState, choice: str | None, request: gr.Request) -> dict:
         user = self._user(tab_state)
-        if tab_state.label_clip is None:
-            return self._next(tab_state, "")
+        if tab_state.labeling.clip_id is None:
+            return self._show(replace(tab_state, labeling=self.flow.next(user)), "")
         if choice is None:
             return {self.message: t(tab_state.lang, "label_pick")}
-        emotion(choice)  # refuses anything but the eight ids
-        counted = self.consensus.record([Vote(tab_state.label_clip, user.username, choice, True, "labeling")])
-        tab_state = replace(tab_state, labels_sent=tab_state.labels_sent + int(counted[0]))
-        return self._next(tab_state, t(tab_state.lang, "label_counted" if counted[0] else "label_repeat"))
+        try:
+            counted, turn = self.flow.vote(user, tab_state.labeling, choice,
+                                           client_of(request, self.services.settings.trusted_proxies))
+        except RateLimited:
+            return {self.message: t(tab_state.lang, "rate_limited")}
+        except UnknownEmotion:
+            return {self.message: t(tab_state.lang, "label_pick")}
+        tab_state = replace(tab_state, labeling=turn, labels_sent=tab_state.labels_sent + int(counted))
+        return self._show(tab_state, t(tab_state.lang, "label_counted" if counted else "label_repeat"))
 
     def skip(self, tab_state: TabState) -> dict:
-        self._user(tab_state)
-        if tab_state.label_clip is not None:
-            tab_state = replace(tab_state, skipped=(*tab_state.skipped, tab_state.label_clip))
-        return self._next(tab_state, "")
+        user = self._user(tab_state)
+        return self._show(replace(tab_state, labeling=self.flow.skip(user, tab_state.labeling)), "")

@@ -1,8 +1,5 @@
-"""The home page's login mock and the captcha panel: log in = credentials + a passed captcha.
-
-The password is checked before the captcha starts but the outcome is told only after a pass, so a
-guesser pays one captcha per guess. A failed captcha is a bot verdict with a cooldown.
-"""
+"""The home page's login mock and the captcha panel. The flow (cooldown, rate limit, credentials,
+captcha, token, session) is the engine's (insideout.login); this view only renders its steps."""
 
 from __future__ import annotations
 
@@ -11,20 +8,25 @@ from dataclasses import replace
 
 import gradio as gr
 
-from ...accounts import DEMO_PASSWORD, Accounts, normalize_username
-from ...captcha import CaptchaError, NoClips, RoundView
-from ...ratelimit import RateLimited
+from ... import login as flow
+from ...accounts import DEMO_PASSWORD
+from ...captcha import CLIPS_PER_ROUND
+from ...login import LoginStep
 from ...services import Services
 from ..client import client_of
-from .common import MAX_CLIPS_PER_ROUND, TabState, session_key
+from .common import TabState, session_key
 from .texts import emotion_choices, percent, t
+
+# The text key of each refusal.
+REFUSALS = {flow.COOLDOWN: "cooldown", flow.RATE_LIMITED: "rate_limited", flow.NO_CLIPS: "no_clips",
+            flow.EXPIRED: "expired", flow.BOT: "bot_verdict", flow.BAD_CREDENTIALS: "bad_credentials",
+            flow.PICK_ALL: "pick_all"}
 
 
 class LoginView:
-    def __init__(self, services: Services, accounts: Accounts):
+    def __init__(self, services: Services):
         self.services = services
-        self.captcha = services.captcha
-        self.accounts = accounts
+        self.flow = services.login
 
     # -- layout --------------------------------------------------------------------------------
 
@@ -43,7 +45,7 @@ class LoginView:
             self.captcha_md = gr.Markdown(t("en", "captcha_title"))
             self.round_md = gr.Markdown(elem_id="round-counter")
             self.groups, self.audios, self.choices = [], [], []
-            for i in range(MAX_CLIPS_PER_ROUND):
+            for i in range(CLIPS_PER_ROUND):
                 with gr.Group(visible=False, elem_id=f"clip-{i}") as group:
                     audio = gr.Audio(label=t("en", "clip", n=i + 1), interactive=False,
                                      buttons=[], elem_classes=["challenge-audio"])
@@ -84,7 +86,7 @@ class LoginView:
     # -- texts ---------------------------------------------------------------------------------
 
     def _intro(self, lang: str) -> str:
-        policy = self.captcha.policy
+        policy = self.services.captcha.policy
         return t(lang, "login_intro", demo=DEMO_PASSWORD, need=policy.rounds_to_pass,
                  rounds=policy.max_rounds, chance=percent(policy.chance_pass_probability()))
 
@@ -101,16 +103,17 @@ class LoginView:
             self.round_md: self._round_text(tab_state),
             self.welcome: self._welcome(tab_state),
         }
-        for i in range(MAX_CLIPS_PER_ROUND):
+        for i in range(CLIPS_PER_ROUND):
             out[self.audios[i]] = gr.update(label=t(lang, "clip", n=i + 1))
             out[self.choices[i]] = gr.update(choices=emotion_choices(lang), label=t(lang, "which_emotion"))
         return out
 
     @staticmethod
     def _round_text(tab_state: TabState) -> str:
-        if not tab_state.challenge_id:
+        if tab_state.login is None:
             return ""
-        return t(tab_state.lang, "round", round=tab_state.round, max_rounds=tab_state.max_rounds)
+        view = tab_state.login.round
+        return t(tab_state.lang, "round", round=view.round, max_rounds=view.max_rounds)
 
     @staticmethod
     def _welcome(tab_state: TabState) -> str:
@@ -130,18 +133,17 @@ class LoginView:
             out |= {group: gr.update(visible=False), audio: None, choice: None}
         return out
 
-    def _round_screen(self, tab_state: TabState, view: RoundView, feedback: str) -> dict:
-        tab_state = replace(tab_state, challenge_id=view.challenge_id, slots=view.slots, round=view.round,
-                        max_rounds=view.max_rounds)
+    def _round_screen(self, tab_state: TabState, feedback: str) -> dict:
         out = {self.state: tab_state, self.login_col: gr.update(visible=False),
                self.captcha_col: gr.update(visible=True), self.signed_col: gr.update(visible=False),
                self.login_msg: "", self.round_md: self._round_text(tab_state), self.feedback: feedback}
+        attempt = tab_state.login
         for i, (group, audio, choice) in enumerate(zip(self.groups, self.audios, self.choices,
                                                        strict=True)):
-            shown = i < len(view.slots)
+            shown = i < len(attempt.round.slots)
             # The bytes the API would serve: re-encoded and varied per serving. Gradio caches them
             # under a hash of these bytes, so the URL names nothing about the clip.
-            sound = self.captcha.audio(view.challenge_id, view.slots[i]) if shown else None
+            sound = self.flow.audio(attempt, i) if shown else None
             out |= {group: gr.update(visible=shown), audio: sound, choice: None}
         return out
 
@@ -154,59 +156,35 @@ class LoginView:
 
     # -- handlers ------------------------------------------------------------------------------
 
+    def _refusal(self, lang: str, step: LoginStep) -> str:
+        return t(lang, REFUSALS[step.reason], seconds=math.ceil(step.wait_s))
+
     def start(self, tab_state: TabState, username: str, password: str, request: gr.Request) -> dict:
-        """Log in: check the cooldown, take the credentials, and open a captcha."""
+        """Log in: the engine checks the cooldown and the rate limit, takes the credentials, opens a captcha."""
         lang = tab_state.lang
-        tab_state = TabState(lang=lang)
-        claimed = normalize_username(username)
-        wait = self.accounts.cooldown_left(claimed, session_key(request))
-        if wait > 0:
-            return self._login_screen(tab_state, t(lang, "cooldown", seconds=math.ceil(wait)))
-        client = client_of(request, self.services.settings.trusted_proxies)
-        try:
-            self.services.rate_limits.new_challenge(client)
-        except RateLimited:
-            return self._login_screen(tab_state, t(lang, "rate_limited"))
-        pending = self.accounts.authenticate(username, password)
-        try:
-            view = self.captcha.create(client)
-        except NoClips:
-            return self._login_screen(tab_state, t(lang, "no_clips"))
-        tab_state = replace(tab_state, claimed=claimed, pending=pending)
-        return self._round_screen(tab_state, view, "")
+        step = self.flow.start(username, password, client_of(request, self.services.settings.trusted_proxies),
+                               session_key(request))
+        if step.status != "round":
+            return self._login_screen(TabState(lang=lang), self._refusal(lang, step))
+        return self._round_screen(TabState(lang=lang, login=step.attempt), "")
 
     def answer(self, tab_state: TabState, first: str | None, second: str | None,
                request: gr.Request) -> dict:
-        """Answer the round (one pick per clip shown); on a pass, redeem the token and sign in; on a
-        fail, the bot verdict."""
+        """Answer the round (one pick per clip shown); a pass signs in, a fail is the bot verdict."""
         lang = tab_state.lang
         if tab_state.user is not None:
             return self._signed_in_screen(tab_state)  # a second click after the pass changes nothing
-        if not tab_state.challenge_id:
-            return self._login_screen(TabState(lang=lang), t(lang, "expired"))
-        picks = (first, second)[: len(tab_state.slots)]
-        if any(p is None for p in picks):
-            return {self.feedback: t(lang, "pick_all")}
-        client = client_of(request, self.services.settings.trusted_proxies)
-        try:
-            result = self.captcha.answer(tab_state.challenge_id, dict(zip(tab_state.slots, picks, strict=True)),
-                                         client)
-        except CaptchaError:
-            return self._login_screen(TabState(lang=lang), t(lang, "expired"))
-        if result.status == "retry":
-            feedback = t(lang, "retry", round=result.round, max_rounds=tab_state.max_rounds)
-            return self._round_screen(tab_state, result.next_round, feedback)
-        if result.status == "failed":
-            cooldown = self.accounts.mark_bot(tab_state.claimed, session_key(request))
-            return self._login_screen(TabState(lang=lang),
-                                      t(lang, "bot_verdict", seconds=math.ceil(cooldown)))
-        # Passed: this app is the website of the pass token, so it verifies it as one would.
-        verified, _ = self.captcha.verify_token(result.token)
-        if not verified:
-            return self._login_screen(TabState(lang=lang), t(lang, "expired"))
-        if tab_state.pending is None:
-            return self._login_screen(TabState(lang=lang), t(lang, "bad_credentials"))
-        return self._signed_in_screen(TabState(lang=lang, user=tab_state.pending))
+        step = self.flow.answer(tab_state.login, (first, second),
+                                client_of(request, self.services.settings.trusted_proxies), session_key(request))
+        if step.status == "round":
+            view = step.attempt.round
+            feedback = t(lang, "retry", round=view.round, max_rounds=view.max_rounds)
+            return self._round_screen(replace(tab_state, login=step.attempt), feedback)
+        if step.status == "signed_in":
+            return self._signed_in_screen(TabState(lang=lang, user=step.session))
+        if step.attempt is not None:  # the same round can still be answered
+            return {self.feedback: self._refusal(lang, step)}
+        return self._login_screen(TabState(lang=lang), self._refusal(lang, step))
 
     def logout(self, tab_state: TabState) -> dict:
         return self._login_screen(TabState(lang=tab_state.lang), t(tab_state.lang, "logged_out"))

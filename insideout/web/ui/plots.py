@@ -3,12 +3,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import pandas as pd
 
 from ...emotions import EMOTION_IDS
+from ...retraining import ModelVersion
 from ...stats import Confusion, RatePoint, RateRow
 from .texts import emotion_name, t
 
@@ -81,20 +83,11 @@ MODEL_COLUMNS = ("col_model", "col_version", "col_parent", "col_state", "col_cli
 
 
 def loss_frame(losses: list | None) -> pd.DataFrame:
-    """A run's loss curve: metrics["losses"], [step, loss] pairs. Numeric columns even when empty: the
+    """A run's loss curve: ModelMetrics.losses, (step, loss) pairs. Numeric columns even when empty: the
     plot takes an empty frame's object columns for categories, and keeps that axis for later points."""
     frame = pd.DataFrame([{"step": int(step), "loss": round(float(loss), 4)} for step, loss in losses or []],
                          columns=["step", "loss"])
     return frame.astype({"step": "int64", "loss": "float64"})
-
-
-def _value(metrics: dict, *keys: str) -> float | None:
-    """The first of keys that holds a number (metrics of older runs may name it otherwise)."""
-    for key in keys:
-        value = metrics.get(key)
-        if isinstance(value, int | float) and not isinstance(value, bool):
-            return value
-    return None
 
 
 def _share(value: float | None) -> str:
@@ -120,21 +113,17 @@ def _when(timestamp: float | None) -> str:
     return datetime.fromtimestamp(timestamp, UTC).strftime("%Y-%m-%d %H:%M")
 
 
-def models_frame(rows: list[dict[str, Any]], lang: str) -> pd.DataFrame:
+def models_frame(versions: Sequence[ModelVersion], lang: str) -> pd.DataFrame:
     """One row per trained version (newest first), with its evaluation; blank where a run has no value."""
     out = []
-    for row in rows:
-        m = row.get("metrics") or {}
-        steps = _value(m, "steps")
+    for v in versions:
+        m = v.metrics
         out.append([
-            row["id"], row.get("version") or "", row.get("parent_version") or "", row["state"],
-            len(row.get("trained_on") or []), "" if steps is None else str(int(steps)),
-            _decimal(_value(m, "final_loss")),
-            _beside_teacher(_value(m, "wer"), _value(m, "teacher_wer"), lang),
-            _beside_teacher(_value(m, "emotion_accuracy"), _value(m, "teacher_emotion_accuracy"), lang),
-            _decimal(_value(m, "diagonality", "attention_diagonality")),
-            t(lang, "active_mark") if row.get("active") else "",
-            _when(row.get("finished_at")),
-            str(m.get("error") or ""),
+            v.id, v.version or "", v.parent_version or "", v.state, v.clips,
+            "" if m.steps is None else str(int(m.steps)), _decimal(m.final_loss),
+            _beside_teacher(m.wer, m.teacher_wer, lang),
+            _beside_teacher(m.emotion_accuracy, m.teacher_emotion_accuracy, lang),
+            _decimal(m.diagonality), t(lang, "active_mark") if v.active else "", _when(v.finished_at),
+            m.error or "",
         ])
     return pd.DataFrame(out, columns=[t(lang, c) for c in MODEL_COLUMNS])

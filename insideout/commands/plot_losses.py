@@ -1,6 +1,6 @@
 """Plot the training loss of a model's runs, end to end, from the histories their checkpoints keep.
 
-    python scripts/plot_losses.py FIRST.pt SECOND.pt ... --out models/tacotron2-emotion-loss.png
+    insideout plot-losses FIRST.pt SECOND.pt ... --out models/tacotron2-emotion-loss.png
 
 Give the runs in order (a run continued with --init-from after another): each curve starts where the
 previous run's steps ended. Used for the model card.
@@ -10,10 +10,16 @@ from __future__ import annotations
 
 import argparse
 import ast
-import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+if TYPE_CHECKING:
+    from insideout.cli import Context
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("checkpoints", nargs="+")
+    parser.add_argument("--out", type=Path, required=True)
 
 
 def history(checkpoint: str) -> tuple[str, int, list[tuple[int, float]], float]:
@@ -28,12 +34,7 @@ def history(checkpoint: str) -> tuple[str, int, list[tuple[int, float]], float]:
     return loaded.version, int(provenance.get("steps") or 0), points, float(provenance.get("seconds") or 0)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("checkpoints", nargs="+")
-    parser.add_argument("--out", type=Path, required=True)
-    args = parser.parse_args()
-
+def run(args: argparse.Namespace, ctx: Context) -> int:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -58,7 +59,4 @@ def main() -> None:
     args.out.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(args.out)
     print(f"{args.out}: {offset} steps")
-
-
-if __name__ == "__main__":
-    main()
+    return 0

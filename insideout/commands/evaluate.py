@@ -1,6 +1,9 @@
 """Evaluate an acoustic model on held-out sentences: what the model card reports.
 
-    python scripts/eval_tts.py --checkpoint models/tacotron2-emotion.pt [--per-emotion 3] [--out report.json]
+    insideout eval [--checkpoint models/tacotron2-emotion.pt] [--per-emotion 3] [--out report.json]
+
+Without --checkpoint it evaluates the model the app generates with: the version the admin made active, else
+INSIDEOUT_TTS_CHECKPOINT, else the shipped default. The report (JSON) goes to stdout, progress to stderr.
 
 Metrics (insideout/tts/evaluation.py): teacher-forced log-mel L1, stop-gate BCE and attention diagonality;
 free-running stop share and length ratio; word error rate of offline recognition (pocketsphinx) on the
@@ -20,29 +23,15 @@ import json
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from insideout.botlab import classifier as emotion_classifier  # noqa: E402
-from insideout.tts.evaluation import evaluate_model  # noqa: E402
-
-
-def starter_examples(use_library: bool) -> list[emotion_classifier.Example]:
-    if use_library:
-        from insideout.services import build_services
-        from insideout.settings import load_settings
-
-        examples = emotion_classifier.starter_examples(build_services(load_settings()).library)
-        if examples:
-            print(f"classifier: {len(examples)} starter clips of the library", file=sys.stderr)
-            return examples
-    print("classifier: rendering the starter library's plan", file=sys.stderr)
-    return emotion_classifier.rendered_starter_examples()
+if TYPE_CHECKING:
+    from insideout.botlab.classifier import Example
+    from insideout.cli import Context
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--checkpoint", default="models/tacotron2-emotion.pt")
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--checkpoint", help="default: the model the app generates with")
     parser.add_argument("--per-emotion", type=int, default=3, help="held-out sentences per emotion")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--vocoder", default="universal")
@@ -52,31 +41,45 @@ def main() -> None:
     parser.add_argument("--classifier-cache", type=Path, default=Path("data/botlab/emotion-classifier.pkl"))
     parser.add_argument("--out", type=Path, help="also write the report here")
     parser.add_argument("--threads", type=int, default=2)
-    args = parser.parse_args()
 
+
+def starter_examples(ctx: Context, use_library: bool) -> list[Example]:
+    from insideout.botlab import classifier as emotion_classifier
+
+    if use_library:
+        examples = emotion_classifier.starter_examples(ctx.services().library)
+        if examples:
+            print(f"classifier: {len(examples)} starter clips of the library", file=sys.stderr)
+            return examples
+    print("classifier: rendering the starter library's plan", file=sys.stderr)
+    return emotion_classifier.rendered_starter_examples()
+
+
+def run(args: argparse.Namespace, ctx: Context) -> int:
     import torch
 
+    from insideout.botlab import classifier as emotion_classifier
+    from insideout.tts import tacotron2 as t2
+    from insideout.tts.evaluation import evaluate_model
+
+    # An explicit path needs no data dir; otherwise the app's own choice, which may be the admin's version.
+    checkpoint = args.checkpoint or ctx.services().checkpoint(None)
     torch.set_num_threads(args.threads)
     started = time.monotonic()
     classifier = None
     if not args.no_emotion:
-        classifier = emotion_classifier.cached_fit(starter_examples(args.from_library), args.classifier_cache,
+        classifier = emotion_classifier.cached_fit(starter_examples(ctx, args.from_library), args.classifier_cache,
                                                    args.vocoder)
         print(f"classifier: trained on {classifier.trained_on} clips, grouped 5-fold accuracy "
               f"{classifier.cv_accuracy}", file=sys.stderr)
     # stdout carries only the report: libraries that print while loading (the vocoder) go to stderr
     with contextlib.redirect_stdout(sys.stderr):
-        metrics = evaluate_model(args.checkpoint, classifier, args.per_emotion, args.seed, args.vocoder,
+        metrics = evaluate_model(checkpoint, classifier, args.per_emotion, args.seed, args.vocoder,
                                  progress=lambda message: print(message, file=sys.stderr, flush=True))
-    from insideout.tts import tacotron2 as t2
-
-    report = {"checkpoint": args.checkpoint, "version": t2.load(args.checkpoint).version,
+    report = {"checkpoint": checkpoint, "version": t2.load(checkpoint).version,
               "seconds": round(time.monotonic() - started, 1), **metrics}
     text = json.dumps(report, indent=2)
     print(text)
     if args.out:
         args.out.write_text(text + "\n")
-
-
-if __name__ == "__main__":
-    main()
+    return 0

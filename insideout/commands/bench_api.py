@@ -2,11 +2,11 @@
 
 A cycle is: create a challenge, fetch each clip's audio, answer (the control right, read from the
 server's database, as a solving human would), verify the token. By default this starts its own
-server (`python app.py` in a subprocess) on a fresh data dir stocked with synthetic clips, so the
+server (`insideout serve` in a subprocess) on a fresh data dir stocked with synthetic clips, so the
 numbers are reproducible; --url points it at a server you run yourself instead (it must share
 --data-dir so the benchmark can answer right).
 
-    python scripts/bench_api.py [--seconds 10] [--concurrency 1 8 32]
+    insideout bench-api [--seconds 10] [--concurrency 1 8 32]
 """
 
 from __future__ import annotations
@@ -22,19 +22,20 @@ import threading
 import time
 from collections import defaultdict
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+import httpx
+import numpy as np
 
-import httpx  # noqa: E402
-import numpy as np  # noqa: E402
+from insideout.cli import CommandError
+from insideout.db import Database
+from insideout.emotions import EMOTION_IDS
+from insideout.library import ClipInfo, Library
+from insideout.settings import Settings
+from insideout.storage import LocalStore
 
-from insideout.db import Database  # noqa: E402
-from insideout.emotions import EMOTION_IDS  # noqa: E402
-from insideout.library import ClipInfo, Library  # noqa: E402
-from insideout.settings import Settings  # noqa: E402
-from insideout.storage import LocalStore  # noqa: E402
-
-ROOT = Path(__file__).resolve().parent.parent
+if TYPE_CHECKING:
+    from insideout.cli import Context
 
 
 def stock(data_dir: Path, play: int, unverified: int) -> None:
@@ -68,7 +69,7 @@ def start_server(data_dir: Path) -> tuple[subprocess.Popen, str]:
         "GRADIO_ANALYTICS_ENABLED": "False",
         "HF_HUB_OFFLINE": "1",
     }
-    proc = subprocess.Popen([sys.executable, str(ROOT / "app.py")], env=env,
+    proc = subprocess.Popen([sys.executable, "-m", "insideout", "serve"], env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}"
     deadline = time.time() + 120
@@ -79,7 +80,7 @@ def start_server(data_dir: Path) -> tuple[subprocess.Popen, str]:
         except httpx.HTTPError:
             time.sleep(0.3)
     proc.kill()
-    raise SystemExit("the server did not start")
+    raise CommandError("the server did not start", 1)
 
 
 class Answerer:
@@ -179,22 +180,20 @@ def row(name: str, values: list[float]) -> str:
             f"p95={pct(values, 95):7.1f} ms  p99={pct(values, 99):7.1f} ms")
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--url", help="a running server (default: start one)")
     parser.add_argument("--data-dir", help="the data dir of --url's server")
     parser.add_argument("--seconds", type=float, default=10.0, help="per concurrency level")
     parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 8, 32])
     parser.add_argument("--play", type=int, default=400, help="play clips to stock (own server)")
     parser.add_argument("--unverified", type=int, default=200)
-    args = parser.parse_args()
 
+
+def run(args: argparse.Namespace, ctx: Context) -> int:
     proc = None
     if args.url:
         if not args.data_dir:
-            raise SystemExit("--url needs --data-dir (to answer right)")
+            raise CommandError("--url needs --data-dir (to answer right)")
         url, data_dir = args.url.rstrip("/"), Path(args.data_dir)
     else:
         data_dir = Path(tempfile.mkdtemp(prefix="insideout-bench-"))
@@ -221,7 +220,4 @@ def main() -> None:
         if proc is not None:
             proc.terminate()
             proc.wait(10)
-
-
-if __name__ == "__main__":
-    main()
+    return 0

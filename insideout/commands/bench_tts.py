@@ -1,7 +1,7 @@
 """Real-time factors of speech synthesis on this machine: the acoustic model, the vocoder and both,
 at batch 1 and 8, with peak memory, beside Piper's end-to-end RTF on the same sentences.
 
-    python scripts/bench_tts.py [--checkpoint PATH] [--preset small|default] [--seconds 2.5]
+    insideout bench-tts [--checkpoint PATH] [--preset small|default] [--seconds 2.5]
 
 RTF = compute time / audio duration (below 1 is faster than real time). Without a trained checkpoint
 the acoustic model is the preset's architecture, untrained, made to decode exactly --seconds of audio
@@ -12,28 +12,36 @@ from __future__ import annotations
 
 import argparse
 import resource
-import sys
 import time
-from pathlib import Path
+from typing import TYPE_CHECKING
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from insideout.cli import CommandError
 
-import torch  # noqa: E402
+if TYPE_CHECKING:
+    from insideout.cli import Context
+    from insideout.tts import tacotron2 as t2
 
-from insideout.corpus.starter import load_sentences  # noqa: E402
-from insideout.emotions import EMOTION_IDS  # noqa: E402
-from insideout.tts import tacotron2 as t2  # noqa: E402
-from insideout.tts.hifigan import shared_vocoder  # noqa: E402
-from insideout.tts.mel import MEL  # noqa: E402
-from insideout.tts.synthesize import Synthesizer, encode_batch  # noqa: E402
-from insideout.tts.text import PHONEMES  # noqa: E402
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--checkpoint")
+    # The presets are checked in run: listing them here would import torch for --help.
+    parser.add_argument("--preset", default="small", help="small or default (tacotron2.PRESETS)")
+    parser.add_argument("--seconds", type=float, default=2.5)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--repeats", type=int, default=3)
 
 
 def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def acoustic_model(args) -> t2.AcousticModel:
+def acoustic_model(args: argparse.Namespace) -> t2.AcousticModel:
+    import torch
+
+    from insideout.tts import tacotron2 as t2
+    from insideout.tts.mel import MEL
+    from insideout.tts.text import PHONEMES
+
     if args.checkpoint:
         return t2.load(args.checkpoint)
     frames = int(args.seconds * MEL.sample_rate / MEL.hop_length)
@@ -54,14 +62,18 @@ def timed(repeats: int, fn, *args):
     return out, best
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--checkpoint")
-    parser.add_argument("--preset", default="small", choices=sorted(t2.PRESETS))
-    parser.add_argument("--seconds", type=float, default=2.5)
-    parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--repeats", type=int, default=3)
-    args = parser.parse_args()
+def run(args: argparse.Namespace, ctx: Context) -> int:
+    import torch
+
+    from insideout.emotions import EMOTION_IDS
+    from insideout.sentences import load_sentences
+    from insideout.tts import tacotron2 as t2
+    from insideout.tts.hifigan import shared_vocoder
+    from insideout.tts.mel import MEL
+    from insideout.tts.synthesize import Synthesizer, encode_batch
+
+    if args.preset not in t2.PRESETS:
+        raise CommandError(f"--preset {args.preset!r}: choose from {', '.join(sorted(t2.PRESETS))}")
     torch.set_num_threads(args.threads)
     sentences = load_sentences()[:8]
     acoustic = acoustic_model(args)
@@ -96,7 +108,4 @@ def main() -> None:
     print(f"\nPiper (joe, with the starter library's WORLD processing) end-to-end RTF on the same "
           f"sentences: {piper_time / piper_audio:.3f}")
     print(f"peak memory (RSS): {peak_rss_mb():.0f} MB")
-
-
-if __name__ == "__main__":
-    main()
+    return 0

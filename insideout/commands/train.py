@@ -1,52 +1,30 @@
 """Train the emotional Tacotron2 from the command line: long runs, on a GPU when one is there, resumable.
 
-Data: a teacher corpus folder (--corpus, made with --render-teacher or insideout.tts.teacher), or a pool
+Data: a teacher corpus folder (--corpus, made with --render-teacher or insideout.corpus.teacher), or a pool
 of the library in INSIDEOUT_DATA_DIR (--pool play|learning, --source starter). Run it again with the same
---run-dir and settings to continue from the last checkpoint (Ctrl-C checkpoints, then stops); raise
---steps to train further.
+--run-dir and settings to continue from the last checkpoint (Ctrl-C checkpoints, then stops with exit 3);
+raise --steps to train further.
 
-    python scripts/train_tts.py --render-teacher data/teacher --sentences 4000 --emotions-per-sentence 2
-    python scripts/train_tts.py --corpus data/teacher --run-dir runs/default --steps 20000
-    python scripts/train_tts.py --pool play --source starter --run-dir runs/starter --steps 2000
+    insideout train --render-teacher data/teacher --sentences 4000 --emotions-per-sentence 2
+    insideout train --corpus data/teacher --run-dir runs/default --steps 20000
+    insideout train --pool play --source starter --run-dir runs/starter --steps 2000
 """
 
 from __future__ import annotations
 
 import argparse
 import signal
-import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from insideout.cli import STOPPED, CommandError
 
-from insideout.tts.train import TrainConfig, TrainProgress, items_from_folder, items_from_pool, train  # noqa: E402
-
-
-def render_teacher(args: argparse.Namespace) -> None:
-    from insideout.corpus import teacher
-    from insideout.corpus.synth import available_voices
-
-    sentences = teacher.teacher_sentences(args.sentences, args.seed)
-    _, missing = teacher.phoneme_coverage(sentences)
-    if missing:
-        print(f"warning: phonemes never used: {' '.join(sorted(missing))}")
-    voices = tuple(args.voices) if args.voices else available_voices()
-    clips = teacher.plan_corpus(sentences, voices, args.emotions_per_sentence, args.seed)
-    started = time.monotonic()
-
-    def progress(done: int, total: int) -> None:
-        if done % 50 == 0 or done == total:
-            rate = done / max(1e-9, time.monotonic() - started)
-            print(f"{done} / {total} clips, {rate:.2f} clips/s", flush=True)
-
-    report = teacher.render_corpus(args.render_teacher, clips, progress=progress)
-    print(f"made {report.made}, already there {report.skipped}, failed {report.failed}, "
-          f"{report.seconds / 60:.1f} min -> {args.render_teacher}/manifest.jsonl")
+if TYPE_CHECKING:
+    from insideout.cli import Context
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     data = parser.add_argument_group("data")
     data.add_argument("--corpus", type=Path, help="a teacher corpus folder (manifest.jsonl)")
     data.add_argument("--pool", choices=("play", "learning"), help="a pool of the library in INSIDEOUT_DATA_DIR")
@@ -70,23 +48,44 @@ def main() -> None:
     run.add_argument("--seed", type=int, default=0)
     run.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
     run.add_argument("--out", type=Path, help="also copy the finished model here (e.g. models/tacotron2-emotion.pt)")
-    args = parser.parse_args()
 
+
+def render_teacher(args: argparse.Namespace) -> int:
+    from insideout.corpus import teacher
+    from insideout.corpus.synth import available_voices
+
+    sentences = teacher.teacher_sentences(args.sentences, args.seed)
+    _, missing = teacher.phoneme_coverage(sentences)
+    if missing:
+        print(f"warning: phonemes never used: {' '.join(sorted(missing))}")
+    voices = tuple(args.voices) if args.voices else available_voices()
+    clips = teacher.plan_corpus(sentences, voices, args.emotions_per_sentence, args.seed)
+    started = time.monotonic()
+
+    def progress(done: int, total: int) -> None:
+        if done % 50 == 0 or done == total:
+            rate = done / max(1e-9, time.monotonic() - started)
+            print(f"{done} / {total} clips, {rate:.2f} clips/s", flush=True)
+
+    report = teacher.render_corpus(args.render_teacher, clips, progress=progress)
+    print(f"made {report.made}, already there {report.skipped}, failed {report.failed}, "
+          f"{report.seconds / 60:.1f} min -> {args.render_teacher}/manifest.jsonl")
+    return 0 if not report.failed else 1
+
+
+def run(args: argparse.Namespace, ctx: Context) -> int:
     if args.render_teacher:
-        render_teacher(args)
-        return
+        return render_teacher(args)
+    if not (args.corpus or args.pool):
+        raise CommandError("give --corpus, --pool or --render-teacher")
+    from insideout.tts.train import TrainConfig, TrainProgress, items_from_folder, items_from_pool, train
+
     if args.corpus:
         items = items_from_folder(args.corpus)
         description = {"corpus": str(args.corpus)}
-    elif args.pool:
-        from insideout.services import build_services
-        from insideout.settings import load_settings
-
-        services = build_services(load_settings())
-        items = items_from_pool(services.library, args.pool, args.source)
-        description = {"pool": args.pool, "source": args.source}
     else:
-        parser.error("give --corpus, --pool or --render-teacher")
+        items = items_from_pool(ctx.services().library, args.pool, args.source)
+        description = {"pool": args.pool, "source": args.source}
     description["items"] = len(items)
     config = TrainConfig(preset=args.preset, init_from=args.init_from, batch_size=args.batch_size, lr=args.lr,
                          lr_half_life_steps=args.lr_half_life, guided_attention_weight=args.guided_attention_weight,
@@ -102,7 +101,7 @@ def main() -> None:
 
     # Ctrl-C asks to stop; the loop stops between steps, after writing a checkpoint.
     stop_asked = []
-    signal.signal(signal.SIGINT, lambda *_: stop_asked.append(1))
+    previous = signal.signal(signal.SIGINT, lambda *_: stop_asked.append(1))
 
     def check_stop() -> None:
         if stop_asked:
@@ -113,7 +112,9 @@ def main() -> None:
                        description=description)
     except KeyboardInterrupt:
         print(f"stopped; checkpoint in {args.run_dir}: run the same command to continue")
-        raise SystemExit(130) from None
+        return STOPPED
+    finally:
+        signal.signal(signal.SIGINT, previous)
     print(f"model {result.version} after {result.steps} steps -> {result.model_path}")
     if args.out:
         import shutil
@@ -121,7 +122,4 @@ def main() -> None:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(result.model_path, args.out)
         print(f"copied to {args.out}")
-
-
-if __name__ == "__main__":
-    main()
+    return 0

@@ -1,7 +1,7 @@
 """Benchmark the audio stores: put, get and move per second and their p95, for the local store and for S3
 (moto's server on loopback, in a process of its own) in the same run, one request at a time.
 
-    python scripts/bench_store.py [--ops 200] [--audio-seconds 2.0]
+    insideout bench-store [--ops 200] [--audio-seconds 2.0]
 
 put: one clip's WAV written to a pool. get: one read back. move: Library.move between pools, the whole
 crash-safe sequence (record the pool in SQLite, copy, read back and check the sha256, repoint, delete).
@@ -21,16 +21,20 @@ import time
 import uuid
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+import numpy as np
 
-import numpy as np  # noqa: E402
+from insideout import wav
+from insideout.cli import CommandError
+from insideout.db import Database
+from insideout.library import ClipInfo, Library
+from insideout.pools import POOLS
+from insideout.settings import S3Location, S3Settings
+from insideout.storage import AudioStore, LocalStore, S3Store, new_audio_name
 
-from insideout import wav  # noqa: E402
-from insideout.db import Database  # noqa: E402
-from insideout.library import ClipInfo, Library  # noqa: E402
-from insideout.settings import POOL_NAMES, S3Location, S3Settings  # noqa: E402
-from insideout.storage import AudioStore, LocalStore, S3Store, new_audio_name  # noqa: E402
+if TYPE_CHECKING:
+    from insideout.cli import Context
 
 
 def free_port() -> int:
@@ -53,7 +57,7 @@ def start_moto() -> tuple[subprocess.Popen, str]:
                 break
             time.sleep(0.1)
     proc.kill()
-    raise SystemExit("bench_store: moto's server did not start (pip install 'moto[server]')")
+    raise CommandError("moto's server did not start (pip install 'moto[server]')", 1)
 
 
 def s3_store(url: str) -> S3Store:
@@ -62,7 +66,7 @@ def s3_store(url: str) -> S3Store:
     session = boto3.session.Session(aws_access_key_id="bench", aws_secret_access_key="bench")
     bucket = f"bench-{uuid.uuid4().hex[:12]}"
     session.client("s3", endpoint_url=url, region_name="us-east-1").create_bucket(Bucket=bucket)
-    settings = S3Settings(locations=tuple(S3Location(p, bucket, f"{p}/") for p in POOL_NAMES), endpoint_url=url,
+    settings = S3Settings(locations=tuple(S3Location(p, bucket, f"{p}/") for p in POOLS), endpoint_url=url,
                           region="us-east-1", addressing_style="path", checksum_mode="when_required")
     store = S3Store(settings, session)
     store.check()
@@ -96,11 +100,12 @@ def row(store: str, op: str, seconds: list[float]) -> str:
             f"{statistics.median(seconds) * 1000:>7.2f} | {p95:>7.2f} |")
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--ops", type=int, default=200, help="operations of each kind per store (default 200)")
     parser.add_argument("--audio-seconds", type=float, default=2.0, help="length of the clip (default 2.0 s)")
-    args = parser.parse_args(argv)
+
+
+def run(args: argparse.Namespace, ctx: Context) -> int:
     t = np.arange(int(args.audio_seconds * wav.SAMPLE_RATE)) / wav.SAMPLE_RATE
     audio = (0.3 * np.sin(2 * np.pi * 220 * t)).astype(np.float32)
     results: dict[str, dict[str, list[float]]] = {}
@@ -123,7 +128,3 @@ def main(argv: list[str] | None = None) -> int:
         for op, seconds in ops.items():
             print(row(store, op, seconds))
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -1,0 +1,59 @@
+"""Generate clips with the acoustic model and send them to the crowd (the unverified pool).
+
+    insideout generate --count 16 [--emotions happy sad ...] [--sentences-file FILE]
+                       [--checkpoint PATH_OR_URL] [--seed 0]
+
+The library is INSIDEOUT_DATA_DIR's. The model is --checkpoint, else the version the admin made active,
+else INSIDEOUT_TTS_CHECKPOINT, else the shipped default: the app's rule (insideout.generation). Each clip
+records its intended emotion (never trusted) and the model version. Exit 1 when no clip was made; 2 when
+the request or the model is refused before any work.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from insideout.cli import CommandError
+from insideout.emotions import EMOTION_IDS
+
+if TYPE_CHECKING:
+    from insideout.cli import Context
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--count", type=int, required=True)
+    parser.add_argument("--emotions", nargs="+", default=list(EMOTION_IDS), choices=EMOTION_IDS)
+    parser.add_argument("--sentences-file", help="one sentence per line (default: data/sentences.txt)")
+    parser.add_argument("--checkpoint", help="acoustic model path or URL (wins over the active version)")
+    parser.add_argument("--seed", type=int, default=0)
+
+
+def run(args: argparse.Namespace, ctx: Context) -> int:
+    from tqdm import tqdm
+
+    from insideout.generation import GenerationError, GenerationRequest
+    from insideout.tts.synthesize import SynthesisError
+    from insideout.tts.tacotron2 import CheckpointError
+
+    ctx.settings()
+    try:
+        sentences = ()
+        if args.sentences_file:
+            sentences = tuple(Path(args.sentences_file).read_text(encoding="utf-8").splitlines())
+        request = GenerationRequest(args.count, tuple(args.emotions), sentences, args.seed)
+        request.plan()
+        generation = ctx.services().generation
+        checkpoint = generation.checkpoint(args.checkpoint)  # chosen once, for the check and the run
+        synthesizer = generation.synthesizer(checkpoint)  # a missing model is refused before any clip
+    except (GenerationError, SynthesisError, CheckpointError, OSError) as e:
+        raise CommandError(str(e)) from None
+    bar = tqdm(total=args.count, desc="generating", unit="clip")
+    report = generation.run(request, checkpoint, progress=lambda done, total: bar.update(done - bar.n))
+    bar.close()
+    summary = report.as_dict()
+    print(f"made {summary['made']} clips (model {synthesizer.version}), {summary['failed']} failed")
+    for failure in summary["failures"]:
+        print(f"  failed {failure}")
+    return 0 if summary["made"] else 1

@@ -1,0 +1,239 @@
+"""Metadata: the one narrow interface the engine uses to keep its metadata, whatever stores it.
+
+SQLite implements it today (insideout.db.sqlite.Database); a DynamoDB backend is to implement it
+again. So nothing here names SQL or a connection: arguments and results are plain values, dicts and
+the records of insideout.db.records. Races are settled by the store (conditional writes): a lost one
+answers False, or raises Conflict where the docstring says so.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any, Protocol
+
+from .records import Challenge, Slot, Vote
+
+
+class Metadata(Protocol):
+    # -- the store ------------------------------------------------------------------------------
+
+    def schema_version(self) -> int:
+        """The schema version the store is at."""
+        ...
+
+    def close(self) -> None:
+        """Let go of whatever the store holds open."""
+        ...
+
+    # -- clips ----------------------------------------------------------------------------------
+
+    def insert_clip(self, row: dict[str, Any]) -> int:
+        """Add a clip's row (provenance a dict); returns its new id."""
+        ...
+
+    def get_clip(self, clip_id: int) -> dict[str, Any] | None: ...
+
+    def clips(
+        self, pool: str | None = None, include_retired: bool = True, limit: int | None = None
+    ) -> list[dict[str, Any]]:
+        """Clips by id, optionally of one pool, without retired ones, the first limit."""
+        ...
+
+    def pool_counts(self) -> dict[str, int]:
+        """Active clips per pool, and retired ones under "retired"."""
+        ...
+
+    def count_pickable(self, pool: str) -> int:
+        """Active (unretired) clips in pool."""
+        ...
+
+    def pick_control(self, exclude: Iterable[int]) -> int | None:
+        """A random active play clip not in exclude."""
+        ...
+
+    def pick_unverified(self, exclude: Iterable[int], voter: str) -> int | None:
+        """An active unverified clip that needs votes most (fewest counted), random among ties,
+        that this voter has not voted on yet and that is not in exclude."""
+        ...
+
+    def set_pool(
+        self,
+        clip_id: int,
+        from_pool: str,
+        to_pool: str,
+        now: float,
+        label: str | None = None,
+        label_source: str | None = None,
+    ) -> bool:
+        """Move a clip's record to another pool if it is still in from_pool; False if it was not."""
+        ...
+
+    def retire(self, clip_id: int, from_pool: str, reason: str, now: float) -> bool:
+        """Retire a clip still active in from_pool; False if it was not."""
+        ...
+
+    def set_store_pool(self, clip_id: int, from_pool: str, to_pool: str) -> bool:
+        """Record that a clip's audio moved stores; False if it was not recorded in from_pool."""
+        ...
+
+    def clips_in_transit(self) -> list[dict[str, Any]]:
+        """Clips whose pool differs from the pool their audio is stored in."""
+        ...
+
+    def stored_names(self) -> dict[str, str]:
+        """audio_name -> the pool its audio is recorded in."""
+        ...
+
+    def delete_clip(self, clip_id: int) -> None: ...
+
+    def delete_clip_in_pool(self, clip_id: int, pool: str) -> bool:
+        """Delete a clip's row only if it is still in pool; False if it was not (moved or gone)."""
+        ...
+
+    # -- challenges, rounds, slots and pass tokens ----------------------------------------------
+
+    def create_challenge(self, challenge: dict[str, Any], slots: list[Slot]) -> None:
+        """A new challenge and its first round's slots."""
+        ...
+
+    def get_challenge(self, challenge_id: str) -> Challenge | None: ...
+
+    def apply_answer(
+        self,
+        challenge: Challenge,
+        answers: dict[str, str],
+        round_passed: bool,
+        new_state: str,
+        now: float,
+        votes: list[Vote],
+        next_slots: list[Slot] | None = None,
+        token: dict[str, Any] | None = None,
+    ) -> None:
+        """Record one round's answer and everything that follows from it, all or nothing.
+
+        Raises Conflict when the challenge is no longer open at that round (answered meanwhile)."""
+        ...
+
+    def consume_token(self, jti: str, challenge_id: str, now: float) -> str:
+        """Mark a token used; returns 'ok', 'unknown', 'used' or 'expired'."""
+        ...
+
+    # -- votes and tallies ----------------------------------------------------------------------
+
+    def insert_votes(self, votes: list[Vote], now: float) -> list[bool]:
+        """Record votes; returns for each whether it counted."""
+        ...
+
+    def tally(self, clip_id: int) -> dict[str, int]:
+        """emotion -> counted votes on one clip."""
+        ...
+
+    def tallies(self) -> list[dict[str, Any]]:
+        """Every clip that has a vote or is unverified, with its counted votes per emotion."""
+        ...
+
+    def voter_has_voted(self, clip_id: int, voter: str) -> bool: ...
+
+    def clips_with_counted_votes(self, pool: str) -> list[int]:
+        """Active clips of pool with at least one counted vote."""
+        ...
+
+    # -- background jobs ------------------------------------------------------------------------
+
+    def create_job(self, kind: str, params: dict, now: float) -> int:
+        """A queued job; returns its id."""
+        ...
+
+    def update_job(self, job_id: int, **fields: Any) -> None:
+        """Set fields of a job (result and params may be given as JSON-able values)."""
+        ...
+
+    def get_job(self, job_id: int) -> dict[str, Any] | None: ...
+
+    def jobs(self, limit: int = 20) -> list[dict[str, Any]]:
+        """The newest jobs first."""
+        ...
+
+    def latest_job(self, kind: str) -> dict[str, Any] | None: ...
+
+    def active_jobs(self, kind: str) -> list[int]:
+        """Ids of the kind's jobs still queued or running, oldest first."""
+        ...
+
+    def request_cancel(self, job_id: int) -> bool:
+        """Ask a queued or running job to stop; False if it was not active."""
+        ...
+
+    def cancel_requested(self, job_id: int) -> bool: ...
+
+    def fail_interrupted_jobs(self, now: float) -> int:
+        """At start: jobs a stopped process left queued or running cannot finish; say so."""
+        ...
+
+    # -- model versions -------------------------------------------------------------------------
+
+    def create_model(self, parent_version: str | None, trained_on: list[int], job_id: int | None,
+                     now: float) -> int:
+        """A version in training; returns its id."""
+        ...
+
+    def update_model(self, model_id: int, **fields: Any) -> None:
+        """Set fields of a version (metrics may be given as a dict)."""
+        ...
+
+    def get_model(self, model_id: int) -> dict[str, Any] | None: ...
+
+    def models(self) -> list[dict[str, Any]]:
+        """Every version, newest first."""
+        ...
+
+    def active_model(self) -> dict[str, Any] | None: ...
+
+    def set_active_model(self, model_id: int | None) -> bool:
+        """Make one evaluated version the active one (None: none, the configured default). False if the
+        version is not evaluated."""
+        ...
+
+    def mark_consumed(self, model_id: int, now: float) -> None:
+        """Record when a version's clips were consumed (the first time)."""
+        ...
+
+    # -- analytics (read-only, for the dashboard) -----------------------------------------------
+
+    def counted_vote_sequences(self) -> dict[int, list[str]]:
+        """clip id -> its counted votes' emotions in the order they were cast."""
+        ...
+
+    def confusion_counts(self, by: str) -> list[tuple[str, str, int]]:
+        """(intended emotion, crowd label, count) for clips with an intended emotion. by "votes":
+        every counted vote; "consensus": each clip labelled by consensus. ValueError otherwise."""
+        ...
+
+    def challenge_counts(self) -> dict[str, int]:
+        """Challenges per state (states with none left out)."""
+        ...
+
+    def round_totals(self) -> tuple[int, int]:
+        """(answered rounds, passed rounds)."""
+        ...
+
+    def rounds_by_control_label(self) -> dict[str, tuple[int, int]]:
+        """control clip's label -> (answered rounds, passed rounds)."""
+        ...
+
+    def rounds_by_number(self) -> list[tuple[int, int, int]]:
+        """(round number, answered rounds, passed rounds), by round number."""
+        ...
+
+    def answered_span(self) -> tuple[float, float] | None:
+        """(first, last) time a round was answered; None before any answer."""
+        ...
+
+    def rounds_per_period(self, bucket_s: int) -> list[tuple[float, int, int, int]]:
+        """(period start, round number, answered rounds, passed rounds) per bucket_s-second period
+        (periods start at multiples of bucket_s since the epoch), by period then round number."""
+        ...
+
+    def all_votes(self) -> list[dict[str, Any]]:
+        """Every vote, counted or not (with why not), oldest first."""
+        ...

@@ -1,0 +1,52 @@
+"""The plain values the metadata interface takes and gives: pools, the Conflict a lost race raises,
+and the Slot, Challenge and Vote records.
+
+Free of SQLite on purpose: every implementation of Metadata (SQLite today, DynamoDB later) and every
+caller speaks in these.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..pools import POOLS  # noqa: F401 - re-exported: callers import it from db
+
+
+class Conflict(Exception):
+    """A conditional write found the row changed under it (the other writer won)."""
+
+
+@dataclass(frozen=True)
+class Slot:
+    slot: str
+    position: int
+    clip_id: int
+    is_control: bool
+    answer: str | None = None
+
+
+@dataclass(frozen=True)
+class Challenge:
+    id: str
+    client: str
+    state: str
+    round: int
+    rounds_passed: int
+    rounds_to_pass: int
+    max_rounds: int
+    created_at: float
+    expires_at: float
+    closed_at: float | None
+    slots: tuple[Slot, ...]  # the current round's
+    used_clip_ids: tuple[int, ...]  # every clip any round of this challenge has shown
+
+
+@dataclass(frozen=True)
+class Vote:
+    clip_id: int
+    voter: str
+    emotion: str
+    control_correct: bool
+    source: str
+    challenge_id: str | None = None
+    round_no: int | None = None

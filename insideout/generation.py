@@ -1,0 +1,148 @@
+"""Generation: new clips from the acoustic model go to the crowd (the unverified pool), as a background job
+(the admin page) or in the foreground (`insideout generate`); and the one rule of which checkpoint generates.
+
+The emotion a clip was generated for is recorded as intended, never trusted: the crowd decides.
+torch loads only when a generation runs, not when the app starts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from .emotions import EMOTION_IDS, emotion
+from .jobs import GENERATE, JobContext, JobRunner
+from .library import ClipInfo, Library
+from .sentences import load_sentences
+from .settings import Settings
+from .wav import BadAudio
+
+if TYPE_CHECKING:
+    from .tts.synthesize import Synthesizer
+
+MAX_CLIPS = 1000
+SHIPPED_CHECKPOINT = Path(__file__).resolve().parents[1] / "models" / "tacotron2-emotion.pt"
+
+
+def checkpoint_for(explicit: str | Path | None, active: str | None, setting: str | None) -> str:
+    """Which acoustic model generates: an explicit choice (a command's --checkpoint), else the admin's active
+    version, else INSIDEOUT_TTS_CHECKPOINT, else the shipped default. The one rule, for the app, retraining
+    (what a fine-tune starts from), the command line and the evaluation."""
+    for candidate in (explicit, active, setting):
+        if candidate:
+            return str(candidate)
+    return str(SHIPPED_CHECKPOINT)
+
+
+class GenerationError(ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class GenerationRequest:
+    count: int
+    emotions: tuple[str, ...] = EMOTION_IDS
+    sentences: tuple[str, ...] = ()  # empty: the shipped sentences
+    seed: int = 0
+    batch_size: int = 8
+
+    def plan(self) -> list[tuple[str, str]]:
+        """(sentence, emotion) pairs: emotions in turn, sentences drawn without repeats while they last."""
+        if not 1 <= self.count <= MAX_CLIPS:
+            raise GenerationError(f"count must be from 1 to {MAX_CLIPS}")
+        if not self.emotions:
+            raise GenerationError("choose at least one emotion")
+        for e in self.emotions:
+            emotion(e)
+        sentences = [s.strip() for s in self.sentences if s.strip()] or load_sentences()
+        rng = np.random.default_rng(self.seed)
+        order: list[int] = []
+        while len(order) < self.count:
+            order.extend(rng.permutation(len(sentences)).tolist())
+        return [(sentences[order[i]], self.emotions[i % len(self.emotions)]) for i in range(self.count)]
+
+
+@dataclass
+class GenerationReport:
+    clip_ids: list[int] = field(default_factory=list)
+    failed: list[tuple[str, str]] = field(default_factory=list)
+
+    def as_dict(self) -> dict:
+        return {"made": len(self.clip_ids), "failed": len(self.failed), "clip_ids": self.clip_ids,
+                "failures": [f"{what}: {why}" for what, why in self.failed[:20]]}
+
+
+class Generation:
+    """Generation for one library: which checkpoint, its synthesizer, and runs in the foreground or as jobs.
+    `active` names the admin's chosen version (Retraining.active_checkpoint), None when there is none."""
+
+    def __init__(self, settings: Settings, library: Library, jobs: JobRunner, active: Callable[[], str | None]):
+        self.settings = settings
+        self.library = library
+        self.jobs = jobs
+        self.active = active
+
+    def checkpoint(self, explicit: str | Path | None = None) -> str:
+        return checkpoint_for(explicit, self.active(), self.settings.tts_checkpoint)
+
+    def synthesizer(self, explicit: str | Path | None = None) -> Synthesizer:
+        """The chosen acoustic model with the configured vocoder, loaded once per process."""
+        from .tts.synthesize import shared_synthesizer
+
+        return shared_synthesizer(self.checkpoint(explicit), self.settings.vocoder)
+
+    def run(self, request: GenerationRequest, checkpoint: str | Path | None = None,
+            progress: Callable[[int, int], None] | None = None,
+            check_cancel: Callable[[], None] | None = None) -> GenerationReport:
+        """Generate now, in this thread; a bad request or a missing model is refused before any work."""
+        request.plan()
+        return generate(self.library, self.synthesizer(checkpoint), request, progress, check_cancel)
+
+    def start(self, request: GenerationRequest, checkpoint: str | Path | None = None) -> int:
+        """Queue a generation job; a bad request is refused here, before anything is queued. The checkpoint
+        is chosen now, so a version chosen meanwhile does not change a queued job."""
+        request.plan()
+        chosen = self.checkpoint(checkpoint)
+
+        def work(ctx: JobContext) -> dict:
+            report = self.run(request, chosen, check_cancel=ctx.check_cancel,
+                              progress=lambda done, total: ctx.progress(done, total, f"{done} / {total} clips"))
+            return report.as_dict()
+
+        return self.jobs.submit(GENERATE, {**asdict(request), "checkpoint": chosen}, work)
+
+
+def generate(library: Library, synthesizer: Synthesizer, request: GenerationRequest,
+             progress: Callable[[int, int], None] | None = None,
+             check_cancel: Callable[[], None] | None = None) -> GenerationReport:
+    """Synthesize the planned clips in batches and add them to `unverified` with full provenance."""
+    plan = request.plan()
+    report = GenerationReport()
+    for start in range(0, len(plan), request.batch_size):
+        if check_cancel:
+            check_cancel()
+        chunk = plan[start:start + request.batch_size]
+        results = synthesizer.synthesize([t for t, _ in chunk], [e for _, e in chunk])
+        for (text, emotion_id), result in zip(chunk, results, strict=True):
+            where = f"{emotion_id} {text!r}"
+            if not result.stopped:
+                report.failed.append((where, "the decoder did not stop (no alignment)"))
+                continue
+            info = ClipInfo(
+                source="tts", intended_emotion=emotion_id, text=text, voice="tacotron2",
+                engine="tacotron2+hifigan", model_version=result.model_version,
+                provenance={"acoustic_model": result.model_version, "vocoder": result.vocoder,
+                            "frames": result.frames, "checkpoint": synthesizer.acoustic.provenance,
+                            "seed": request.seed},
+            )
+            try:
+                report.clip_ids.append(library.add(result.wave, result.sample_rate, "unverified", info))
+            except BadAudio as e:
+                report.failed.append((where, str(e)))
+        if progress:
+            progress(min(start + request.batch_size, len(plan)), len(plan))
+    return report

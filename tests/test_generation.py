@@ -1,0 +1,92 @@
+"""Which checkpoint generates: one rule (explicit > the admin's active version > INSIDEOUT_TTS_CHECKPOINT >
+the shipped default), the same for the app, retraining, the command line and the evaluation."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import replace
+
+import pytest
+
+from insideout.generation import SHIPPED_CHECKPOINT, GenerationRequest, checkpoint_for
+from insideout.services import build_services
+from tests import tts_fixtures
+from tests.conftest import make_settings, stock
+
+
+def test_an_explicit_checkpoint_wins_over_everything():
+    assert checkpoint_for("given.pt", "active.pt", "setting.pt") == "given.pt"
+
+
+def test_the_active_version_wins_over_the_setting():
+    assert checkpoint_for(None, "active.pt", "setting.pt") == "active.pt"
+
+
+def test_the_setting_wins_over_the_shipped_model():
+    assert checkpoint_for(None, None, "setting.pt") == "setting.pt"
+
+
+def test_the_shipped_model_generates_when_nothing_is_chosen():
+    assert checkpoint_for(None, None, "") == str(SHIPPED_CHECKPOINT)
+    assert SHIPPED_CHECKPOINT.is_file()
+
+
+def activate(services, path) -> int:
+    """Record a trained, evaluated version at path and make it the one that generates."""
+    model_id = services.db.create_model(None, [], None, time.time())
+    services.db.update_model(model_id, state="evaluated", path=str(path), version="v-test")
+    services.retraining.set_active(model_id)
+    return model_id
+
+
+@pytest.fixture
+def chosen(tmp_path):
+    """Services whose setting names one model and whose admin chose another version."""
+    setting = tts_fixtures.write_insideout(tmp_path / "setting.pt", seed=1)
+    services = build_services(make_settings(tmp_path / "data", tts_checkpoint=str(setting)))
+    stock(services, play=8, unverified=0)
+    services.active_model = tts_fixtures.write_insideout(tmp_path / "active.pt", seed=2)
+    activate(services, services.active_model)
+    return services
+
+
+def test_the_services_follow_the_rule(chosen, tmp_path):
+    assert chosen.checkpoint() == str(chosen.active_model)
+    assert chosen.checkpoint(str(tmp_path / "given.pt")) == str(tmp_path / "given.pt")
+    assert chosen.retraining.base_checkpoint() == str(chosen.active_model)
+    chosen.retraining.set_active(None)
+    assert chosen.checkpoint() == chosen.settings.tts_checkpoint == chosen.retraining.base_checkpoint()
+
+
+def test_a_chosen_version_whose_file_is_gone_gives_way_to_the_setting(chosen):
+    chosen.active_model.unlink()
+    assert chosen.checkpoint() == chosen.settings.tts_checkpoint
+
+
+def test_an_explicit_checkpoint_generates_even_while_a_version_is_active(chosen, tmp_path):
+    from insideout.tts.tacotron2 import load
+
+    given = tts_fixtures.write_insideout(tmp_path / "given.pt", seed=3)
+    report = chosen.generation.run(GenerationRequest(2, ("sad",)), checkpoint=str(given))
+    versions = {chosen.db.get_clip(i)["model_version"] for i in report.clip_ids}
+    assert versions == {load(str(given)).version} != {load(str(chosen.active_model)).version}
+
+
+def test_without_a_choice_the_active_version_generates(chosen):
+    from insideout.tts.tacotron2 import load
+
+    report = chosen.generation.run(GenerationRequest(2, ("calm",)))
+    assert {chosen.db.get_clip(i)["model_version"] for i in report.clip_ids} == {load(str(chosen.active_model)).version}
+
+
+def test_a_queued_generation_keeps_the_checkpoint_chosen_when_it_was_asked_for(chosen):
+    job_id = chosen.generation.start(GenerationRequest(2, ("happy",)))
+    job = chosen.jobs.wait(job_id, timeout=120)
+    assert job["state"] == "done" and job["params"]["checkpoint"] == str(chosen.active_model)
+
+
+def test_a_bad_request_is_refused_before_any_model_loads(chosen):
+    from insideout.generation import GenerationError
+
+    with pytest.raises(GenerationError):
+        chosen.generation.run(replace(GenerationRequest(1), count=0), checkpoint="/nowhere.pt")
