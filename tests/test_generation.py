@@ -90,3 +90,20 @@ def test_a_bad_request_is_refused_before_any_model_loads(chosen):
 
     with pytest.raises(GenerationError):
         chosen.generation.run(replace(GenerationRequest(1), count=0), checkpoint="/nowhere.pt")
+
+
+def test_the_generate_command_uses_its_checkpoint_while_a_version_is_active(chosen, tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    from insideout.tts.tacotron2 import load
+
+    given = tts_fixtures.write_insideout(tmp_path / "given.pt", seed=4)
+    env = {**os.environ, "INSIDEOUT_DATA_DIR": str(chosen.settings.data_dir),
+           "INSIDEOUT_SECRET_KEY": chosen.settings.secret_key}
+    result = subprocess.run([sys.executable, "-m", "insideout", "generate", "--count", "2", "--emotions", "angry",
+                             "--checkpoint", str(given)], env=env, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    made = [row for row in chosen.db.clips("unverified") if row["source"] == "tts"]
+    assert len(made) == 2 and {row["model_version"] for row in made} == {load(str(given)).version}
