@@ -57,6 +57,7 @@ COMMANDS = (
     Command("bench-api", "bench_api", "benchmark full captcha cycles over HTTP"),
     Command("bench-store", "bench_store", "benchmark put, get and move of the local and S3 audio stores"),
     Command("bench-tts", "bench_tts", "real-time factors of speech synthesis on this machine"),
+    Command("bots", "bots", "the bot lab: attackers play the captcha over HTTP; pass rates with intervals"),
     Command("settings", "show_settings", "list every INSIDEOUT_* setting with its default and help"),
 )
 BY_NAME = {c.name: c for c in COMMANDS}

@@ -10,7 +10,7 @@ from .challenges import CHALLENGE_FAILED, CHALLENGE_OPEN, CHALLENGE_PASSED, CHAL
 from .jobs import JOB_ACTIVE, JOB_CANCELLED, JOB_DONE, JOB_FAILED, JOB_QUEUED, JOB_RUNNING, JOB_STATES
 from .models import MODEL_CANCELLED, MODEL_EVALUATED, MODEL_FAILED, MODEL_STATES, MODEL_TRAINED, MODEL_TRAINING
 from .protocol import Metadata
-from .records import POOLS, Challenge, Conflict, Slot, Vote
+from .records import POOLS, Challenge, Conflict, RoundSlot, Slot, Vote
 from .schema import MIGRATIONS, SCHEMA_VERSION
 from .sqlite import Database
 
@@ -19,5 +19,5 @@ __all__ = [
     "JOB_ACTIVE", "JOB_CANCELLED", "JOB_DONE", "JOB_FAILED", "JOB_QUEUED", "JOB_RUNNING", "JOB_STATES",
     "MIGRATIONS", "MODEL_CANCELLED", "MODEL_EVALUATED", "MODEL_FAILED", "MODEL_STATES", "MODEL_TRAINED",
     "MODEL_TRAINING", "POOLS", "SCHEMA_VERSION",
-    "Challenge", "Conflict", "Database", "Metadata", "Slot", "Vote",
+    "Challenge", "Conflict", "Database", "Metadata", "RoundSlot", "Slot", "Vote",
 ]

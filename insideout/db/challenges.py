@@ -10,7 +10,7 @@ from typing import Any
 
 import sqlite_utils
 
-from .records import Challenge, Conflict, Slot
+from .records import Challenge, Conflict, RoundSlot, Slot
 
 CHALLENGE_OPEN = "open"
 CHALLENGE_PASSED = "passed"
@@ -50,6 +50,15 @@ def get(db: sqlite_utils.Database, challenge_id: str) -> Challenge | None:
         slots=tuple(slots),
         used_clip_ids=tuple(used),
     )
+
+
+def slots_of(db: sqlite_utils.Database, challenge_id: str) -> list[RoundSlot]:
+    return [
+        RoundSlot(r["round_no"], r["slot"], r["position"], r["clip_id"], bool(r["is_control"]), r["answer"])
+        for r in db.query(
+            "SELECT * FROM slots WHERE challenge_id = ? ORDER BY round_no, position", [challenge_id]
+        )
+    ]
 
 
 def answer_round(

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any, Protocol
 
-from .records import Challenge, Slot, Vote
+from .records import Challenge, RoundSlot, Slot, Vote
 
 
 class Metadata(Protocol):
@@ -97,6 +97,11 @@ class Metadata(Protocol):
         ...
 
     def get_challenge(self, challenge_id: str) -> Challenge | None: ...
+
+    def challenge_slots(self, challenge_id: str) -> list[RoundSlot]:
+        """Every slot of every round of a challenge, by round then position (empty when unknown). For
+        evaluation and audit: which clip each slot held, which was the control, what was answered."""
+        ...
 
     def apply_answer(
         self,

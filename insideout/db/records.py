@@ -1,5 +1,5 @@
 """The plain values the metadata interface takes and gives: pools, the Conflict a lost race raises,
-and the Slot, Challenge and Vote records.
+and the Slot, RoundSlot, Challenge and Vote records.
 
 Free of SQLite on purpose: every implementation of Metadata (SQLite today, DynamoDB later) and every
 caller speaks in these.
@@ -18,6 +18,18 @@ class Conflict(Exception):
 
 @dataclass(frozen=True)
 class Slot:
+    slot: str
+    position: int
+    clip_id: int
+    is_control: bool
+    answer: str | None = None
+
+
+@dataclass(frozen=True)
+class RoundSlot:
+    """A slot of any round of a challenge, as it was served and answered (for evaluation, never a client)."""
+
+    round_no: int
     slot: str
     position: int
     clip_id: int

@@ -21,7 +21,7 @@ import sqlite_utils
 
 from . import analytics, challenges, clips, jobs, models, schema
 from . import votes as _votes  # votes is also the operations' parameter name
-from .records import Challenge, Slot, Vote
+from .records import Challenge, RoundSlot, Slot, Vote
 
 
 class Database:
@@ -130,6 +130,10 @@ class Database:
     def get_challenge(self, challenge_id: str) -> Challenge | None:
         with self.read() as db:  # one connection: the challenge and its slots as of one moment
             return challenges.get(db, challenge_id)
+
+    def challenge_slots(self, challenge_id: str) -> list[RoundSlot]:
+        with self.read() as db:
+            return challenges.slots_of(db, challenge_id)
 
     def apply_answer(
         self,

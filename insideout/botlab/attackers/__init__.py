@@ -1,0 +1,72 @@
+"""The bot lab's attackers, and the registry that names them for `insideout bots evaluate`.
+
+- random_guess: RandomGuesser, a uniform guess per slot; the floor every policy is measured against;
+- sybil: SybilVoter, one new client identity per challenge, an inner attacker on the control and a label
+  of its choosing on the other slot: it tries to push unverified clips into the learning pool
+  ("sybil"; "sybil-every" plants its label on every slot, which beats the split when the inner attacker
+  is no better than chance);
+- memory: MemoryAttacker, recognises served clips by a fingerprint that survives the serving variation and
+  remembers what each round's outcome says about them (the replay attack a fresh-clip defence must stop);
+- acoustic: AcousticAttacker, a classifier trained only on clips it renders itself from the public recipe
+  (the offline voices and emotion presets, its own sentences and seed), cached under the user's cache dir.
+
+ATTACKERS maps a name to a factory taking a seed; each factory imports its module when called, so the
+registry stays cheap to import (an attacker with torch or librosa costs only when it is chosen). To add
+one, add a line: `"name": _factory_function`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from ..arena import Attacker
+
+Factory = Callable[[int], Attacker]
+
+SYBIL_LABEL = "angry"  # the registry's Sybil pushes every unverified clip it meets towards this label
+
+
+def _random(seed: int) -> Attacker:
+    from .random_guess import RandomGuesser
+
+    return RandomGuesser(seed)
+
+
+def _sybil(seed: int) -> Attacker:
+    from .random_guess import RandomGuesser
+    from .sybil import SybilVoter
+
+    return SybilVoter(lambda round: SYBIL_LABEL, seed, RandomGuesser(seed + 1))
+
+
+def _sybil_every(seed: int) -> Attacker:
+    from .random_guess import RandomGuesser
+    from .sybil import SybilVoter
+
+    return SybilVoter(lambda round: SYBIL_LABEL, seed, RandomGuesser(seed + 1), plant="every")
+
+
+def _memory(seed: int) -> Attacker:
+    from .memory import MemoryAttacker
+
+    return MemoryAttacker(seed)
+
+
+def _acoustic(seed: int) -> Attacker:
+    import os
+    from pathlib import Path
+
+    from .acoustic import AcousticAttacker
+
+    # Fitting renders 512 clips (minutes): keep it between runs, keyed inside by the recipe.
+    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "insideout" / f"acoustic-{seed}.pkl"
+    return AcousticAttacker(seed, cache=cache)
+
+
+ATTACKERS: dict[str, Factory] = {
+    "random": _random,
+    "sybil": _sybil,
+    "sybil-every": _sybil_every,
+    "memory": _memory,
+    "acoustic": _acoustic,
+}

@@ -1,0 +1,142 @@
+"""The acoustic attacker: a bot that learnt the emotions from the project's public recipe, not from its clips.
+
+The starter library's voices and emotion presets are open source, so anyone can render clips that sound
+like the captcha's. This bot does: it speaks sentences of its own (the teacher corpus's templates with
+another seed, minus every sentence the starter library or the held-out set speaks) in the eight emotions,
+by the offline voices in turn, with render seeds the starter library never uses, and fits the bot lab's
+classifier (features.py into classifier.py) on them. It then answers every slot with the emotion it
+hears. It never learns from the server's answers: what it measures is how far the recipe alone gets.
+
+Rendering costs about 0.2 s a clip on two cores, so the fitted classifier can be kept in a file (`cache`),
+keyed by the recipe (sentences, voices, seeds, features), and reused by later evaluations.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import pickle
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..arena import Round
+from ..classifier import EmotionClassifier, Example
+from ..features import FEATURE_NAMES
+
+RENDER_SEED_BASE = 7_000_000  # the starter library's clips use seeds seed * 100_003 + i, far below this
+SENTENCE_SEED = 4242  # the teacher corpus is seed 0; another seed gives other sentences
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """What the bot renders: clips_per_emotion sentences, each in all eight emotions."""
+
+    clips_per_emotion: int = 64
+    seed: int = 0
+    voices: tuple[str, ...] | None = None  # None: every voice that loads here
+
+    def sentences(self) -> list[str]:
+        return own_sentences(self.clips_per_emotion, SENTENCE_SEED + self.seed)
+
+    def key(self, voices: Sequence[str]) -> str:
+        h = hashlib.sha256(b"insideout-acoustic-attacker-1")
+        h.update(repr((self.clips_per_emotion, self.seed, tuple(voices), FEATURE_NAMES)).encode())
+        h.update("\n".join(self.sentences()).encode())
+        return "recipe:" + h.hexdigest()[:16]
+
+
+def own_sentences(count: int, seed: int = SENTENCE_SEED) -> list[str]:
+    """count neutral template sentences that neither the starter library nor the held-out set speaks."""
+    from ...corpus.teacher import teacher_sentences
+    from ...sentences import held_out_sentences, load_sentences
+
+    taken = {s.lower() for s in load_sentences() + held_out_sentences()}
+    out = [s for s in teacher_sentences(count + 32, seed) if s.lower() not in taken]
+    return out[:count]
+
+
+def render_examples(recipe: Recipe) -> list[Example]:
+    """The recipe's clips, grouped by sentence (so the classifier's cross-validation splits by sentence)."""
+    from ...corpus.synth import available_voices, render_clip
+    from ...emotions import EMOTION_IDS
+    from ...wav import SAMPLE_RATE
+
+    voices = recipe.voices or available_voices()
+    out = []
+    for i, sentence in enumerate(recipe.sentences()):
+        for e, emotion in enumerate(EMOTION_IDS):
+            # voices rotate with sentence and emotion, as in the starter library, so no voice is one emotion
+            voice = voices[(i + e) % len(voices)]
+            wave, provenance = render_clip(sentence, emotion, voice, RENDER_SEED_BASE + recipe.seed * 10_007 + i)
+            out.append(Example(wave, int(provenance.get("sample_rate", SAMPLE_RATE)), emotion, sentence))
+    return out
+
+
+_FITTED: dict[str, EmotionClassifier] = {}  # recipe key -> classifier: fresh attackers in one process share it
+
+
+def forget_fitted() -> None:
+    """Drop the classifiers kept in this process; the cache files stay."""
+    _FITTED.clear()
+
+
+def trained_classifier(recipe: Recipe, cache: str | Path | None = None) -> EmotionClassifier:
+    """The classifier fitted on the recipe's clips, from cache when it was fitted on the same recipe."""
+    from ...corpus.synth import available_voices
+    from .. import classifier
+
+    key = recipe.key(recipe.voices or available_voices())
+    if key in _FITTED:
+        return _FITTED[key]
+    if cache is not None and Path(cache).is_file():
+        try:
+            fitted = classifier.load(cache)
+            if fitted.fingerprint == key:
+                _FITTED[key] = fitted
+                return fitted
+        except (ValueError, OSError, pickle.UnpicklingError, EOFError, AttributeError):
+            pass  # a stale or broken cache is refitted
+    fitted = classifier.fit(render_examples(recipe))
+    fitted.fingerprint = key
+    if cache is not None:
+        fitted.save(cache)
+    _FITTED[key] = fitted
+    return fitted
+
+
+class AcousticAttacker:
+    """Names each slot's emotion with a classifier trained on clips it rendered itself.
+
+    examples: train on these instead of rendering (a test, or another recipe). The classifier is fitted
+    on first use, so building the attacker is cheap."""
+
+    name = "acoustic"
+
+    def __init__(self, seed: int = 0, examples: Sequence[Example] | None = None, clips_per_emotion: int = 64,
+                 cache: str | Path | None = None):
+        self.recipe = Recipe(clips_per_emotion, seed)
+        self.examples = examples
+        self.cache = cache
+        self._classifier: EmotionClassifier | None = None
+
+    @property
+    def classifier(self) -> EmotionClassifier:
+        if self._classifier is None:
+            if self.examples is not None:
+                from ..classifier import cached_fit
+
+                self._classifier = cached_fit(self.examples, self.cache)
+            else:
+                self._classifier = trained_classifier(self.recipe, self.cache)
+        return self._classifier
+
+    def answer(self, round: Round) -> dict[str, str]:
+        from ...wav import decode
+
+        decoded = [decode(round.audio[slot]) for slot in round.slots]
+        # served clips are all 22050 Hz; predict per rate anyway, the API does not promise it
+        return {slot: self.classifier.predict([wave], sr)[0] for slot, (wave, sr) in zip(round.slots, decoded,
+                                                                                         strict=True)}
+
+    def learn(self, round: Round, answers: Mapping[str, str], status: str) -> None:
+        pass  # by design: the recipe alone

@@ -1,0 +1,416 @@
+"""The bot lab's evaluation: attackers against pass policies and deployment configurations, with intervals.
+
+It owns the local deployment an evaluation plays against (a temp data dir stocked with the starter
+library, the real app served by uvicorn on loopback, rate limits lifted, 127.0.0.1 trusted as the proxy so
+one process can play as many clients), the loop that plays every attacker under every (configuration,
+policy) cell, and the report: pass rates with Wilson 95 % intervals beside the analytic chance rate,
+control-clip accuracy and confusion, learning over blocks of challenges, the attacker's CPU per pass, and
+how many unverified clips reached the learning pool with a label the attacker voted.
+
+Attackers only ever see the HTTP API (insideout.botlab.arena). The ground truth (which slot was the
+control, the clips' labels, the learning pool) is read here, by the evaluator, from the server's metadata
+after each challenge.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import math
+import os
+import secrets
+import shutil
+import socket
+import tempfile
+import threading
+import time
+from collections import Counter, defaultdict
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import httpx
+
+from ..captcha import Policy
+from ..corpus.starter import MARKER, StarterConfig
+from ..emotions import EMOTION_IDS
+from ..settings import Settings
+from .arena import Arena, Attacker, Round
+
+if TYPE_CHECKING:
+    from ..services import Services
+
+DEFAULT_POLICIES: tuple[tuple[int, int], ...] = ((1, 3), (2, 3), (3, 3))
+DEFAULT_LIBRARY = StarterConfig()  # the app's own starter library: 192 play and 48 unverified clips
+BLOCK = 100  # challenges per block of the learning curve
+LOOPBACK_PROXY = ipaddress.ip_network("127.0.0.1/32")
+FIXED_CLIENTS = ipaddress.ip_network("198.18.0.0/15")  # benchmark range; only ever a header value
+SYBIL_CLIENTS = ipaddress.ip_network("10.0.0.0/8")  # one per Sybil challenge; only ever a header value
+
+
+def wilson(successes: int, n: int, z: float = 1.96) -> tuple[float, float]:
+    """The Wilson score interval of a binomial proportion; (0, 1) when nothing was observed. Unlike the
+    normal approximation it stays inside [0, 1] and is honest at 0 of n, where a captcha's rates live."""
+    if n <= 0:
+        return 0.0, 1.0
+    p = successes / n
+    denominator = 1 + z * z / n
+    center = (p + z * z / (2 * n)) / denominator
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denominator
+    return max(0.0, center - half), min(1.0, center + half)
+
+
+# -- the deployment ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Configuration:
+    """A named deployment: changes to the settings (dataclasses.replace on Settings), and optionally how many
+    unverified clips to keep (the rest are retired before play), so a Sybil's effect shows in few games."""
+
+    name: str
+    changes: Mapping[str, Any] = field(default_factory=dict)
+    unverified_limit: int | None = None
+
+
+TODAY = Configuration("today")  # the defaults of the settings table
+CONFIGURATIONS: dict[str, Configuration] = {c.name: c for c in (TODAY,)}
+
+
+@dataclass(frozen=True)
+class Deployment:
+    url: str
+    services: Services
+
+    def client(self) -> httpx.Client:
+        return httpx.Client(base_url=self.url, timeout=30)
+
+
+def _library_name(library: StarterConfig) -> str:
+    voices = "-".join(library.voices) if library.voices else "all"
+    return f"starter-{library.clips_per_emotion}-{library.unverified_share:g}-{library.seed}-{voices}"
+
+
+def _build_library(data_dir: Path, library: StarterConfig) -> None:
+    from ..corpus import starter
+    from ..db import Database
+    from ..library import Library
+    from ..storage import LocalStore
+
+    settings = Settings(data_dir=data_dir)
+    db = Database(settings.db_path)
+    try:
+        report = starter.build(Library(db, LocalStore(settings.audio_dir)), library, progress=False)
+        if report.failed:
+            raise RuntimeError(f"the starter library failed for {len(report.failed)} clips, e.g. {report.failed[0]}")
+        starter.mark_built(data_dir, library, report)
+    finally:
+        db.close()
+
+
+def stock(data_dir: Path, library: StarterConfig, cache_dir: Path | None = None) -> None:
+    """Put the starter library into data_dir: built there, or built once into cache_dir and copied (a full
+    build takes about 45 s on two cores; a copy, a moment)."""
+    if cache_dir is None:
+        _build_library(data_dir, library)
+        return
+    cached = Path(cache_dir) / _library_name(library)
+    if not (cached / MARKER).exists():
+        partial = cached.with_name(f"{cached.name}.partial-{os.getpid()}")
+        shutil.rmtree(partial, ignore_errors=True)
+        _build_library(partial, library)
+        shutil.rmtree(cached, ignore_errors=True)
+        partial.rename(cached)  # only a finished build is ever found under the cache's name
+    shutil.copytree(cached, data_dir)
+
+
+def deployment_settings(data_dir: Path, configuration: Configuration, policy: tuple[int, int]) -> Settings:
+    base = Settings(
+        data_dir=data_dir,
+        secret_key=secrets.token_urlsafe(32),
+        starter_library=False,
+        rate_limit_per_min=10_000_000,  # the evaluation measures answers, not the rate limiter
+        request_limit_per_min=10_000_000,
+        trusted_proxies=(LOOPBACK_PROXY,),  # X-Forwarded-For names the client: one process, many clients
+        retrain_threshold=10_000_000,  # no fine-tune starts in the middle of an evaluation
+    )
+    rounds_to_pass, max_rounds = policy
+    return replace(base, **{**configuration.changes, "rounds_to_pass": rounds_to_pass, "max_rounds": max_rounds})
+
+
+def _retire_unverified_beyond(services: Services, keep: int) -> None:
+    for row in services.db.clips("unverified", include_retired=False)[keep:]:
+        services.db.retire(row["id"], "unverified", "botlab: beyond the configuration's unverified limit",
+                           time.time())
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextmanager
+def deployment(configuration: Configuration = TODAY, policy: tuple[int, int] = (1, 3),
+               library: StarterConfig = DEFAULT_LIBRARY, cache_dir: Path | None = None) -> Iterator[Deployment]:
+    """The real app on a free loopback port, in a thread, over a fresh stocked data dir that is removed
+    afterwards."""
+    os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # offline: no phoning home from Gradio
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    import uvicorn
+
+    from ..services import build_services
+    from ..web import create_app
+
+    with tempfile.TemporaryDirectory(prefix="insideout-botlab-") as tmp:
+        data_dir = Path(tmp) / "data"
+        stock(data_dir, library, cache_dir)
+        services = build_services(deployment_settings(data_dir, configuration, policy), announce=lambda _: None)
+        if configuration.unverified_limit is not None:
+            _retire_unverified_beyond(services, configuration.unverified_limit)
+        port = _free_port()
+        server = uvicorn.Server(uvicorn.Config(create_app(services), host="127.0.0.1", port=port,
+                                               log_level="warning", proxy_headers=False))
+        thread = threading.Thread(target=server.run, daemon=True)
+        thread.start()
+        deadline = time.time() + 60
+        while not server.started:
+            if time.time() > deadline or not thread.is_alive():
+                raise RuntimeError("the evaluation's server did not start")
+            time.sleep(0.05)
+        try:
+            yield Deployment(f"http://127.0.0.1:{port}", services)
+        finally:
+            server.should_exit = True
+            thread.join(10)
+            services.db.close()
+
+
+# -- playing a cell ------------------------------------------------------------------------------------
+
+
+class _Timed:
+    """The attacker, with the CPU its answer and learn calls take. process_time counts the whole process,
+    server thread included, but the server is idle while the attacker thinks (the arena waits on it)."""
+
+    def __init__(self, attacker: Attacker):
+        self.attacker = attacker
+        self.name = attacker.name
+        self.cpu_s = 0.0
+
+    def answer(self, round: Round) -> dict[str, str]:
+        t0 = time.process_time()
+        try:
+            return self.attacker.answer(round)
+        finally:
+            self.cpu_s += time.process_time() - t0
+
+    def learn(self, round: Round, answers: Mapping[str, str], status: str) -> None:
+        t0 = time.process_time()
+        try:
+            self.attacker.learn(round, answers, status)
+        finally:
+            self.cpu_s += time.process_time() - t0
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One attacker under one configuration and policy."""
+
+    attacker: str
+    configuration: str
+    policy: str  # "k/n": pass k of at most n rounds
+    n: int
+    passes: int
+    rate: float
+    interval: tuple[float, float]  # Wilson 95 %
+    chance: float  # a random guesser's pass probability under the policy
+    control_rounds: int
+    control_correct: int
+    control_accuracy: float
+    confusion: Mapping[str, Mapping[str, int]]  # true label -> answered emotion -> control rounds
+    pass_rate_by_block: tuple[float, ...]  # per BLOCK challenges, in order played (the last may be short)
+    cpu_s: float  # the attacker's own CPU, answer and learn
+    cpu_s_per_pass: float | None
+    clients: int  # distinct client identities it played as
+    counted_votes: int  # its votes on unverified clips whose round's control it answered right
+    learned_with_its_label: int  # clips in the learning pool with a label it cast a counted vote for
+    learned_against_intended: int  # of those, labelled other than the clip's intended emotion
+    wall_s: float
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Cell:
+        return cls(**{**data, "interval": tuple(data["interval"]),
+                      "pass_rate_by_block": tuple(data["pass_rate_by_block"])})
+
+
+@dataclass(frozen=True)
+class Report:
+    cells: tuple[Cell, ...]
+    meta: Mapping[str, Any] = field(default_factory=dict)  # seed, N, the library, when, how long
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"meta": dict(self.meta), "cells": [asdict(c) for c in self.cells]}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Report:
+        return cls(tuple(Cell.from_dict(c) for c in data["cells"]), dict(data["meta"]))
+
+    def table(self) -> str:
+        header = ("attacker", "configuration", "policy", "passed/N", "rate", "95 % interval", "chance",
+                  "control acc.", "learned")
+        rows = [header] + [
+            (c.attacker, c.configuration, c.policy, f"{c.passes}/{c.n}", f"{c.rate:.3f}",
+             f"[{c.interval[0]:.3f}, {c.interval[1]:.3f}]", f"{c.chance:.3f}", f"{c.control_accuracy:.3f}",
+             str(c.learned_with_its_label))
+            for c in self.cells
+        ]
+        widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
+        return "\n".join("  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)).rstrip() for row in rows)
+
+
+class Identities:
+    """Client addresses for one deployment: one fixed per attacker, or a fresh one per challenge."""
+
+    def __init__(self):
+        self.fresh_used = 0
+
+    @staticmethod
+    def fixed(index: int) -> str:
+        return str(FIXED_CLIENTS[index + 1])
+
+    def fresh(self) -> str:
+        self.fresh_used += 1
+        return str(SYBIL_CLIENTS[self.fresh_used])
+
+
+def play_cell(arena: Arena, services: Services, attacker: Attacker, n: int, index: int, identities: Identities,
+              configuration: str, policy: tuple[int, int]) -> Cell:
+    """Play n challenges and read each one's truth from the server's metadata."""
+    timed = _Timed(attacker)
+    per_challenge = bool(getattr(attacker, "identity_per_challenge", False))
+    fixed = identities.fixed(index)
+    labels: dict[int, str | None] = {}
+
+    def label(clip_id: int) -> str | None:
+        if clip_id not in labels:
+            labels[clip_id] = services.db.get_clip(clip_id)["label"]
+        return labels[clip_id]
+
+    started = time.perf_counter()
+    outcomes: list[bool] = []
+    clients: set[str] = set()
+    confusion: dict[str, Counter] = defaultdict(Counter)
+    correct = rounds = 0
+    votes: dict[int, set[str]] = defaultdict(set)  # clip -> labels it cast counted votes for
+    n_votes = 0
+    for _ in range(n):
+        client = identities.fresh() if per_challenge else fixed
+        clients.add(client)
+        played = arena.play(timed, client)
+        outcomes.append(played.passed)
+        by_round: dict[int, list] = defaultdict(list)
+        for s in services.db.challenge_slots(played.challenge_id):
+            by_round[s.round_no].append(s)
+        for slots in by_round.values():
+            control = next(s for s in slots if s.is_control)
+            truth = label(control.clip_id)
+            right = control.answer == truth
+            rounds += 1
+            correct += right
+            confusion[truth][control.answer] += 1
+            for s in slots:
+                if not s.is_control and right:
+                    votes[s.clip_id].add(s.answer)
+                    n_votes += 1
+    learned = against = 0
+    for clip_id, cast in votes.items():
+        row = services.db.get_clip(clip_id)
+        if row["pool"] == "learning" and row["label"] in cast:
+            learned += 1
+            against += row["intended_emotion"] is not None and row["label"] != row["intended_emotion"]
+    passes = sum(outcomes)
+    blocks = [outcomes[i:i + BLOCK] for i in range(0, len(outcomes), BLOCK)]
+    return Cell(
+        attacker=attacker.name, configuration=configuration, policy=f"{policy[0]}/{policy[1]}", n=n, passes=passes,
+        rate=passes / n if n else 0.0, interval=wilson(passes, n),
+        chance=Policy(*policy).chance_pass_probability(len(EMOTION_IDS)),
+        control_rounds=rounds, control_correct=correct, control_accuracy=correct / rounds if rounds else 0.0,
+        confusion={t: dict(sorted(a.items())) for t, a in sorted(confusion.items(), key=lambda kv: str(kv[0]))},
+        pass_rate_by_block=tuple(sum(b) / len(b) for b in blocks),
+        cpu_s=round(timed.cpu_s, 4), cpu_s_per_pass=round(timed.cpu_s / passes, 6) if passes else None,
+        clients=len(clients), counted_votes=n_votes, learned_with_its_label=learned,
+        learned_against_intended=against, wall_s=round(time.perf_counter() - started, 2),
+    )
+
+
+def evaluate(attackers: Mapping[str, Callable[[int], Attacker]],
+             policies: Sequence[tuple[int, int]] = DEFAULT_POLICIES,
+             configurations: Sequence[Configuration] = (TODAY,), challenges_per_cell: int = 300, seed: int = 0,
+             library: StarterConfig = DEFAULT_LIBRARY, cache_dir: Path | None = None,
+             progress: Callable[[Cell], None] | None = None) -> Report:
+    """Every attacker (a fresh instance per cell, from its factory and the seed) under every configuration
+    and policy. One deployment per (configuration, policy): the attackers of a cell play one after another
+    against the same server, so an earlier one's votes stay in the tallies a later one meets."""
+    started = time.time()
+    cells: list[Cell] = []
+    with tempfile.TemporaryDirectory(prefix="insideout-botlab-cache-") as own_cache:
+        cache = Path(cache_dir) if cache_dir is not None else Path(own_cache)  # built once per evaluation
+        cache.mkdir(parents=True, exist_ok=True)
+        for configuration in configurations:
+            for policy in policies:
+                with deployment(configuration, policy, library, cache) as live, live.client() as http:
+                    arena, identities = Arena(http), Identities()
+                    for index, (name, factory) in enumerate(attackers.items()):
+                        cell = play_cell(arena, live.services, factory(seed), challenges_per_cell, index,
+                                         identities, configuration.name, tuple(policy))
+                        cell = replace(cell, attacker=name)
+                        cells.append(cell)
+                        if progress:
+                            progress(cell)
+    meta = {"seed": seed, "challenges_per_cell": challenges_per_cell, "block": BLOCK,
+            "policies": [f"{k}/{n}" for k, n in policies],
+            "configurations": {c.name: {"changes": dict(c.changes), "unverified_limit": c.unverified_limit}
+                               for c in configurations},
+            "library": asdict(library), "started_at": round(started, 1),
+            "wall_s": round(time.time() - started, 1), "cpus": os.cpu_count()}
+    return Report(tuple(cells), json.loads(json.dumps(meta)))  # JSON's own types, so the report round-trips
+
+
+def plot(report: Report, path: str | Path) -> Path:
+    """Pass rates with their 95 % intervals, grouped by policy, beside each policy's chance rate."""
+    from matplotlib.figure import Figure
+
+    policies = list(dict.fromkeys(c.policy for c in report.cells))
+    series = list(dict.fromkeys((c.attacker, c.configuration) for c in report.cells))
+    width = 0.8 / max(1, len(series))
+    fig = Figure(figsize=(max(6.0, 1.6 * len(policies) * max(1, len(series)) ** 0.5), 4.2))
+    ax = fig.add_subplot()
+    for s, (attacker, configuration) in enumerate(series):
+        xs, rates, lows, highs = [], [], [], []
+        for p, policy in enumerate(policies):
+            cell = next((c for c in report.cells if (c.attacker, c.configuration, c.policy)
+                         == (attacker, configuration, policy)), None)
+            if cell is None:
+                continue
+            xs.append(p - 0.4 + width * (s + 0.5))
+            rates.append(cell.rate)
+            lows.append(cell.rate - cell.interval[0])
+            highs.append(cell.interval[1] - cell.rate)
+        label = attacker if len({c for _, c in series}) == 1 else f"{attacker} ({configuration})"
+        ax.bar(xs, rates, width * 0.9, yerr=[lows, highs], capsize=3, label=label)
+    for p, policy in enumerate(policies):
+        chance = next(c.chance for c in report.cells if c.policy == policy)
+        ax.hlines(chance, p - 0.45, p + 0.45, colors="black", linestyles="dashed",
+                  label="chance" if p == 0 else None)
+    ax.set_xticks(range(len(policies)), [f"pass {p.replace('/', ' of ')}" for p in policies])
+    ax.set_ylabel("pass rate (95 % Wilson interval)")
+    ax.set_ylim(0, 1)
+    ax.set_title(f"Bot lab: pass rates, {report.meta.get('challenges_per_cell', '?')} challenges per cell")
+    ax.legend(loc="upper right", fontsize="small")
+    fig.tight_layout()
+    path = Path(path)
+    fig.savefig(path, dpi=120)
+    return path

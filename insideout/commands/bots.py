@@ -1,0 +1,87 @@
+"""The bot lab from the command line: attackers play the captcha through its HTTP API, measured.
+
+    insideout bots evaluate [--attackers random sybil sybil-every] [--policies 1/3 2/3 3/3] [--challenges 300]
+                            [--configurations today] [--seed 0] [--out botlab-report.json]
+                            [--plot botlab-report.png] [--library-cache DIR] [--starter-per-emotion 30]
+
+Each (configuration, policy) gets its own local server on loopback over a fresh copy of the starter
+library (built once, or reused from --library-cache); each attacker plays N challenges there. Prints the
+table (pass rate, Wilson 95 % interval, chance, control accuracy, clips it got into the learning pool)
+and writes the JSON report and the plot. It touches no data dir of yours.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from insideout.cli import CommandError
+
+if TYPE_CHECKING:
+    from insideout.cli import Context
+
+
+def policy(text: str) -> tuple[int, int]:
+    match = re.fullmatch(r"(\d+)/(\d+)", text)
+    if not match or not 1 <= int(match[1]) <= int(match[2]):
+        raise argparse.ArgumentTypeError(f"a policy is K/N with 1 <= K <= N (pass K of at most N rounds), not {text!r}")
+    return int(match[1]), int(match[2])
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from insideout.botlab.attackers import ATTACKERS
+    from insideout.botlab.evaluation import CONFIGURATIONS
+    from insideout.cli import EXIT_CODES
+
+    actions = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
+    ev = actions.add_parser("evaluate", help="play attackers against policies and report pass rates",
+                            description=__doc__, epilog=EXIT_CODES,
+                            formatter_class=argparse.RawDescriptionHelpFormatter)
+    ev.add_argument("--attackers", nargs="+", choices=sorted(ATTACKERS), default=["random", "sybil", "sybil-every"])
+    ev.add_argument("--policies", nargs="+", type=policy, default=[(1, 3), (2, 3), (3, 3)], metavar="K/N",
+                    help="pass K of at most N rounds (default: 1/3 2/3 3/3)")
+    ev.add_argument("--configurations", nargs="+", choices=sorted(CONFIGURATIONS), default=["today"])
+    ev.add_argument("--challenges", type=int, default=300, help="challenges per attacker and cell")
+    ev.add_argument("--seed", type=int, default=0)
+    ev.add_argument("--out", type=Path, default=Path("botlab-report.json"), help="the JSON report")
+    ev.add_argument("--plot", type=Path, default=Path("botlab-report.png"), help="the PNG of pass rates")
+    ev.add_argument("--library-cache", type=Path,
+                    help="keep the built starter library here and reuse it next time (default: this run only)")
+    ev.add_argument("--starter-per-emotion", type=int, default=30,
+                    help="starter clips per emotion, play and unverified together (30: the app's own)")
+    ev.add_argument("--unverified-share", type=float, default=0.2)
+
+
+def run(args: argparse.Namespace, ctx: Context) -> int:
+    from insideout.botlab.attackers import ATTACKERS
+    from insideout.botlab.evaluation import CONFIGURATIONS, evaluate, plot
+    from insideout.corpus.starter import StarterConfig
+
+    if args.challenges < 1:
+        raise CommandError("--challenges must be at least 1")
+    if args.starter_per_emotion < 1 or not 0 <= args.unverified_share < 1:
+        raise CommandError("--starter-per-emotion must be at least 1 and --unverified-share in [0, 1)")
+    # The library's own seed stays the app's (0): --seed varies the attackers, not what they hear.
+    library = StarterConfig(clips_per_emotion=args.starter_per_emotion, unverified_share=args.unverified_share)
+    play_clips = args.starter_per_emotion - round(args.starter_per_emotion * args.unverified_share)
+    if play_clips * 8 < max(n for _, n in args.policies):
+        raise CommandError(f"a {max(n for _, n in args.policies)}-round policy needs more play clips than "
+                           f"{play_clips * 8}: raise --starter-per-emotion")
+
+    def progress(cell) -> None:
+        print(f"  {cell.attacker} {cell.configuration} {cell.policy}: {cell.passes}/{cell.n} passed "
+              f"in {cell.wall_s:.0f} s", file=sys.stderr, flush=True)
+
+    report = evaluate({name: ATTACKERS[name] for name in args.attackers}, tuple(args.policies),
+                      tuple(CONFIGURATIONS[name] for name in args.configurations), args.challenges, args.seed,
+                      library, args.library_cache, progress)
+    print(report.table())
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(report.as_dict(), indent=2))
+    plot(report, args.plot)
+    print(f"wrote {args.out} and {args.plot} ({report.meta['wall_s']:.0f} s)")
+    return 0

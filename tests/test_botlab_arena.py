@@ -1,0 +1,156 @@
+"""The bot lab's evaluation (insideout/botlab/evaluation.py) and its simplest attackers, played through the
+real HTTP API of a real server on loopback, over a small real starter library (3 clips per emotion: 16 play,
+8 unverified) built once for the module. Server-side picks are not seeded, so statistical checks use wide
+(99.9 %) intervals."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import httpx
+import pytest
+
+from insideout.botlab.arena import Arena
+from insideout.botlab.attackers import ATTACKERS, SYBIL_LABEL
+from insideout.botlab.attackers.random_guess import RandomGuesser
+from insideout.botlab.evaluation import (
+    TODAY,
+    Configuration,
+    Identities,
+    Report,
+    deployment,
+    evaluate,
+    play_cell,
+    wilson,
+)
+from insideout.captcha import Policy
+from insideout.corpus.starter import StarterConfig
+from insideout.emotions import EMOTION_IDS
+
+SMALL = StarterConfig(clips_per_emotion=3, unverified_share=0.34)  # 2 play + 1 unverified per emotion
+WIDE = 3.29  # z of a 99.9 % interval: a check that fails by chance once in a thousand runs
+
+
+@pytest.fixture(scope="module")
+def cache(tmp_path_factory) -> Path:
+    """The small starter library, built once and copied into every deployment of this module."""
+    return tmp_path_factory.mktemp("library-cache")
+
+
+@pytest.fixture(scope="module")
+def live(cache):
+    with deployment(TODAY, (1, 3), SMALL, cache) as d:
+        yield d
+
+
+def test_wilson_matches_known_intervals():
+    assert wilson(0, 10) == pytest.approx((0.0, 0.2775), abs=1e-4)
+    assert wilson(10, 10) == pytest.approx((0.7225, 1.0), abs=1e-4)
+    assert wilson(5, 10) == pytest.approx((0.2366, 0.7634), abs=1e-4)
+    assert wilson(0, 0) == (0.0, 1.0)
+
+
+def test_the_random_guesser_passes_at_the_policys_chance_rate(cache):
+    """100 challenges under pass 1 of 3: the analytic chance rate (33 %) lies in the observed rate's
+    interval, and the control clips are answered right about one time in eight."""
+    report = evaluate({"random": ATTACKERS["random"]}, policies=((1, 3),), challenges_per_cell=100, seed=1,
+                      library=SMALL, cache_dir=cache)
+    (cell,) = report.cells
+    chance = Policy(1, 3).chance_pass_probability()
+    assert cell.chance == pytest.approx(chance)
+    low, high = wilson(cell.passes, cell.n, WIDE)
+    assert low <= chance <= high, cell
+    low, high = wilson(cell.control_correct, cell.control_rounds, WIDE)
+    assert low <= 1 / 8 <= high, cell
+    assert cell.n == 100 and cell.clients == 1 and cell.control_rounds >= 100
+    assert sum(sum(row.values()) for row in cell.confusion.values()) == cell.control_rounds
+    assert set(cell.confusion) <= set(EMOTION_IDS)
+    assert cell.pass_rate_by_block == (cell.rate,)
+
+
+def test_the_sybil_voter_moves_an_unverified_clip_to_learning_with_its_label(cache):
+    """Today's rules with a small crowd threshold (consensus at 3 counted votes) and one unverified clip, so
+    it takes tens of challenges: each challenge from a new client address, the label planted on every slot;
+    its vote counts when the control's own label is the target (1 round in 8), and then every counted vote
+    is the target's. Each address meets the clip once, so about 24 challenges do it; 200 are ample."""
+    small_crowd = Configuration("today, 3-vote consensus", {"consensus_min_votes": 3}, unverified_limit=1)
+    with deployment(small_crowd, (1, 3), SMALL, cache) as d, d.client() as http:
+        assert d.services.db.count_pickable("unverified") == 1
+        cell = play_cell(Arena(http), d.services, ATTACKERS["sybil-every"](0), 200, 0, Identities(),
+                         small_crowd.name, (1, 3))
+        learning = d.services.db.clips("learning")
+    assert cell.clients == 200 and cell.counted_votes >= 3
+    assert cell.learned_with_its_label == 1
+    assert [row["label"] for row in learning] == [SYBIL_LABEL]
+
+
+def test_the_report_round_trips_through_json_and_its_table_names_every_attacker(cache):
+    report = evaluate({"random": ATTACKERS["random"], "sybil": ATTACKERS["sybil"]}, policies=((1, 3), (3, 3)),
+                      challenges_per_cell=5, seed=0, library=SMALL, cache_dir=cache)
+    assert [(c.attacker, c.policy) for c in report.cells] == [("random", "1/3"), ("sybil", "1/3"),
+                                                              ("random", "3/3"), ("sybil", "3/3")]
+    assert Report.from_dict(json.loads(json.dumps(report.as_dict()))) == report
+    table = report.table()
+    assert "random" in table and "sybil" in table and "3/3" in table
+    assert report.cells[1].clients == 5 and report.cells[0].clients == 1
+
+
+def test_challenge_slots_give_every_rounds_control_and_answers(live):
+    with live.client() as http:
+        played = Arena(http).play(RandomGuesser(3), client="198.18.7.7")
+    slots = live.services.db.challenge_slots(played.challenge_id)
+    assert sorted({s.round_no for s in slots}) == [r.number for r in played.rounds]
+    for r in played.rounds:
+        mine = [s for s in slots if s.round_no == r.number]
+        assert sum(s.is_control for s in mine) == 1
+        assert {s.slot: s.answer for s in mine} == dict(r.answers)
+    assert live.services.db.challenge_slots("no-such-challenge") == []
+
+
+def test_the_arena_never_receives_a_clip_id_storage_name_or_label(live):
+    bodies: list[bytes] = []
+
+    def keep(response: httpx.Response) -> None:
+        response.read()
+        bodies.append(response.content)
+
+    with httpx.Client(base_url=live.url, timeout=30, event_hooks={"response": [keep]}) as http:
+        arena = Arena(http)
+        for i in range(10):
+            arena.play(ATTACKERS["random"](i), client=f"198.18.1.{i + 1}")
+            arena.play(ATTACKERS["sybil"](i), client=f"10.9.0.{i + 1}")
+    rows = live.services.db.clips()
+    assert len(bodies) > 60
+    for body in bodies:
+        for row in rows:
+            assert row["audio_name"].encode() not in body and row["sha256"].encode() not in body
+    for body in (b for b in bodies if b.startswith(b"{")):
+        data = json.loads(body)
+        assert set(data) <= {"challenge_id", "expires_at", "round", "max_rounds", "emotions", "clips", "status",
+                             "token"}
+        # Emotion ids appear only as the list to choose from; nothing else in a body names one.
+        rest = json.dumps({k: v for k, v in data.items() if k not in ("emotions", "token", "challenge_id")})
+        assert not [e for e in EMOTION_IDS if f'"{e}"' in rest]
+        for clip in data.get("clips", []):
+            assert set(clip) == {"slot", "audio_url"}
+
+
+def test_bots_evaluate_runs_end_to_end_and_writes_the_json_and_the_plot(cache, tmp_path):
+    out, png = tmp_path / "report.json", tmp_path / "report.png"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("INSIDEOUT_")}
+    done = subprocess.run(
+        [sys.executable, "-m", "insideout", "bots", "evaluate", "--attackers", "random", "--challenges", "5",
+         "--policies", "1/3", "2/3", "--starter-per-emotion", str(SMALL.clips_per_emotion), "--unverified-share",
+         str(SMALL.unverified_share), "--library-cache", str(cache), "--out", str(out), "--plot", str(png)],
+        env={**env, "INSIDEOUT_DATA_DIR": str(tmp_path / "untouched")}, capture_output=True, text=True, timeout=300,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "random" in done.stdout and "1/3" in done.stdout and "2/3" in done.stdout
+    report = Report.from_dict(json.loads(out.read_text()))
+    assert [(c.attacker, c.policy, c.n) for c in report.cells] == [("random", "1/3", 5), ("random", "2/3", 5)]
+    assert png.read_bytes().startswith(b"\x89PNG")
+    assert not (tmp_path / "untouched").exists()
