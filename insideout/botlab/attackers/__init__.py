@@ -4,7 +4,7 @@
 - sybil: SybilVoter, one new client identity per challenge, an inner attacker on the control and a label
   of its choosing on the other slot: it tries to push unverified clips into the learning pool
   ("sybil"; "sybil-every" plants its label on every slot, which beats the split when the inner attacker
-  is no better than chance);
+  is no better than chance; "sybil-acoustic" answers with the acoustic attacker, so its plants count);
 - memory: MemoryAttacker, recognises served clips by a fingerprint that survives the serving variation and
   remembers what each round's outcome says about them (the replay attack a fresh-clip defence must stop);
 - acoustic: AcousticAttacker, a classifier trained only on clips it renders itself from the public recipe
@@ -46,6 +46,15 @@ def _sybil_every(seed: int) -> Attacker:
     return SybilVoter(lambda round: SYBIL_LABEL, seed, RandomGuesser(seed + 1), plant="every")
 
 
+def _sybil_acoustic(seed: int) -> Attacker:
+    """The Sybil with the acoustic attacker on the control: its planted labels count whenever that is right."""
+    from .sybil import SybilVoter
+
+    voter = SybilVoter(lambda round: SYBIL_LABEL, seed, _acoustic(seed))
+    voter.name = "sybil-acoustic"
+    return voter
+
+
 def _memory(seed: int) -> Attacker:
     from .memory import MemoryAttacker
 
@@ -67,6 +76,7 @@ ATTACKERS: dict[str, Factory] = {
     "random": _random,
     "sybil": _sybil,
     "sybil-every": _sybil_every,
+    "sybil-acoustic": _sybil_acoustic,
     "memory": _memory,
     "acoustic": _acoustic,
 }
