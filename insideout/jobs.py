@@ -21,6 +21,7 @@ log = logging.getLogger("insideout.jobs")
 # The kinds of job (the jobs table's `kind`).
 GENERATE = "generate"  # generation.Generation.start
 TRAIN = "train"  # retraining.Retraining.start
+BOT_EVALUATION = "bot_evaluation"  # research.Research.start
 
 
 class Cancelled(Exception):

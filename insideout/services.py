@@ -19,6 +19,7 @@ from .labeling import LabelingFlow
 from .library import Library
 from .login import LoginFlow
 from .ratelimit import RateLimits
+from .research import Research
 from .retraining import Retraining
 from .settings import Settings
 from .stats import Dashboard
@@ -47,6 +48,7 @@ class Services:
     login: LoginFlow
     labeling: LabelingFlow
     dashboard: Dashboard
+    research: Research
 
     def checkpoint(self, explicit: str | None = None) -> str:
         """The acoustic model that generates (generation.checkpoint_for's rule)."""
@@ -98,6 +100,8 @@ def build_services(settings: Settings, announce: Callable[[str], None] = print) 
         login=LoginFlow(accounts, captcha, rate_limits),
         labeling=LabelingFlow(db, library, consensus, rate_limits),
         dashboard=Dashboard(db, consensus, captcha),
+        # The bot lab's starter library is cached beside the data it serves, built by the first evaluation.
+        research=Research(db, jobs, captcha.policy, settings.data_dir / "botlab-library"),
     )
 
 

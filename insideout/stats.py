@@ -1,4 +1,5 @@
-"""Read-only analytics for the admin dashboard: pools, tallies, agreement, confusion, pass rates, CSV.
+"""Read-only analytics for the admin dashboard: pools, tallies, agreement, confusion, pass rates, the bot
+lab's latest evaluation beside the live pass rates, CSV.
 
 Nothing here writes, and nothing here knows SQL: tallies and verdicts come from the consensus engine,
 the rest from the metadata store's read-only analytics operations (counts and rows); this module does
@@ -10,12 +11,12 @@ from __future__ import annotations
 import csv
 import io
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
 import numpy as np
 
-from .captcha import Captcha
+from .captcha import Captcha, Policy
 from .consensus import Consensus
 from .db import CHALLENGE_FAILED, CHALLENGE_OPEN, CHALLENGE_PASSED, POOLS, Metadata
 from .emotions import EMOTION_IDS
@@ -246,6 +247,80 @@ def policy_summary(captcha: Captcha) -> PolicySummary:
                          policy.chance_pass_probability())
 
 
+# -- the bot lab beside the humans -------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class BotCell:
+    """One attacker under one configuration and policy of the latest evaluation (its headline numbers)."""
+
+    attacker: str
+    configuration: str
+    policy: str  # "k/n": pass k of at most n rounds
+    passes: int
+    n: int
+    rate: float
+    interval: tuple[float, float]  # Wilson 95 %
+    chance: float
+
+
+@dataclass(frozen=True)
+class HumanRate:
+    """Challenges people passed and failed under one policy, from the live traffic."""
+
+    policy: str  # "k/n"
+    passed: int
+    failed: int
+    rate: float | None  # None before any challenge under the policy closed
+    interval: tuple[float, float]  # Wilson 95 %; (0, 1) before any
+    chance: float
+
+
+@dataclass(frozen=True)
+class ResearchView:
+    """What the Bot lab panel shows: the latest evaluation's cells, the humans' pass rate per policy, and the
+    policy in force. The live pass rates count every closed challenge, so a bot in the traffic counts too."""
+
+    policy: str  # the policy in force, "k/n"
+    chance: float  # a random guesser's pass probability under it
+    cells: tuple[BotCell, ...]  # empty when no evaluation is stored
+    humans: tuple[HumanRate, ...]  # by policy
+    evaluation_id: int | None = None
+    evaluated_at: float | None = None
+    challenges_per_cell: int | None = None
+
+    @property
+    def evaluated(self) -> bool:
+        return self.evaluation_id is not None
+
+
+def _policy_name(rounds_to_pass: int, max_rounds: int) -> str:
+    return f"{rounds_to_pass}/{max_rounds}"
+
+
+def research(db: Metadata, captcha: Captcha) -> ResearchView:
+    """The latest stored evaluation beside the live pass rates per policy."""
+    from .botlab.evaluation import wilson  # the bot lab's own interval, so both sides are measured alike
+
+    in_force = captcha.policy
+    humans = tuple(
+        HumanRate(_policy_name(k, n), passed, failed, _rate(passed, passed + failed),
+                  wilson(passed, passed + failed), Policy(k, n).chance_pass_probability())
+        for k, n, passed, failed in db.pass_counts_by_policy()
+    )
+    stored = db.latest_bot_evaluation()
+    cells: tuple[BotCell, ...] = ()
+    if stored is not None:
+        cells = tuple(BotCell(c["attacker"], c["configuration"], c["policy"], c["passes"], c["n"], c["rate"],
+                              tuple(c["interval"]), c["chance"]) for c in stored["report"]["cells"])
+    view = ResearchView(_policy_name(in_force.rounds_to_pass, in_force.max_rounds),
+                        in_force.chance_pass_probability(), cells, humans)
+    if stored is None:
+        return view
+    return replace(view, evaluation_id=stored["id"], evaluated_at=stored["created_at"],
+                   challenges_per_cell=stored["report"].get("meta", {}).get("challenges_per_cell"))
+
+
 # -- CSV export --------------------------------------------------------------------------------
 
 
@@ -314,6 +389,9 @@ class Dashboard:
 
     def policy(self) -> PolicySummary:
         return policy_summary(self.captcha)
+
+    def research(self) -> ResearchView:
+        return research(self.db, self.captcha)
 
     def votes_csv(self) -> str:
         return votes_csv(self.db)

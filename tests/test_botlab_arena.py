@@ -54,6 +54,28 @@ def test_wilson_matches_known_intervals():
     assert wilson(0, 0) == (0.0, 1.0)
 
 
+@pytest.mark.parametrize("n", [1, 7, 100, 300, 1000])
+def test_the_interval_holds_the_observed_rate_at_its_ends(n):
+    for passes in (0, n):
+        low, high = wilson(passes, n)
+        assert low <= passes / n <= high
+
+
+def cell_dict(attacker: str, passes: int, n: int) -> dict:
+    return {"attacker": attacker, "configuration": "today", "policy": "1/3", "n": n, "passes": passes,
+            "rate": passes / n, "interval": list(wilson(passes, n)), "chance": 0.330078125, "control_rounds": n,
+            "control_correct": passes, "control_accuracy": passes / n, "confusion": {},
+            "pass_rate_by_block": [passes / n], "cpu_s": 0.0, "cpu_s_per_pass": None, "clients": 1,
+            "counted_votes": 0, "learned_with_its_label": 0, "learned_against_intended": 0, "wall_s": 1.0}
+
+
+def test_a_report_where_an_attacker_passes_everything_plots(tmp_path):
+    from insideout.botlab.evaluation import plot
+
+    report = Report.from_dict({"meta": {}, "cells": [cell_dict("adaptive", 300, 300), cell_dict("random", 0, 300)]})
+    assert plot(report, tmp_path / "all.png").stat().st_size > 1000
+
+
 def test_the_random_guesser_passes_at_the_policys_chance_rate(cache):
     """100 challenges under pass 1 of 3: the analytic chance rate (33 %) lies in the observed rate's
     interval, and the control clips are answered right about one time in eight."""

@@ -59,7 +59,8 @@ def wilson(successes: int, n: int, z: float = 1.96) -> tuple[float, float]:
     denominator = 1 + z * z / n
     center = (p + z * z / (2 * n)) / denominator
     half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denominator
-    return max(0.0, center - half), min(1.0, center + half)
+    # The interval holds p; rounding can put an end a hair past it (0.9999999999999999 at n of n).
+    return max(0.0, min(p, center - half)), min(1.0, max(p, center + half))
 
 
 # -- the deployment ------------------------------------------------------------------------------------
@@ -397,8 +398,9 @@ def plot(report: Report, path: str | Path) -> Path:
                 continue
             xs.append(p - 0.4 + width * (s + 0.5))
             rates.append(cell.rate)
-            lows.append(cell.rate - cell.interval[0])
-            highs.append(cell.interval[1] - cell.rate)
+            # Reports stored before wilson() held p at its ends may sit a rounding step inside it.
+            lows.append(max(0.0, cell.rate - cell.interval[0]))
+            highs.append(max(0.0, cell.interval[1] - cell.rate))
         label = attacker if len({c for _, c in series}) == 1 else f"{attacker} ({configuration})"
         ax.bar(xs, rates, width * 0.9, yerr=[lows, highs], capsize=3, label=label)
     for p, policy in enumerate(policies):

@@ -3,11 +3,14 @@
     insideout bots evaluate [--attackers random sybil sybil-every] [--policies 1/3 2/3 3/3] [--challenges 300]
                             [--configurations today] [--seed 0] [--out botlab-report.json]
                             [--plot botlab-report.png] [--library-cache DIR] [--starter-per-emotion 30]
+                            [--no-store]
 
 Each (configuration, policy) gets its own local server on loopback over a fresh copy of the starter
 library (built once, or reused from --library-cache); each attacker plays N challenges there. Prints the
 table (pass rate, Wilson 95 % interval, chance, control accuracy, clips it got into the learning pool)
-and writes the JSON report and the plot. It touches no data dir of yours.
+and writes the JSON report and the plot. It plays against no data dir of yours: it only stores the report
+in INSIDEOUT_DATA_DIR's metadata store, where the admin dashboard's Bot lab shows it, when that data dir
+already has one (--no-store: not even that).
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ import argparse
 import json
 import re
 import sys
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -54,6 +58,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     ev.add_argument("--starter-per-emotion", type=int, default=30,
                     help="starter clips per emotion, play and unverified together (30: the app's own)")
     ev.add_argument("--unverified-share", type=float, default=0.2)
+    ev.add_argument("--no-store", action="store_true",
+                    help="do not store the report in the data dir's metadata store (the admin's Bot lab)")
 
 
 def run(args: argparse.Namespace, ctx: Context) -> int:
@@ -72,6 +78,8 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
         raise CommandError(f"a {max(n for _, n in args.policies)}-round policy needs more play clips than "
                            f"{play_clips * 8}: raise --starter-per-emotion")
 
+    store = not args.no_store and _has_metadata(ctx)  # settings checked now, before minutes of play
+
     def progress(cell) -> None:
         print(f"  {cell.attacker} {cell.configuration} {cell.policy}: {cell.passes}/{cell.n} passed "
               f"in {cell.wall_s:.0f} s", file=sys.stderr, flush=True)
@@ -84,4 +92,21 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
     args.out.write_text(json.dumps(report.as_dict(), indent=2))
     plot(report, args.plot)
     print(f"wrote {args.out} and {args.plot} ({report.meta['wall_s']:.0f} s)")
+    if store:
+        services = ctx.services()
+        evaluation_id = services.db.add_bot_evaluation(report.as_dict(), time.time())
+        print(f"stored as evaluation {evaluation_id} in {services.settings.db_path} (the admin's Bot lab)")
     return 0
+
+
+def _has_metadata(ctx: Context) -> bool:
+    """Whether INSIDEOUT_DATA_DIR already holds a metadata store: a report is kept there for the dashboard,
+    but an evaluation never creates a data dir of its own accord."""
+    from insideout.settings import settings_from_env
+
+    path = settings_from_env().db_path
+    if not path.exists():
+        print(f"no metadata store at {path}: the report is not stored for the dashboard", file=sys.stderr)
+        return False
+    ctx.settings()
+    return True

@@ -1,9 +1,9 @@
 """The metadata store: the Metadata interface the engine uses, and its SQLite implementation.
 
 One module per section (clips, challenges with rounds, slots and tokens, votes, jobs, model versions,
-dashboard analytics) holds that section's queries as plain functions over a connection; schema holds
-the migrations and the connections; sqlite.Database ties them together behind Metadata. Callers import
-from here, as they did when this was one module.
+bot lab evaluations, dashboard analytics) holds that section's queries as plain functions over a
+connection; schema holds the migrations and the connections; sqlite.Database ties them together behind
+Metadata. Callers import from here, as they did when this was one module.
 """
 
 from .challenges import CHALLENGE_FAILED, CHALLENGE_OPEN, CHALLENGE_PASSED, CHALLENGE_STATES

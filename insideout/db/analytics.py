@@ -91,5 +91,15 @@ def rounds_per_period(db: sqlite_utils.Database, bucket_s: int) -> list[tuple[fl
     ]
 
 
+def pass_counts_by_policy(db: sqlite_utils.Database) -> list[tuple[int, int, int, int]]:
+    return [
+        (k, n, passed, failed)
+        for k, n, passed, failed in db.execute(
+            "SELECT rounds_to_pass, max_rounds, coalesce(sum(state = 'passed'), 0), "
+            "coalesce(sum(state = 'failed'), 0) FROM challenges GROUP BY 1, 2 ORDER BY 1, 2"
+        )
+    ]
+
+
 def all_votes(db: sqlite_utils.Database) -> list[dict[str, Any]]:
     return [dict(r) for r in db.query("SELECT * FROM votes ORDER BY id")]

@@ -239,6 +239,21 @@ class Metadata(Protocol):
         (periods start at multiples of bucket_s since the epoch), by period then round number."""
         ...
 
+    def pass_counts_by_policy(self) -> list[tuple[int, int, int, int]]:
+        """(rounds to pass, max rounds, challenges passed, challenges failed) per policy challenges were
+        opened under (each challenge records its own), by policy; open ones are in neither count."""
+        ...
+
     def all_votes(self) -> list[dict[str, Any]]:
         """Every vote, counted or not (with why not), oldest first."""
+        ...
+
+    # -- bot lab evaluations --------------------------------------------------------------------
+
+    def add_bot_evaluation(self, report: dict[str, Any], now: float, job_id: int | None = None) -> int:
+        """Keep an evaluation's report (JSON-able, as Report.as_dict gives it); returns its id."""
+        ...
+
+    def latest_bot_evaluation(self) -> dict[str, Any] | None:
+        """The newest stored evaluation (id, created_at, job_id, report decoded); None before any."""
         ...

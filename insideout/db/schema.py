@@ -141,6 +141,14 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE UNIQUE INDEX models_one_active ON models (active) WHERE active = 1;
     CREATE INDEX models_version ON models (version);
     """,
+    """
+    CREATE TABLE bot_evaluations (
+        id INTEGER PRIMARY KEY,
+        created_at REAL NOT NULL,
+        report TEXT NOT NULL,
+        job_id INTEGER
+    );
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

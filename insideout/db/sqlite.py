@@ -19,7 +19,7 @@ from typing import Any
 
 import sqlite_utils
 
-from . import analytics, challenges, clips, jobs, models, schema
+from . import analytics, botlab, challenges, clips, jobs, models, schema
 from . import votes as _votes  # votes is also the operations' parameter name
 from .records import Challenge, RoundSlot, Slot, Vote
 
@@ -284,6 +284,20 @@ class Database:
         with self.read() as db:
             return analytics.rounds_per_period(db, bucket_s)
 
+    def pass_counts_by_policy(self) -> list[tuple[int, int, int, int]]:
+        with self.read() as db:
+            return analytics.pass_counts_by_policy(db)
+
     def all_votes(self) -> list[dict[str, Any]]:
         with self.read() as db:
             return analytics.all_votes(db)
+
+    # -- bot lab evaluations -------------------------------------------------------------------
+
+    def add_bot_evaluation(self, report: dict[str, Any], now: float, job_id: int | None = None) -> int:
+        with self.transaction() as db:
+            return botlab.add(db, report, now, job_id)
+
+    def latest_bot_evaluation(self) -> dict[str, Any] | None:
+        with self.read() as db:
+            return botlab.latest(db)

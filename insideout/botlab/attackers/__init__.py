@@ -8,7 +8,12 @@
 - memory: MemoryAttacker, recognises served clips by a fingerprint that survives the serving variation and
   remembers what each round's outcome says about them (the replay attack a fresh-clip defence must stop);
 - acoustic: AcousticAttacker, a classifier trained only on clips it renders itself from the public recipe
-  (the offline voices and emotion presets, its own sentences and seed), cached under the user's cache dir.
+  (the offline voices and emotion presets, its own sentences and seed), cached under the user's cache dir;
+- transcript: TranscriptAttacker, recognises each clip's words offline and names the emotion from them with
+  a text classifier fitted on transcripts of recipe clips: the check that the sentences carry no emotion
+  (it should stay at chance);
+- adaptive: AdaptiveAttacker, the acoustic attacker that also learns from the deployment: it keeps each
+  served clip's features and what the answers proved of its label, and refits every 50 challenges.
 
 ATTACKERS maps a name to a factory taking a seed; each factory imports its module when called, so the
 registry stays cheap to import (an attacker with torch or librosa costs only when it is chosen). To add
@@ -72,6 +77,27 @@ def _acoustic(seed: int) -> Attacker:
     return AcousticAttacker(seed, cache=cache)
 
 
+def _cache_dir():
+    import os
+    from pathlib import Path
+
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "insideout"
+
+
+def _transcript(seed: int) -> Attacker:
+    from .transcript import TranscriptAttacker
+
+    # Fitting renders and recognises 128 clips (about a minute): keep the text model, keyed by the recipe.
+    return TranscriptAttacker(seed, cache=_cache_dir() / f"transcript-{seed}.pkl")
+
+
+def _adaptive(seed: int) -> Attacker:
+    from .adaptive import AdaptiveAttacker
+
+    # the recipe's feature matrix is kept beside the acoustic classifier, so its first refit renders nothing
+    return AdaptiveAttacker(seed, base=_acoustic(seed), cache=_cache_dir() / f"adaptive-{seed}.pkl")
+
+
 ATTACKERS: dict[str, Factory] = {
     "random": _random,
     "sybil": _sybil,
@@ -79,4 +105,6 @@ ATTACKERS: dict[str, Factory] = {
     "sybil-acoustic": _sybil_acoustic,
     "memory": _memory,
     "acoustic": _acoustic,
+    "transcript": _transcript,
+    "adaptive": _adaptive,
 }

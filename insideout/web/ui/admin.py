@@ -5,17 +5,19 @@ from __future__ import annotations
 
 import os
 import tempfile
+from datetime import UTC, datetime
 from pathlib import Path
 
 import gradio as gr
 import pandas as pd
 
-from ... import stats, wav
+from ... import research, stats, wav
 from ...accounts import NotAllowed, Session
+from ...botlab.attackers import ATTACKERS
 from ...db import JOB_CANCELLED, JOB_DONE, JOB_QUEUED, JOB_RUNNING, POOLS
 from ...emotions import EMOTION_IDS, UnknownEmotion
 from ...generation import MAX_CLIPS, GenerationError, GenerationRequest
-from ...jobs import GENERATE, TRAIN, JobStatus
+from ...jobs import BOT_EVALUATION, GENERATE, TRAIN, JobStatus
 from ...library import ClipError
 from ...retraining import RetrainError, TrainingStatus, VersionRefused
 from ...services import Services
@@ -98,6 +100,25 @@ class AdminView:
                                             elem_id="admin-model-choice")
             self.use_model_btn = gr.Button(t("en", "use_model"), elem_id="admin-use-model")
         self.train_timer = gr.Timer(1.0, active=False)
+        self.bots_md = gr.Markdown(t("en", "bots_title"))
+        self.bots_statement = gr.Markdown(elem_id="admin-bots-statement")
+        with gr.Row():
+            self.bots_cells = gr.Dataframe(value=None, interactive=False, max_height=300, elem_id="admin-bots-cells")
+            self.bots_humans = gr.Dataframe(value=None, interactive=False, max_height=300,
+                                            elem_id="admin-bots-humans")
+        self.bots_plot = gr.Image(label=t("en", "bots_plot"), type="filepath", interactive=False,
+                                  elem_id="admin-bots-plot")
+        with gr.Row():
+            self.bots_attackers = gr.CheckboxGroup(sorted(ATTACKERS), value=list(research.QUICK_ATTACKERS),
+                                                   label=t("en", "bots_attackers"), elem_id="admin-bots-attackers")
+            self.bots_challenges = gr.Number(research.QUICK_CHALLENGES, label=t("en", "bots_challenges"), precision=0,
+                                             minimum=1, maximum=research.MAX_CHALLENGES, elem_id="admin-bots-n")
+        with gr.Row():
+            self.bots_btn = gr.Button(t("en", "bots_start"), variant="primary", elem_id="admin-bots-start")
+            self.bots_cancel = gr.Button(t("en", "cancel_job"), elem_id="admin-bots-cancel")
+        self.bots_status = gr.Markdown(elem_id="admin-bots-status")
+        self.bots_progress = gr.Slider(0, 100, value=0, label="%", interactive=False, elem_id="admin-bots-progress")
+        self.bots_timer = gr.Timer(1.0, active=False)
 
     @property
     def dashboard(self) -> list:
@@ -110,12 +131,20 @@ class AdminView:
         return [self.train_status, self.train_progress, self.loss_plot, self.train_timer, self.models,
                 self.model_choice, self.model_in_use]
 
+    @property
+    def bot_lab(self) -> list:
+        """What bot_lab_panel, start_evaluation and evaluation_status return, in this order."""
+        return [self.bots_statement, self.bots_cells, self.bots_humans, self.bots_plot, self.bots_status,
+                self.bots_progress, self.bots_timer]
+
     def wire(self, tab: gr.Tab) -> None:
         filters = [self.state, self.pool, self.tally_state, self.sort]
         self.refresh_btn.click(self.refresh, filters, self.dashboard, api_name="admin_refresh").success(
-            self.training_panel, [self.state], self.training, api_name="admin_training")
+            self.training_panel, [self.state], self.training, api_name="admin_training").success(
+            self.bot_lab_panel, [self.state], self.bot_lab, api_name="admin_bot_lab")
         tab.select(self.refresh, filters, self.dashboard, api_visibility="private").success(
-            self.training_panel, [self.state], self.training, api_visibility="private")
+            self.training_panel, [self.state], self.training, api_visibility="private").success(
+            self.bot_lab_panel, [self.state], self.bot_lab, api_visibility="private")
         for dropdown in (self.pool, self.tally_state, self.sort):
             dropdown.change(self.tally, filters, [self.table], api_visibility="private")
         self.play_btn.click(self.play, [self.state, self.clip_id], [self.clip_audio], api_name="admin_play")
@@ -130,6 +159,11 @@ class AdminView:
         self.use_model_btn.click(self.use_model, [self.state, self.model_choice], self.training,
                                  api_name="admin_use_model")
         self.train_timer.tick(self.training_status, [self.state], self.training, api_visibility="private")
+        self.bots_btn.click(self.start_evaluation, [self.state, self.bots_attackers, self.bots_challenges],
+                            self.bot_lab, api_name="admin_start_bot_evaluation")
+        self.bots_cancel.click(self.cancel_evaluation, [self.state], self.bot_lab,
+                               api_name="admin_cancel_bot_evaluation")
+        self.bots_timer.tick(self.evaluation_status, [self.state], self.bot_lab, api_visibility="private")
 
     def relabel(self, tab_state: TabState) -> dict:
         lang = tab_state.lang
@@ -165,6 +199,12 @@ class AdminView:
                                          **({"choices": self._model_choices(lang)}
                                             if self._is_admin(tab_state) else {})),
             self.use_model_btn: gr.update(value=t(lang, "use_model")),
+            self.bots_md: t(lang, "bots_title"),
+            self.bots_plot: gr.update(label=t(lang, "bots_plot")),
+            self.bots_attackers: gr.update(label=t(lang, "bots_attackers")),
+            self.bots_challenges: gr.update(label=t(lang, "bots_challenges")),
+            self.bots_btn: gr.update(value=t(lang, "bots_start")),
+            self.bots_cancel: gr.update(value=t(lang, "cancel_job")),
         }
 
     # -- handlers ------------------------------------------------------------------------------
@@ -353,3 +393,95 @@ class AdminView:
         if status.active_file_missing:
             return t(lang, "model_in_use_missing", id=status.active.id)
         return t(lang, "model_in_use", id=status.active.id, version=status.active.version)
+
+    # -- the bot lab ---------------------------------------------------------------------------
+
+    def start_evaluation(self, tab_state: TabState, attackers: list[str], challenges: float | None) -> list:
+        """Queue a bot evaluation on a server of its own; its progress refreshes every second, and the panel
+        redraws when it ends."""
+        self._admin(tab_state)
+        try:
+            self.services.research.start(tuple(attackers or ()), int(challenges or 0))
+        except research.EvaluationError as e:
+            raise gr.Error(str(e), print_exception=False) from None
+        return self.bot_lab_panel(tab_state)
+
+    def cancel_evaluation(self, tab_state: TabState) -> list:
+        self._admin(tab_state)
+        self.services.jobs.cancel_latest(BOT_EVALUATION)
+        return self.bot_lab_panel(tab_state)
+
+    def evaluation_status(self, tab_state: TabState) -> list:
+        """The timer's refresh: the job's line and progress each second; the numbers only once it has ended."""
+        self._admin(tab_state)
+        job = self.services.jobs.status(BOT_EVALUATION)
+        if job is not None and job.running:
+            return [gr.skip()] * 4 + self._evaluation_job(tab_state.lang, job)
+        return self.bot_lab_panel(tab_state)
+
+    def bot_lab_panel(self, tab_state: TabState) -> list:
+        """The statement, the latest evaluation's cells beside the live pass rates, its plot, and the job."""
+        self._admin(tab_state)
+        lang = tab_state.lang
+        view = self.board.research()
+        folder = Path(tempfile.mkdtemp(prefix="botlab-", dir=os.environ.get("GRADIO_TEMP_DIR")))
+        figure = research.plot(view, folder / "insideout-botlab.png")
+        return [self._statement(lang, view), self._cells_frame(lang, view),
+                self._humans_frame(lang, view), str(figure) if figure else None,
+                *self._evaluation_job(lang, self.services.jobs.status(BOT_EVALUATION))]
+
+    @staticmethod
+    def _evaluation_job(lang: str, job: JobStatus | None) -> list:
+        if job is None:
+            return [t(lang, "bots_job_none"), 0, gr.Timer(active=False)]
+        detail = job.error or job.message
+        if job.state == JOB_DONE and job.result:
+            detail = t(lang, "bots_job_done", id=job.result["evaluation_id"])
+        text = t(lang, "bots_job_status", id=job.id, state=job.state, done=job.progress, total=job.total or "?",
+                 detail=detail)
+        return [text, job.percent, gr.Timer(active=job.running)]
+
+    @staticmethod
+    def _statement(lang: str, view: stats.ResearchView) -> str:
+        """research.statement's facts, in words."""
+        said = research.statement(view)
+        chance = percent(said.chance, lang)
+        if not said.evaluated:
+            lines = [t(lang, "bots_none", command=said.command, policy=said.policy, chance=chance)]
+        else:
+            when = datetime.fromtimestamp(view.evaluated_at, UTC).strftime("%Y-%m-%d %H:%M")
+            lines = [t(lang, "bots_evaluated", id=view.evaluation_id, when=when, n=view.challenges_per_cell or "?")]
+            if not said.covered:
+                lines.append(t(lang, "bots_not_covered", policies=", ".join(said.evaluated_policies),
+                               policy=said.policy))
+            else:
+                nobody = t(lang, "bots_nobody")
+                lines.append(t(lang, "bots_not_stopped", policy=said.policy, chance=chance,
+                               names=", ".join(said.not_stopped) or nobody))
+                lines.append(t(lang, "bots_stopped", chance=chance, names=", ".join(said.stopped) or nobody))
+        human = said.human
+        if human is None:
+            lines.append(t(lang, "bots_human_none", policy=said.policy))
+        else:
+            lines.append(t(lang, "bots_human", policy=said.policy, passed=human.passed,
+                           total=human.passed + human.failed, rate=percent(human.rate, lang),
+                           low=percent(human.interval[0], lang), high=percent(human.interval[1], lang)))
+        return "\n\n".join(lines)
+
+    @staticmethod
+    def _interval(interval: tuple[float, float], lang: str) -> str:
+        return f"[{percent(interval[0], lang)}, {percent(interval[1], lang)}]"
+
+    def _cells_frame(self, lang: str, view: stats.ResearchView) -> pd.DataFrame:
+        columns = [t(lang, k) for k in ("col_attacker", "col_configuration", "col_policy", "col_passed", "col_rate",
+                                        "col_interval", "col_chance")]
+        rows = [(c.attacker, c.configuration, c.policy, f"{c.passes} / {c.n}", percent(c.rate, lang),
+                 self._interval(c.interval, lang), percent(c.chance, lang)) for c in view.cells]
+        return pd.DataFrame(rows, columns=columns)
+
+    def _humans_frame(self, lang: str, view: stats.ResearchView) -> pd.DataFrame:
+        columns = [t(lang, k) for k in ("col_who", "col_policy", "col_passed", "col_rate", "col_interval",
+                                        "col_chance")]
+        rows = [(t(lang, "people"), h.policy, f"{h.passed} / {h.passed + h.failed}", percent(h.rate, lang),
+                 self._interval(h.interval, lang), percent(h.chance, lang)) for h in view.humans]
+        return pd.DataFrame(rows, columns=columns)

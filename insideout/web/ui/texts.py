@@ -190,6 +190,55 @@ TEXTS: dict[str, dict[str, str]] = {
     "col_active": {"en": "active", "ko": "사용 중"},
     "col_finished": {"en": "finished (UTC)", "ko": "완료 (UTC)"},
     "col_note": {"en": "note", "ko": "비고"},
+    # the bot lab
+    "bots_title": {"en": "### Bot lab\nAttackers play the captcha through its HTTP API, on a server of their own over "
+                         "a fresh starter library (never this one), beside the pass rates of the live traffic.",
+                   "ko": "### 봇 실험실\n공격 봇이 HTTP API로 캡차를 풉니다. 봇은 새 스타터 라이브러리를 둔 "
+                         "별도의 서버에서만 플레이하며(이 라이브러리는 건드리지 않음), "
+                         "실제 트래픽의 통과율과 나란히 보여 줍니다."},
+    "bots_none": {"en": "**No bot evaluation yet.** Start one below, or run `{command}`. Under the policy in force "
+                        "(pass {policy}), random guessing passes **{chance}**.",
+                  "ko": "**아직 봇 평가가 없습니다.** 아래에서 시작하거나 `{command}`를 실행하세요. 현재 정책"
+                        "(통과 {policy})에서 무작위 추측의 통과 확률은 **{chance}**입니다."},
+    "bots_evaluated": {"en": "Latest evaluation: #{id}, {when} UTC, {n} challenges per attacker and policy.",
+                       "ko": "최근 평가: #{id}, {when} UTC, 공격 봇과 정책마다 챌린지 {n}개."},
+    "bots_not_covered": {"en": "It played pass {policies}, not the policy in force (pass {policy}): start one "
+                               "below to judge the captcha as it is.",
+                         "ko": "이 평가는 통과 {policies} 정책으로 진행되어 현재 정책(통과 {policy})과 다릅니다. "
+                               "현재 캡차를 판단하려면 아래에서 새로 시작하세요."},
+    "bots_not_stopped": {"en": "**Not stopped** under pass {policy}: {names}. Their 95 % interval lies above chance "
+                               "({chance}): they beat guessing.",
+                         "ko": "통과 {policy} 정책에서 **막지 못함**: {names}. 95 % 구간이 우연 수준({chance})보다 "
+                               "높습니다. 추측보다 낫습니다."},
+    "bots_stopped": {"en": "**Stopped** (no better than chance, {chance}): {names}.",
+                     "ko": "**막음** (우연 수준 {chance}보다 낫지 않음): {names}."},
+    "bots_nobody": {"en": "none", "ko": "없음"},
+    "bots_human": {"en": "**People** under pass {policy}: {passed} of {total} closed challenges passed (**{rate}**, "
+                         "95 % interval [{low}, {high}]).",
+                   "ko": "통과 {policy} 정책의 **사람**: 끝난 챌린지 {total}개 중 {passed}개 통과(**{rate}**, "
+                         "95 % 구간 [{low}, {high}])."},
+    "bots_human_none": {"en": "No challenge under pass {policy} has closed yet: no human pass rate to compare.",
+                        "ko": "통과 {policy} 정책으로 끝난 챌린지가 아직 없어 비교할 사람의 통과율이 없습니다."},
+    "bots_plot": {"en": "Pass rates of the latest evaluation (95 % intervals; dashed: chance)",
+                  "ko": "최근 평가의 통과율 (95 % 구간, 점선: 우연 수준)"},
+    "bots_attackers": {"en": "Attackers (acoustic renders 512 clips first: minutes)",
+                       "ko": "공격 봇 (acoustic은 먼저 음성 512개를 만듭니다: 몇 분)"},
+    "bots_challenges": {"en": "Challenges per attacker", "ko": "공격 봇마다 챌린지 수"},
+    "bots_start": {"en": "Start an evaluation", "ko": "평가 시작"},
+    "bots_job_none": {"en": "No evaluation started here yet.", "ko": "여기서 시작한 평가가 아직 없습니다."},
+    "bots_job_status": {"en": "Evaluation job {id}: **{state}**, {done} / {total} attackers played. {detail}",
+                        "ko": "평가 작업 {id}: **{state}**, 공격 봇 {total}개 중 {done}개 완료. {detail}"},
+    "bots_job_done": {"en": "Stored as evaluation #{id}.", "ko": "평가 #{id}(으)로 저장했습니다."},
+    "col_attacker": {"en": "attacker", "ko": "공격 봇"},
+    "col_configuration": {"en": "configuration", "ko": "구성"},
+    "col_policy": {"en": "policy", "ko": "정책"},
+    "col_passed": {"en": "passed / N", "ko": "통과 / N"},
+    "col_failed": {"en": "failed", "ko": "실패"},
+    "col_rate": {"en": "pass rate", "ko": "통과율"},
+    "col_interval": {"en": "95 % interval", "ko": "95 % 구간"},
+    "col_chance": {"en": "chance", "ko": "우연 수준"},
+    "col_who": {"en": "who", "ko": "누구"},
+    "people": {"en": "people (live)", "ko": "사람 (실제)"},
 }
 
 
