@@ -176,3 +176,34 @@ def test_bots_evaluate_runs_end_to_end_and_writes_the_json_and_the_plot(cache, t
     assert [(c.attacker, c.policy, c.n) for c in report.cells] == [("random", "1/3", 5), ("random", "2/3", 5)]
     assert png.read_bytes().startswith(b"\x89PNG")
     assert not (tmp_path / "untouched").exists()
+
+
+def test_a_running_server_at_a_url_is_measured_by_pass_rates_alone(tmp_path):
+    import ipaddress
+
+    from tests.conftest import serve
+
+    with serve(tmp_path, trusted_proxies=(ipaddress.ip_network("127.0.0.1/32"),)) as live:
+        report = evaluate({"random": ATTACKERS["random"]}, policies=((1, 3),), challenges_per_cell=6, seed=0,
+                          url=live.url)
+        played = live.services.dashboard.pass_rates()
+    (cell,) = report.cells
+    assert cell.configuration == "remote" and cell.n == 6 and report.meta["url"] == live.url
+    assert played.challenges_passed + played.challenges_failed == 6 and cell.passes == played.challenges_passed
+    assert cell.control_accuracy is None and cell.learned_with_its_label is None
+    assert "n/a" in report.table()
+
+
+def test_a_server_whose_limits_refuse_the_run_is_a_clear_error(tmp_path):
+    import subprocess
+    import sys
+
+    from tests.conftest import serve
+
+    with serve(tmp_path, rate_limit_per_min=2) as live:
+        result = subprocess.run([sys.executable, "-m", "insideout", "bots", "evaluate", "--attackers", "random",
+                                 "--policies", "1/3", "--challenges", "5", "--url", live.url, "--no-store",
+                                 "--out", str(tmp_path / "r.json"), "--plot", str(tmp_path / "r.png")],
+                                capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2 and "HTTP 429" in result.stderr and "RATE_LIMIT" in result.stderr
+    assert "Traceback" not in result.stderr

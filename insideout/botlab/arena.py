@@ -113,3 +113,9 @@ class Arena:
 
     def close(self) -> None:
         self.http.close()
+
+    def __enter__(self) -> Arena:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()

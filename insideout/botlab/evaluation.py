@@ -228,17 +228,19 @@ class Cell:
     rate: float
     interval: tuple[float, float]  # Wilson 95 %
     chance: float  # a random guesser's pass probability under the policy
-    control_rounds: int
-    control_correct: int
-    control_accuracy: float
+    # The rest but the CPU and wall times need the server's metadata (a deployment of the evaluation's own):
+    # None when it played a server at a URL.
+    control_rounds: int | None
+    control_correct: int | None
+    control_accuracy: float | None
     confusion: Mapping[str, Mapping[str, int]]  # true label -> answered emotion -> control rounds
     pass_rate_by_block: tuple[float, ...]  # per BLOCK challenges, in order played (the last may be short)
     cpu_s: float  # the attacker's own CPU, answer and learn
     cpu_s_per_pass: float | None
     clients: int  # distinct client identities it played as
-    counted_votes: int  # its votes on unverified clips whose round's control it answered right
-    learned_with_its_label: int  # clips in the learning pool with a label it cast a counted vote for
-    learned_against_intended: int  # of those, labelled other than the clip's intended emotion
+    counted_votes: int | None  # its votes on unverified clips whose round's control it answered right
+    learned_with_its_label: int | None  # clips in the learning pool with a label it cast a counted vote for
+    learned_against_intended: int | None  # of those, labelled other than the clip's intended emotion
     wall_s: float
 
     @classmethod
@@ -264,8 +266,9 @@ class Report:
                   "control acc.", "learned")
         rows = [header] + [
             (c.attacker, c.configuration, c.policy, f"{c.passes}/{c.n}", f"{c.rate:.3f}",
-             f"[{c.interval[0]:.3f}, {c.interval[1]:.3f}]", f"{c.chance:.3f}", f"{c.control_accuracy:.3f}",
-             str(c.learned_with_its_label))
+             f"[{c.interval[0]:.3f}, {c.interval[1]:.3f}]", f"{c.chance:.3f}",
+             "n/a" if c.control_accuracy is None else f"{c.control_accuracy:.3f}",
+             "n/a" if c.learned_with_its_label is None else str(c.learned_with_its_label))
             for c in self.cells
         ]
         widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
@@ -287,9 +290,10 @@ class Identities:
         return str(SYBIL_CLIENTS[self.fresh_used])
 
 
-def play_cell(arena: Arena, services: Services, attacker: Attacker, n: int, index: int, identities: Identities,
-              configuration: str, policy: tuple[int, int]) -> Cell:
-    """Play n challenges and read each one's truth from the server's metadata."""
+def play_cell(arena: Arena, services: Services | None, attacker: Attacker, n: int, index: int,
+              identities: Identities, configuration: str, policy: tuple[int, int]) -> Cell:
+    """Play n challenges and read each one's truth from the server's metadata (services: the deployment's;
+    None for a server at a URL, whose truth this side cannot see: pass rates only)."""
     timed = _Timed(attacker)
     per_challenge = bool(getattr(attacker, "identity_per_challenge", False))
     fixed = identities.fixed(index)
@@ -312,6 +316,8 @@ def play_cell(arena: Arena, services: Services, attacker: Attacker, n: int, inde
         clients.add(client)
         played = arena.play(timed, client)
         outcomes.append(played.passed)
+        if services is None:
+            continue
         by_round: dict[int, list] = defaultdict(list)
         for s in services.db.challenge_slots(played.challenge_id):
             by_round[s.round_no].append(s)
@@ -327,7 +333,7 @@ def play_cell(arena: Arena, services: Services, attacker: Attacker, n: int, inde
                     votes[s.clip_id].add(s.answer)
                     n_votes += 1
     learned = against = 0
-    for clip_id, cast in votes.items():
+    for clip_id, cast in votes.items() if services is not None else ():
         row = services.db.get_clip(clip_id)
         if row["pool"] == "learning" and row["label"] in cast:
             learned += 1
@@ -338,12 +344,14 @@ def play_cell(arena: Arena, services: Services, attacker: Attacker, n: int, inde
         attacker=attacker.name, configuration=configuration, policy=f"{policy[0]}/{policy[1]}", n=n, passes=passes,
         rate=passes / n if n else 0.0, interval=wilson(passes, n),
         chance=Policy(*policy).chance_pass_probability(len(EMOTION_IDS)),
-        control_rounds=rounds, control_correct=correct, control_accuracy=correct / rounds if rounds else 0.0,
+        control_rounds=rounds if services else None, control_correct=correct if services else None,
+        control_accuracy=(correct / rounds if rounds else 0.0) if services else None,
         confusion={t: dict(sorted(a.items())) for t, a in sorted(confusion.items(), key=lambda kv: str(kv[0]))},
         pass_rate_by_block=tuple(sum(b) / len(b) for b in blocks),
         cpu_s=round(timed.cpu_s, 4), cpu_s_per_pass=round(timed.cpu_s / passes, 6) if passes else None,
-        clients=len(clients), counted_votes=n_votes, learned_with_its_label=learned,
-        learned_against_intended=against, wall_s=round(time.perf_counter() - started, 2),
+        clients=len(clients), counted_votes=n_votes if services else None,
+        learned_with_its_label=learned if services else None, learned_against_intended=against if services else None,
+        wall_s=round(time.perf_counter() - started, 2),
     )
 
 
@@ -351,12 +359,30 @@ def evaluate(attackers: Mapping[str, Callable[[int], Attacker]],
              policies: Sequence[tuple[int, int]] = DEFAULT_POLICIES,
              configurations: Sequence[Configuration] = (TODAY,), challenges_per_cell: int = 300, seed: int = 0,
              library: StarterConfig = DEFAULT_LIBRARY, cache_dir: Path | None = None,
-             progress: Callable[[Cell], None] | None = None) -> Report:
+             progress: Callable[[Cell], None] | None = None, url: str | None = None) -> Report:
     """Every attacker (a fresh instance per cell, from its factory and the seed) under every configuration
     and policy. One deployment per (configuration, policy): the attackers of a cell play one after another
-    against the same server, so an earlier one's votes stay in the tallies a later one meets."""
+    against the same server, so an earlier one's votes stay in the tallies a later one meets.
+
+    url: play a running server instead (configuration "remote"); policies then names the one it runs (for
+    the chance rate), and only pass rates are measured: the truth of its clips is not this side's to see."""
     started = time.time()
     cells: list[Cell] = []
+    if url is not None:
+        if len(policies) != 1:
+            raise ValueError("a server at a URL runs one policy: name it, and only it")
+        with Arena.at(url) as arena:
+            identities = Identities()
+            for index, (name, factory) in enumerate(attackers.items()):
+                cell = replace(play_cell(arena, None, factory(seed), challenges_per_cell, index, identities,
+                                         "remote", tuple(policies[0])), attacker=name)
+                cells.append(cell)
+                if progress:
+                    progress(cell)
+        meta = {"seed": seed, "challenges_per_cell": challenges_per_cell, "block": BLOCK, "url": url,
+                "policies": [f"{k}/{n}" for k, n in policies], "started_at": round(started, 1),
+                "wall_s": round(time.time() - started, 1), "cpus": os.cpu_count()}
+        return Report(tuple(cells), json.loads(json.dumps(meta)))
     with tempfile.TemporaryDirectory(prefix="insideout-botlab-cache-") as own_cache:
         cache = Path(cache_dir) if cache_dir is not None else Path(own_cache)  # built once per evaluation
         cache.mkdir(parents=True, exist_ok=True)

@@ -3,7 +3,7 @@
     insideout bots evaluate [--attackers random sybil sybil-every] [--policies 1/3 2/3 3/3] [--challenges 300]
                             [--configurations today] [--seed 0] [--out botlab-report.json]
                             [--plot botlab-report.png] [--library-cache DIR] [--starter-per-emotion 30]
-                            [--no-store]
+                            [--no-store] [--url URL]
 
 Each (configuration, policy) gets its own local server on loopback over a fresh copy of the starter
 library (built once, or reused from --library-cache); each attacker plays N challenges there. Prints the
@@ -11,6 +11,9 @@ table (pass rate, Wilson 95 % interval, chance, control accuracy, clips it got i
 and writes the JSON report and the plot. It plays against no data dir of yours: it only stores the report
 in INSIDEOUT_DATA_DIR's metadata store, where the admin dashboard's Bot lab shows it, when that data dir
 already has one (--no-store: not even that).
+
+--url plays a running server instead (one policy, named with --policies): pass rates only, since the truth
+of its clips is the server's own.
 """
 
 from __future__ import annotations
@@ -58,17 +61,23 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     ev.add_argument("--starter-per-emotion", type=int, default=30,
                     help="starter clips per emotion, play and unverified together (30: the app's own)")
     ev.add_argument("--unverified-share", type=float, default=0.2)
+    ev.add_argument("--url", help="play a running server instead of one of its own (pass rates only; give its one "
+                                  "policy with --policies; a server that does not trust this host as its proxy "
+                                  "sees one client, and its rate limits apply)")
     ev.add_argument("--no-store", action="store_true",
                     help="do not store the report in the data dir's metadata store (the admin's Bot lab)")
 
 
 def run(args: argparse.Namespace, ctx: Context) -> int:
+    from insideout.botlab.arena import ArenaError
     from insideout.botlab.attackers import ATTACKERS
     from insideout.botlab.evaluation import CONFIGURATIONS, evaluate, plot
     from insideout.corpus.starter import StarterConfig
 
     if args.challenges < 1:
         raise CommandError("--challenges must be at least 1")
+    if args.url and len(args.policies) != 1:
+        raise CommandError("with --url, give the server's one policy: --policies K/N")
     if args.starter_per_emotion < 1 or not 0 <= args.unverified_share < 1:
         raise CommandError("--starter-per-emotion must be at least 1 and --unverified-share in [0, 1)")
     # The library's own seed stays the app's (0): --seed varies the attackers, not what they hear.
@@ -84,9 +93,13 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
         print(f"  {cell.attacker} {cell.configuration} {cell.policy}: {cell.passes}/{cell.n} passed "
               f"in {cell.wall_s:.0f} s", file=sys.stderr, flush=True)
 
-    report = evaluate({name: ATTACKERS[name] for name in args.attackers}, tuple(args.policies),
-                      tuple(CONFIGURATIONS[name] for name in args.configurations), args.challenges, args.seed,
-                      library, args.library_cache, progress)
+    try:
+        report = evaluate({name: ATTACKERS[name] for name in args.attackers}, tuple(args.policies),
+                          tuple(CONFIGURATIONS[name] for name in args.configurations), args.challenges, args.seed,
+                          library, args.library_cache, progress, url=args.url)
+    except ArenaError as e:
+        raise CommandError(f"the server refused to play ({e}); against your own server, lift its "
+                           "INSIDEOUT_RATE_LIMIT_PER_MIN and INSIDEOUT_REQUEST_LIMIT_PER_MIN for the run") from None
     print(report.table())
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report.as_dict(), indent=2))
