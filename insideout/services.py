@@ -26,7 +26,6 @@ from .stats import Dashboard
 from .storage import AudioStore, LocalStore, S3Store
 
 if TYPE_CHECKING:
-    from .tts.synthesize import Synthesizer
     from .tts.train import TrainConfig
 
 log = logging.getLogger("insideout")
@@ -53,9 +52,6 @@ class Services:
     def checkpoint(self, explicit: str | None = None) -> str:
         """The acoustic model that generates (generation.checkpoint_for's rule)."""
         return self.generation.checkpoint(explicit)
-
-    def synthesizer(self, explicit: str | None = None) -> Synthesizer:
-        return self.generation.synthesizer(explicit)
 
     def start_training(self, config: TrainConfig | None = None) -> int:
         """Queue a fine-tune on the learning pool now; RetrainError when there is nothing to learn or one runs."""

@@ -43,12 +43,18 @@ class EmotionClassifier:
         return [str(p) for p in self.pipeline.predict(x)]
 
     def save(self, path: str | Path) -> None:
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp")
-        with tmp.open("wb") as f:
-            pickle.dump({"format": FORMAT, "classifier": self}, f)
-        tmp.replace(path)
+        write_pickle(path, {"format": FORMAT, "classifier": self})
+
+
+def write_pickle(path: str | Path, payload: dict) -> None:
+    """Write a cache file whole or not at all (a reader never sees half of one): the bot lab's fitted models
+    and feature matrices are kept this way."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    with tmp.open("wb") as f:
+        pickle.dump(payload, f)
+    tmp.replace(path)
 
 
 def load(path: str | Path) -> EmotionClassifier:

@@ -34,8 +34,9 @@ from pathlib import Path
 import numpy as np
 
 from ..arena import Round
+from ..classifier import write_pickle
 from .acoustic import AcousticAttacker
-from .memory import fingerprint, match
+from .memory import fingerprint, match, record_outcome
 
 FORMAT = "insideout-adaptive-recipe-features-1"
 
@@ -144,13 +145,7 @@ class AdaptiveAttacker:
 
     def _apply(self, answers: dict[int, str], right: bool) -> None:
         for index, emotion in answers.items():
-            clip = self._clips[index]
-            if right:
-                clip.label = emotion
-            else:
-                clip.wrong.add(emotion)
-                if clip.label == emotion:  # it stopped passing: moved pools, or never was a control
-                    clip.label = None
+            record_outcome(self._clips[index], emotion, right)
 
     # -- refitting -----------------------------------------------------------------------------------
 
@@ -200,11 +195,5 @@ def _load(cache: str | Path | None, key: str) -> tuple[np.ndarray, np.ndarray] |
 
 
 def _save(cache: str | Path | None, key: str, matrix: tuple[np.ndarray, np.ndarray]) -> None:
-    if cache is None:
-        return
-    path = Path(cache)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    with tmp.open("wb") as f:
-        pickle.dump({"format": FORMAT, "key": key, "x": matrix[0], "y": matrix[1]}, f)
-    tmp.replace(path)
+    if cache is not None:
+        write_pickle(cache, {"format": FORMAT, "key": key, "x": matrix[0], "y": matrix[1]})

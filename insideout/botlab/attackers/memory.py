@@ -118,6 +118,18 @@ class _Clip:
     servings: int = 0
 
 
+def record_outcome(clip, emotion: str, right: bool) -> None:
+    """What a decided round teaches about one clip answered `emotion` (clip: anything with a `label` and a
+    `wrong` set; the adaptive attacker's clips too). Right: that is its label. Wrong: rule the emotion out,
+    and forget a label it contradicts (the clip stopped passing: it moved pools, or was never a control)."""
+    if right:
+        clip.label = emotion
+        return
+    clip.wrong.add(emotion)
+    if clip.label == emotion:
+        clip.label = None
+
+
 class MemoryAttacker:
     """Fingerprints every clip it is served and answers from what past outcomes taught it.
 
@@ -239,10 +251,4 @@ class MemoryAttacker:
     def _apply(self, played: tuple[tuple[int, ...], dict[int, str]], right: bool) -> None:
         _, answers = played
         for index, emotion in answers.items():
-            clip = self._clips[index]
-            if right:
-                clip.label = emotion
-            else:
-                clip.wrong.add(emotion)
-                if clip.label == emotion:  # it stopped passing: it moved pools, or was never a control
-                    clip.label = None
+            record_outcome(self._clips[index], emotion, right)

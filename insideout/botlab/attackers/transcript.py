@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from ..arena import Round
+from ..classifier import write_pickle
 from .acoustic import Recipe, render_examples
 
 FORMAT = "insideout-transcript-attacker-1"
@@ -98,12 +99,7 @@ def trained_text_model(recipe: Recipe, cache: str | Path | None = None) -> TextM
     model = fit_text([transcribe(ex.wave, ex.sample_rate) for ex in examples], [ex.emotion for ex in examples],
                      [ex.group for ex in examples], key)
     if cache is not None:
-        path = Path(cache)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp")
-        with tmp.open("wb") as f:
-            pickle.dump({"format": FORMAT, "model": model}, f)
-        tmp.replace(path)
+        write_pickle(cache, {"format": FORMAT, "model": model})
     _FITTED[key] = model
     return model
 
