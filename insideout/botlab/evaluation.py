@@ -368,41 +368,36 @@ def evaluate(attackers: Mapping[str, Callable[[int], Attacker]],
     the chance rate), and only pass rates are measured: the truth of its clips is not this side's to see."""
     started = time.time()
     cells: list[Cell] = []
+
+    def play_all(arena: Arena, services: Services | None, configuration: str, policy: tuple[int, int]) -> None:
+        identities = Identities()  # the same addresses in every cell, so cells compare
+        for index, (name, factory) in enumerate(attackers.items()):
+            cell = replace(play_cell(arena, services, factory(seed), challenges_per_cell, index, identities,
+                                     configuration, tuple(policy)), attacker=name)
+            cells.append(cell)
+            if progress:
+                progress(cell)
+
+    meta: dict[str, Any] = {"seed": seed, "challenges_per_cell": challenges_per_cell, "block": BLOCK,
+                            "policies": [f"{k}/{n}" for k, n in policies]}
     if url is not None:
         if len(policies) != 1:
             raise ValueError("a server at a URL runs one policy: name it, and only it")
         with Arena.at(url) as arena:
-            identities = Identities()
-            for index, (name, factory) in enumerate(attackers.items()):
-                cell = replace(play_cell(arena, None, factory(seed), challenges_per_cell, index, identities,
-                                         "remote", tuple(policies[0])), attacker=name)
-                cells.append(cell)
-                if progress:
-                    progress(cell)
-        meta = {"seed": seed, "challenges_per_cell": challenges_per_cell, "block": BLOCK, "url": url,
-                "policies": [f"{k}/{n}" for k, n in policies], "started_at": round(started, 1),
-                "wall_s": round(time.time() - started, 1), "cpus": os.cpu_count()}
-        return Report(tuple(cells), json.loads(json.dumps(meta)))
-    with tempfile.TemporaryDirectory(prefix="insideout-botlab-cache-") as own_cache:
-        cache = Path(cache_dir) if cache_dir is not None else Path(own_cache)  # built once per evaluation
-        cache.mkdir(parents=True, exist_ok=True)
-        for configuration in configurations:
-            for policy in policies:
-                with deployment(configuration, policy, library, cache) as live, live.client() as http:
-                    arena, identities = Arena(http), Identities()
-                    for index, (name, factory) in enumerate(attackers.items()):
-                        cell = play_cell(arena, live.services, factory(seed), challenges_per_cell, index,
-                                         identities, configuration.name, tuple(policy))
-                        cell = replace(cell, attacker=name)
-                        cells.append(cell)
-                        if progress:
-                            progress(cell)
-    meta = {"seed": seed, "challenges_per_cell": challenges_per_cell, "block": BLOCK,
-            "policies": [f"{k}/{n}" for k, n in policies],
-            "configurations": {c.name: {"changes": dict(c.changes), "unverified_limit": c.unverified_limit}
-                               for c in configurations},
-            "library": asdict(library), "started_at": round(started, 1),
-            "wall_s": round(time.time() - started, 1), "cpus": os.cpu_count()}
+            play_all(arena, None, "remote", policies[0])
+        meta["url"] = url
+    else:
+        with tempfile.TemporaryDirectory(prefix="insideout-botlab-cache-") as own_cache:
+            cache = Path(cache_dir) if cache_dir is not None else Path(own_cache)  # built once per evaluation
+            cache.mkdir(parents=True, exist_ok=True)
+            for configuration in configurations:
+                for policy in policies:
+                    with deployment(configuration, policy, library, cache) as live, live.client() as http:
+                        play_all(Arena(http), live.services, configuration.name, policy)
+        meta["configurations"] = {c.name: {"changes": dict(c.changes), "unverified_limit": c.unverified_limit}
+                                  for c in configurations}
+        meta["library"] = asdict(library)
+    meta |= {"started_at": round(started, 1), "wall_s": round(time.time() - started, 1), "cpus": os.cpu_count()}
     return Report(tuple(cells), json.loads(json.dumps(meta)))  # JSON's own types, so the report round-trips
 
 
