@@ -290,6 +290,19 @@ def settings_from_env(env: Mapping[str, str] | None = None) -> Settings:
     return Settings(**values)
 
 
+def setting_changes(assignments: Mapping[str, str]) -> dict[str, object]:
+    """Settings fields from INSIDEOUT_NAME -> raw text, parsed as the environment would be (for
+    dataclasses.replace on a Settings). An unknown name, or one of the S3 group, is a SettingsError."""
+    by_env = {s.env: s for s in SETTINGS if s.field and s.parse}
+    changes = {}
+    for name, raw in assignments.items():
+        setting = by_env.get(name) or by_env.get(PREFIX + name)
+        if setting is None:
+            raise SettingsError(f"{name} is not a setting this can change (`insideout settings` lists them)")
+        changes[setting.field] = setting.parse(setting.name, raw)
+    return changes
+
+
 def settings_help(markdown: bool = False) -> str:
     """Every INSIDEOUT_* variable with its default and help: plain text for `insideout settings`, or the
     README's settings table."""

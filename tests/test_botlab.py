@@ -8,7 +8,7 @@ import pytest
 
 from insideout.botlab import asr
 from insideout.botlab import classifier as emotion_classifier
-from insideout.botlab.features import FEATURE_NAMES, features
+from insideout.botlab.features import FEATURE_NAMES, FEATURE_SETS, feature_names, features
 from insideout.corpus.synth import render_clip
 from insideout.emotions import EMOTION_IDS
 from insideout.wav import SAMPLE_RATE
@@ -44,6 +44,33 @@ def test_features_have_a_fixed_length_for_any_clip():
         assert vector.shape == (len(FEATURE_NAMES),) and np.isfinite(vector).all()
 
 
+@pytest.mark.parametrize("feature_set", FEATURE_SETS)
+def test_every_feature_set_has_a_fixed_length_even_for_silence(feature_set):
+    for wave in (tone(1, 2.0), tone(2, 0.05), np.zeros(22050, np.float32)):
+        vector = features(wave, SAMPLE_RATE, feature_set)
+        assert vector.shape == (len(feature_names(feature_set)),) and np.isfinite(vector).all()
+
+
+def test_egemaps_is_openSMILEs_88_functionals_and_the_pair_holds_both_sets():
+    egemaps = feature_names("egemaps")
+    assert len(egemaps) == 88 and "egemaps:F0semitoneFrom27.5Hz_sma3nz_amean" in egemaps
+    assert feature_names("egemaps+librosa") == egemaps + FEATURE_NAMES
+
+
+def test_egemaps_features_do_not_depend_on_playback_gain_and_hear_a_higher_voice():
+    wave = example(SENTENCES[0], "happy").wave
+    assert np.allclose(features(wave, SAMPLE_RATE, "egemaps"), features(wave * 0.25, SAMPLE_RATE, "egemaps"),
+                       rtol=1e-3, atol=1e-3)
+    pitch = feature_names("egemaps").index("egemaps:F0semitoneFrom27.5Hz_sma3nz_amean")
+    low, high = example(SENTENCES[0], "neutral", "piper-joe"), example(SENTENCES[0], "neutral", "piper-joe-high")
+    assert features(high.wave, SAMPLE_RATE, "egemaps")[pitch] > features(low.wave, SAMPLE_RATE, "egemaps")[pitch] + 2
+
+
+def test_an_unknown_feature_set_is_refused_by_name():
+    with pytest.raises(ValueError, match="unknown feature set 'mfcc-only'"):
+        features(tone(1, 0.5), SAMPLE_RATE, "mfcc-only")
+
+
 def test_features_do_not_depend_on_playback_gain():
     wave = example(SENTENCES[0], "happy").wave
     assert np.allclose(features(wave, SAMPLE_RATE), features(wave * 0.25, SAMPLE_RATE), rtol=1e-3, atol=1e-3)
@@ -73,6 +100,23 @@ def test_the_classifier_names_angry_and_sad_of_unseen_sentences():
     clf = emotion_classifier.fit(train, cross_validate=False)
     unseen = [example(text, emotion, seed=9) for text in SENTENCES[4:] for emotion in ("angry", "sad")]
     assert clf.predict([u.wave for u in unseen], SAMPLE_RATE) == [u.emotion for u in unseen]
+
+
+def test_a_classifier_keeps_its_feature_set_through_a_save_and_predicts_with_it(every_emotion, tmp_path):
+    clf = emotion_classifier.fit(every_emotion, cross_validate=False, feature_set="egemaps+librosa")
+    clf.save(tmp_path / "c.pkl")
+    loaded = emotion_classifier.load(tmp_path / "c.pkl")
+    assert loaded.feature_set == "egemaps+librosa" and len(loaded.feature_names) == 88 + len(FEATURE_NAMES)
+    waves = [ex.wave for ex in every_emotion[:4]]
+    assert loaded.predict(waves, SAMPLE_RATE) == clf.predict(waves, SAMPLE_RATE)
+
+
+def test_feature_sets_are_compared_on_held_out_sentences_and_on_other_clips(every_emotion):
+    train = [example(text, emotion, seed=i) for i, text in enumerate(SENTENCES[2:4]) for emotion in EMOTION_IDS]
+    rows = emotion_classifier.compare_feature_sets(train, every_emotion, ["librosa", "egemaps"])
+    assert [(r["feature_set"], r["features"]) for r in rows] == [("librosa", len(FEATURE_NAMES)), ("egemaps", 88)]
+    for row in rows:
+        assert 0 <= row["cv_accuracy"] <= 1 and 0 <= row["test_accuracy"] <= 1 and row["extract_ms_per_clip"] > 0
 
 
 def test_the_classifier_measures_itself_on_sentences_it_did_not_train_on(fitted):

@@ -18,10 +18,13 @@ from insideout.botlab.arena import Arena
 from insideout.botlab.attackers import ATTACKERS, SYBIL_LABEL
 from insideout.botlab.attackers.random_guess import RandomGuesser
 from insideout.botlab.evaluation import (
+    CONFIGURATIONS,
     TODAY,
+    Cell,
     Configuration,
     Identities,
     Report,
+    configuration_from_settings,
     deployment,
     evaluate,
     play_cell,
@@ -121,6 +124,51 @@ def test_the_report_round_trips_through_json_and_its_table_names_every_attacker(
     assert report.cells[1].clients == 5 and report.cells[0].clients == 1
 
 
+def test_every_attacker_plays_a_deployment_of_its_own_and_meets_no_one_elses_votes(cache):
+    """Two Sybils in one evaluation, one unverified clip, consensus at 3: on a shared server the second
+    would find the clip gone to learning (or its tally holding the first one's votes); each on its own
+    deployment moves the clip there itself."""
+    crowd = Configuration("3-vote", {"consensus_min_votes": 3}, unverified_limit=1)
+    report = evaluate({"first": ATTACKERS["sybil-every"], "second": ATTACKERS["sybil-every"]}, policies=((1, 3),),
+                      configurations=(crowd,), challenges_per_cell=200, seed=0, library=SMALL, cache_dir=cache)
+    assert [c.learned_with_its_label for c in report.cells] == [1, 1]
+    assert report.cells[0].counted_votes == report.cells[1].counted_votes  # same seed, same fresh server
+
+
+def test_a_report_stored_before_the_retraining_fields_still_reads():
+    cell = Report.from_dict({"meta": {}, "cells": [{
+        "attacker": "adaptive", "configuration": "today", "policy": "1/3", "n": 1, "passes": 1, "rate": 1.0,
+        "interval": [0.2, 1.0], "chance": 0.33, "control_rounds": 1, "control_correct": 1, "control_accuracy": 1.0,
+        "confusion": {}, "pass_rate_by_block": [1.0], "cpu_s": 0.1, "cpu_s_per_pass": 0.1, "clients": 1,
+        "counted_votes": 0, "learned_with_its_label": 0, "learned_against_intended": 0, "wall_s": 0.2}]}).cells[0]
+    assert isinstance(cell, Cell) and cell.retrain_cpu_s is None and cell.retrains is None
+
+
+def test_a_configuration_is_made_of_settings_parsed_as_the_environment_would_be():
+    made = configuration_from_settings("strict", ["INSIDEOUT_CONSENSUS_MIN_VOTES=20", "CONSENSUS_MIN_SHARE=0.8"])
+    assert made == Configuration("strict", {"consensus_min_votes": 20, "consensus_min_share": 0.8})
+    assert {"today", "strict-consensus", "few-unverified"} <= set(CONFIGURATIONS)
+
+
+@pytest.mark.parametrize(("assignment", "says"), [
+    ("INSIDEOUT_NO_SUCH_THING=1", "not a setting"),
+    ("INSIDEOUT_CONSENSUS_MIN_VOTES=many", "INSIDEOUT_CONSENSUS_MIN_VOTES"),
+    ("INSIDEOUT_DATA_DIR=/tmp/elsewhere", "sets data_dir itself"),
+    ("INSIDEOUT_ROUNDS_TO_PASS=2", "--policies"),
+    ("CONSENSUS_MIN_VOTES", "NAME=VALUE"),
+])
+def test_a_configuration_refuses_what_it_cannot_use_and_says_why(assignment, says):
+    with pytest.raises(ValueError, match=says):
+        configuration_from_settings("custom", [assignment])
+
+
+def test_a_named_configuration_changes_the_deployments_settings(cache):
+    with deployment(CONFIGURATIONS["strict-consensus"], (2, 3), SMALL, cache) as d:
+        settings = d.services.settings
+    assert (settings.consensus_min_votes, settings.consensus_min_share) == (20, 0.8)
+    assert (settings.rounds_to_pass, settings.max_rounds) == (2, 3)
+
+
 def test_challenge_slots_give_every_rounds_control_and_answers(live):
     with live.client() as http:
         played = Arena(http).play(RandomGuesser(3), client="198.18.7.7")
@@ -176,6 +224,26 @@ def test_bots_evaluate_runs_end_to_end_and_writes_the_json_and_the_plot(cache, t
     assert [(c.attacker, c.policy, c.n) for c in report.cells] == [("random", "1/3", 5), ("random", "2/3", 5)]
     assert png.read_bytes().startswith(b"\x89PNG")
     assert not (tmp_path / "untouched").exists()
+
+
+def test_bots_evaluate_plays_a_configuration_given_by_settings(cache, tmp_path):
+    out = tmp_path / "report.json"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("INSIDEOUT_")}
+    done = subprocess.run(
+        [sys.executable, "-m", "insideout", "bots", "evaluate", "--attackers", "random", "--challenges", "3",
+         "--policies", "1/3", "--configurations", "today", "--set", "INSIDEOUT_CONSENSUS_MIN_VOTES=20",
+         "--set-name", "twenty", "--starter-per-emotion", str(SMALL.clips_per_emotion), "--unverified-share",
+         str(SMALL.unverified_share), "--library-cache", str(cache), "--out", str(out), "--plot",
+         str(tmp_path / "r.png"), "--no-store"],
+        env=env, capture_output=True, text=True, timeout=300, cwd=tmp_path,
+    )
+    assert done.returncode == 0, done.stderr
+    report = json.loads(out.read_text())
+    assert [c["configuration"] for c in report["cells"]] == ["today", "twenty"]
+    assert report["meta"]["configurations"]["twenty"]["changes"] == {"consensus_min_votes": 20}
+    bad = subprocess.run([sys.executable, "-m", "insideout", "bots", "evaluate", "--set", "INSIDEOUT_NOPE=1"],
+                         env=env, capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    assert bad.returncode == 2 and "INSIDEOUT_NOPE" in bad.stderr
 
 
 def test_a_running_server_at_a_url_is_measured_by_pass_rates_alone(tmp_path):

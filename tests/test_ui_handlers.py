@@ -363,6 +363,17 @@ def test_the_language_switch_turns_the_page_korean(ui, stocked):
     assert later[ui.login.login_msg] == "로그아웃했습니다."
 
 
+def test_the_language_switch_turns_the_bot_lab_statement_korean_at_once_for_the_admin(ui, stocked):
+    admin = sign_in(ui, stocked, "admin", ADMIN_PASSWORD)
+    assert "아직 봇 평가가 없습니다" in ui.set_lang(admin, "ko")[ui.admin.bots_statement]
+    assert "No bot evaluation yet" in ui.set_lang(admin, "en")[ui.admin.bots_statement]
+
+
+def test_the_language_switch_leaves_the_bot_lab_alone_for_anyone_but_the_admin(ui, stocked):
+    out = ui.set_lang(sign_in(ui, stocked, "alice", DEMO_PASSWORD), "ko")
+    assert all(out[c] == gr.skip() for c in (ui.admin.bots_statement, ui.admin.bots_cells, ui.admin.bots_humans))
+
+
 def test_an_unknown_language_falls_back_to_english(ui):
     assert ui.set_lang(TabState(lang="ko"), "xx")[ui.state].lang == "en"
 

@@ -1,8 +1,10 @@
-"""An acoustic emotion classifier: features.py's vector into a scaled logistic regression.
+"""An acoustic emotion classifier: one of features.py's feature sets into a scaled logistic regression.
 
-Trained on the starter library (clips with an intended emotion), it is the bot lab's machine attacker
-and `insideout eval`'s judge of whether a generated clip carries the emotion it was asked for.
-Chance is 1 / 8 = 12.5 %.
+Trained on the starter library (clips with an intended emotion), it is `insideout eval`'s judge of whether
+a generated clip carries the emotion it was asked for (librosa features, the default); trained on clips
+an attacker rendered itself, it is the bot lab's acoustic attacker (its own feature set, see
+attackers/acoustic.py). The classifier records its feature set, so a saved one extracts what it was fitted
+on. Chance is 1 / 8 = 12.5 %.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ import numpy as np
 
 from ..emotions import EMOTION_IDS
 from ..wav import SAMPLE_RATE, resample
-from .features import FEATURE_NAMES, features
+from .features import DEFAULT_FEATURE_SET, feature_names, features
 
 FORMAT = "insideout-emotion-classifier-1"
 
@@ -36,10 +38,14 @@ class EmotionClassifier:
     trained_on: int
     fingerprint: str  # what it was trained on, so a cache knows when to refit
     cv_accuracy: float | None = None
-    feature_names: tuple[str, ...] = field(default=FEATURE_NAMES)
+    feature_names: tuple[str, ...] = field(default_factory=feature_names)
+    feature_set: str = DEFAULT_FEATURE_SET
+
+    def features(self, wave: np.ndarray, sample_rate: int) -> np.ndarray:
+        return features(wave, sample_rate, self.feature_set)
 
     def predict(self, waves: Sequence[np.ndarray], sample_rate: int) -> list[str]:
-        x = np.stack([features(w, sample_rate) for w in waves])
+        x = np.stack([self.features(w, sample_rate) for w in waves])
         return [str(p) for p in self.pipeline.predict(x)]
 
     def save(self, path: str | Path) -> None:
@@ -64,12 +70,13 @@ def load(path: str | Path) -> EmotionClassifier:
     if not isinstance(data, dict) or data.get("format") != FORMAT:
         raise ValueError(f"{path} is not an InsideOut emotion classifier")
     classifier = data["classifier"]
-    if classifier.feature_names != FEATURE_NAMES:
+    if classifier.feature_names != feature_names(getattr(classifier, "feature_set", DEFAULT_FEATURE_SET)):
         raise ValueError(f"{path} was made with other features: refit it")
     return classifier
 
 
-def _pipeline():
+def pipeline():
+    """A fresh, unfitted classifier: what fit() fits, and what the adaptive attacker refits."""
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
@@ -86,19 +93,20 @@ def fingerprint(examples: Sequence[Example]) -> str:
     return h.hexdigest()[:16]
 
 
-def fit(examples: Sequence[Example], cross_validate: bool = True) -> EmotionClassifier:
+def fit(examples: Sequence[Example], cross_validate: bool = True,
+        feature_set: str = DEFAULT_FEATURE_SET) -> EmotionClassifier:
     """Fit on labelled clips; with cross_validate, also measure accuracy on clips held out by group."""
     if len({ex.emotion for ex in examples}) < 2:
         raise ValueError("the classifier needs clips of at least two emotions")
     unknown = {ex.emotion for ex in examples} - set(EMOTION_IDS)
     if unknown:
         raise ValueError(f"unknown emotions: {sorted(unknown)}")
-    x = np.stack([features(ex.wave, ex.sample_rate) for ex in examples])
+    x = np.stack([features(ex.wave, ex.sample_rate, feature_set) for ex in examples])
     y = np.array([ex.emotion for ex in examples])
     cv = cross_validated_accuracy(x, y, [ex.group or str(i) for i, ex in enumerate(examples)]) \
         if cross_validate else None
-    pipeline = _pipeline().fit(x, y)
-    return EmotionClassifier(pipeline, len(examples), fingerprint(examples), cv)
+    return EmotionClassifier(pipeline().fit(x, y), len(examples), fingerprint(examples), cv,
+                             feature_names(feature_set), feature_set)
 
 
 def cross_validated_accuracy(x: np.ndarray, y: np.ndarray, groups: Sequence[str], folds: int = 5) -> float | None:
@@ -107,7 +115,7 @@ def cross_validated_accuracy(x: np.ndarray, y: np.ndarray, groups: Sequence[str]
     folds = min(folds, len(set(groups)))
     if folds < 2:
         return None
-    scores = cross_val_score(_pipeline(), x, y, groups=list(groups), cv=GroupKFold(n_splits=folds))
+    scores = cross_val_score(pipeline(), x, y, groups=list(groups), cv=GroupKFold(n_splits=folds))
     return float(np.mean(scores))
 
 
@@ -160,11 +168,11 @@ def vocoded_copies(examples: Sequence[Example], vocoder: str | Path = "universal
     return out
 
 
-def cached_fit(examples: Sequence[Example], cache: str | Path | None,
-               vocoder: str | Path | None = None) -> EmotionClassifier:
+def cached_fit(examples: Sequence[Example], cache: str | Path | None, vocoder: str | Path | None = None,
+               feature_set: str = DEFAULT_FEATURE_SET) -> EmotionClassifier:
     """fit() on the examples (and, with a vocoder, their vocoded copies too), reusing the classifier saved
     at cache when it was fitted on the same clips the same way."""
-    key = fingerprint(examples) + (f"+vocoded:{vocoder}" if vocoder else "")
+    key = fingerprint(examples) + (f"+vocoded:{vocoder}" if vocoder else "") + f"+features:{feature_set}"
     if cache is not None and Path(cache).is_file():
         try:
             classifier = load(cache)
@@ -173,8 +181,34 @@ def cached_fit(examples: Sequence[Example], cache: str | Path | None,
         except (ValueError, OSError, pickle.UnpicklingError, EOFError, AttributeError):
             pass  # a stale or broken cache is refitted
     training = list(examples) + (vocoded_copies(examples, vocoder) if vocoder else [])
-    classifier = fit(training)
+    classifier = fit(training, feature_set=feature_set)
     classifier.fingerprint = key
     if cache is not None:
         classifier.save(cache)
     return classifier
+
+
+def compare_feature_sets(train: Sequence[Example], test: Sequence[Example],
+                         feature_sets: Sequence[str] | None = None) -> list[dict]:
+    """For each feature set: grouped cross-validated accuracy on train, and the accuracy on test of a
+    classifier fitted on all of train (the acoustic attacker's case: trained on its own rendered clips,
+    judged on what a deployment serves). How the attacker's feature set was chosen."""
+    import time
+
+    from .features import FEATURE_SETS
+
+    y_train = np.array([ex.emotion for ex in train])
+    y_test = np.array([ex.emotion for ex in test])
+    groups = [ex.group or str(i) for i, ex in enumerate(train)]
+    rows = []
+    for feature_set in feature_sets or FEATURE_SETS:
+        started = time.perf_counter()
+        x_train = np.stack([features(ex.wave, ex.sample_rate, feature_set) for ex in train])
+        x_test = np.stack([features(ex.wave, ex.sample_rate, feature_set) for ex in test])
+        extract_s = time.perf_counter() - started
+        fitted = pipeline().fit(x_train, y_train)
+        rows.append({"feature_set": feature_set, "features": x_train.shape[1],
+                     "cv_accuracy": cross_validated_accuracy(x_train, y_train, groups),
+                     "test_accuracy": float((fitted.predict(x_test) == y_test).mean()),
+                     "extract_ms_per_clip": round(1000 * extract_s / (len(train) + len(test)), 1)})
+    return rows

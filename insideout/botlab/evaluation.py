@@ -2,8 +2,9 @@
 
 It owns the local deployment an evaluation plays against (a temp data dir stocked with the starter
 library, the real app served by uvicorn on loopback, rate limits lifted, 127.0.0.1 trusted as the proxy so
-one process can play as many clients), the loop that plays every attacker under every (configuration,
-policy) cell, and the report: pass rates with Wilson 95 % intervals beside the analytic chance rate,
+one process can play as many clients), the named configurations (sets of settings) it deploys, the loop
+that plays every attacker under every (configuration, policy) cell, each attacker on a fresh deployment of
+its own, and the report: pass rates with Wilson 95 % intervals beside the analytic chance rate,
 control-clip accuracy and confusion, learning over blocks of challenges, the attacker's CPU per pass, and
 how many unverified clips reached the learning pool with a label the attacker voted.
 
@@ -77,7 +78,32 @@ class Configuration:
 
 
 TODAY = Configuration("today")  # the defaults of the settings table
-CONFIGURATIONS: dict[str, Configuration] = {c.name: c for c in (TODAY,)}
+CONFIGURATIONS: dict[str, Configuration] = {c.name: c for c in (
+    TODAY,
+    # consensus twice as hard to reach: how much a Sybil's labels need, and whether it still gets them there
+    Configuration("strict-consensus", {"consensus_min_votes": 20, "consensus_min_share": 0.8,
+                                       "ambiguous_after_votes": 40}),
+    # few unverified clips: a visitor soon has voted on all, and later rounds carry the control alone
+    Configuration("few-unverified", unverified_limit=8),
+)}
+
+
+def configuration_from_settings(name: str, assignments: Sequence[str]) -> Configuration:
+    """A configuration from INSIDEOUT_NAME=VALUE assignments, parsed and checked as the app parses its
+    environment (so every setting the table knows can be evaluated, defences included)."""
+    from ..settings import setting_changes
+
+    pairs: dict[str, str] = {}
+    for text in assignments:
+        key, sep, value = text.partition("=")
+        if not sep:
+            raise ValueError(f"{text!r} is not NAME=VALUE (for example INSIDEOUT_CONSENSUS_MIN_VOTES=20)")
+        pairs[key.strip()] = value
+    changes = setting_changes(pairs)
+    owned = sorted(set(changes) & EVALUATION_OWNS)
+    if owned:
+        raise ValueError(f"the evaluation sets {', '.join(owned)} itself (the policy with --policies)")
+    return Configuration(name, changes)
 
 
 @dataclass(frozen=True)
@@ -125,6 +151,13 @@ def stock(data_dir: Path, library: StarterConfig, cache_dir: Path | None = None)
         shutil.rmtree(cached, ignore_errors=True)
         partial.rename(cached)  # only a finished build is ever found under the cache's name
     shutil.copytree(cached, data_dir)
+
+
+# What deployment_settings decides whatever the configuration: where it lives, how it counts clients, and
+# that nothing but the answers limits play. The policy is the evaluation's other axis.
+EVALUATION_OWNS = frozenset({"data_dir", "secret_key", "starter_library", "rate_limit_per_min",
+                             "request_limit_per_min", "trusted_proxies", "retrain_threshold", "rounds_to_pass",
+                             "max_rounds", "host", "port"})
 
 
 def deployment_settings(data_dir: Path, configuration: Configuration, policy: tuple[int, int]) -> Settings:
@@ -235,13 +268,15 @@ class Cell:
     control_accuracy: float | None
     confusion: Mapping[str, Mapping[str, int]]  # true label -> answered emotion -> control rounds
     pass_rate_by_block: tuple[float, ...]  # per BLOCK challenges, in order played (the last may be short)
-    cpu_s: float  # the attacker's own CPU, answer and learn
+    cpu_s: float  # the attacker's own CPU, answer and learn (refits included)
     cpu_s_per_pass: float | None
     clients: int  # distinct client identities it played as
     counted_votes: int | None  # its votes on unverified clips whose round's control it answered right
     learned_with_its_label: int | None  # clips in the learning pool with a label it cast a counted vote for
     learned_against_intended: int | None  # of those, labelled other than the clip's intended emotion
     wall_s: float
+    retrain_cpu_s: float | None = None  # of cpu_s, the CPU an attacker that refits spent refitting
+    retrains: int | None = None  # how many times it refitted
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Cell:
@@ -352,7 +387,13 @@ def play_cell(arena: Arena, services: Services | None, attacker: Attacker, n: in
         clients=len(clients), counted_votes=n_votes if services else None,
         learned_with_its_label=learned if services else None, learned_against_intended=against if services else None,
         wall_s=round(time.perf_counter() - started, 2),
+        retrain_cpu_s=_rounded(getattr(attacker, "retrain_cpu_s", None)),
+        retrains=getattr(attacker, "retrains", None),
     )
+
+
+def _rounded(value: float | None) -> float | None:
+    return None if value is None else round(value, 4)
 
 
 def evaluate(attackers: Mapping[str, Callable[[int], Attacker]],
@@ -361,22 +402,20 @@ def evaluate(attackers: Mapping[str, Callable[[int], Attacker]],
              library: StarterConfig = DEFAULT_LIBRARY, cache_dir: Path | None = None,
              progress: Callable[[Cell], None] | None = None, url: str | None = None) -> Report:
     """Every attacker (a fresh instance per cell, from its factory and the seed) under every configuration
-    and policy. One deployment per (configuration, policy): the attackers of a cell play one after another
-    against the same server, so an earlier one's votes stay in the tallies a later one meets.
+    and policy, each on a fresh deployment of its own: no attacker meets another's votes in the tallies.
 
     url: play a running server instead (configuration "remote"); policies then names the one it runs (for
     the chance rate), and only pass rates are measured: the truth of its clips is not this side's to see."""
     started = time.time()
     cells: list[Cell] = []
 
-    def play_all(arena: Arena, services: Services | None, configuration: str, policy: tuple[int, int]) -> None:
-        identities = Identities()  # the same addresses in every cell, so cells compare
-        for index, (name, factory) in enumerate(attackers.items()):
-            cell = replace(play_cell(arena, services, factory(seed), challenges_per_cell, index, identities,
-                                     configuration, tuple(policy)), attacker=name)
-            cells.append(cell)
-            if progress:
-                progress(cell)
+    def play_one(arena: Arena, services: Services | None, configuration: str, policy: tuple[int, int],
+                 index: int, name: str, factory: Callable[[int], Attacker], identities: Identities) -> None:
+        cell = replace(play_cell(arena, services, factory(seed), challenges_per_cell, index, identities,
+                                 configuration, tuple(policy)), attacker=name)
+        cells.append(cell)
+        if progress:
+            progress(cell)
 
     meta: dict[str, Any] = {"seed": seed, "challenges_per_cell": challenges_per_cell, "block": BLOCK,
                             "policies": [f"{k}/{n}" for k, n in policies]}
@@ -384,7 +423,11 @@ def evaluate(attackers: Mapping[str, Callable[[int], Attacker]],
         if len(policies) != 1:
             raise ValueError("a server at a URL runs one policy: name it, and only it")
         with Arena.at(url) as arena:
-            play_all(arena, None, "remote", policies[0])
+            # One server: attackers meet each other's votes; one set of identities, so no two attackers play
+            # as the same client there.
+            identities = Identities()
+            for index, (name, factory) in enumerate(attackers.items()):
+                play_one(arena, None, "remote", policies[0], index, name, factory, identities)
         meta["url"] = url
     else:
         with tempfile.TemporaryDirectory(prefix="insideout-botlab-cache-") as own_cache:
@@ -392,8 +435,11 @@ def evaluate(attackers: Mapping[str, Callable[[int], Attacker]],
             cache.mkdir(parents=True, exist_ok=True)
             for configuration in configurations:
                 for policy in policies:
-                    with deployment(configuration, policy, library, cache) as live, live.client() as http:
-                        play_all(Arena(http), live.services, configuration.name, policy)
+                    for index, (name, factory) in enumerate(attackers.items()):
+                        with deployment(configuration, policy, library, cache) as live, live.client() as http:
+                            # fresh identities per deployment: the same addresses play every cell, so cells compare
+                            play_one(Arena(http), live.services, configuration.name, policy, index, name, factory,
+                                     Identities())
         meta["configurations"] = {c.name: {"changes": dict(c.changes), "unverified_limit": c.unverified_limit}
                                   for c in configurations}
         meta["library"] = asdict(library)

@@ -1,12 +1,14 @@
 """The bot lab from the command line: attackers play the captcha through its HTTP API, measured.
 
     insideout bots evaluate [--attackers random sybil sybil-every] [--policies 1/3 2/3 3/3] [--challenges 300]
-                            [--configurations today] [--seed 0] [--out botlab-report.json]
-                            [--plot botlab-report.png] [--library-cache DIR] [--starter-per-emotion 30]
-                            [--no-store] [--url URL]
+                            [--configurations today] [--set INSIDEOUT_NAME=VALUE ...] [--set-name custom]
+                            [--seed 0] [--out botlab-report.json] [--plot botlab-report.png]
+                            [--library-cache DIR] [--starter-per-emotion 30] [--no-store] [--url URL]
 
-Each (configuration, policy) gets its own local server on loopback over a fresh copy of the starter
-library (built once, or reused from --library-cache); each attacker plays N challenges there. Prints the
+Each attacker under each (configuration, policy) gets its own local server on loopback over a fresh copy
+of the starter library (built once, or reused from --library-cache) and plays N challenges there. A
+configuration is a named set of settings: today (the defaults), strict-consensus, few-unverified, or one
+of your own from --set assignments (every INSIDEOUT_* setting the app reads; named by --set-name). Prints the
 table (pass rate, Wilson 95 % interval, chance, control accuracy, clips it got into the learning pool)
 and writes the JSON report and the plot. It plays against no data dir of yours: it only stores the report
 in INSIDEOUT_DATA_DIR's metadata store, where the admin dashboard's Bot lab shows it, when that data dir
@@ -51,7 +53,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     ev.add_argument("--attackers", nargs="+", choices=sorted(ATTACKERS), default=["random", "sybil", "sybil-every"])
     ev.add_argument("--policies", nargs="+", type=policy, default=[(1, 3), (2, 3), (3, 3)], metavar="K/N",
                     help="pass K of at most N rounds (default: 1/3 2/3 3/3)")
-    ev.add_argument("--configurations", nargs="+", choices=sorted(CONFIGURATIONS), default=["today"])
+    ev.add_argument("--configurations", nargs="*", choices=sorted(CONFIGURATIONS), default=None,
+                    help="named configurations (default: today, or none when --set is given)")
+    ev.add_argument("--set", action="append", default=[], metavar="INSIDEOUT_NAME=VALUE", dest="assignments",
+                    help="a setting of a configuration of your own (repeatable), played after the named ones")
+    ev.add_argument("--set-name", default="custom", help="the name of the --set configuration (default: custom)")
     ev.add_argument("--challenges", type=int, default=300, help="challenges per attacker and cell")
     ev.add_argument("--seed", type=int, default=0)
     ev.add_argument("--out", type=Path, default=Path("botlab-report.json"), help="the JSON report")
@@ -66,18 +72,62 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                                   "sees one client, and its rate limits apply)")
     ev.add_argument("--no-store", action="store_true",
                     help="do not store the report in the data dir's metadata store (the admin's Bot lab)")
+    fe = actions.add_parser("features", help="measure the acoustic attacker's feature sets",
+                            description="Render the acoustic attacker's recipe and the starter library's plan "
+                                        "in memory, then print each feature set's grouped cross-validated "
+                                        "accuracy on the recipe and its accuracy on the starter clips (the "
+                                        "measurement that chose the attacker's features; minutes).",
+                            epilog=EXIT_CODES)
+    fe.add_argument("--recipe-per-emotion", type=int, default=64, help="recipe sentences (each in 8 emotions)")
+    fe.add_argument("--starter-per-emotion", type=int, default=30)
+    fe.add_argument("--seed", type=int, default=0)
 
 
 def run(args: argparse.Namespace, ctx: Context) -> int:
+    if args.action == "features":
+        return features(args)
+    return evaluate_command(args, ctx)
+
+
+def features(args: argparse.Namespace) -> int:
+    from insideout.botlab.attackers.acoustic import Recipe, render_examples
+    from insideout.botlab.classifier import compare_feature_sets, rendered_starter_examples
+
+    if args.recipe_per_emotion < 2 or args.starter_per_emotion < 1:
+        raise CommandError("--recipe-per-emotion must be at least 2 and --starter-per-emotion at least 1")
+    print("rendering the recipe and the starter plan ...", file=sys.stderr, flush=True)
+    train = render_examples(Recipe(args.recipe_per_emotion, args.seed))
+    test = rendered_starter_examples(args.starter_per_emotion)
+    print(f"feature set       n   CV on {len(train)} recipe clips   on {len(test)} starter clips   ms/clip")
+    for row in compare_feature_sets(train, test):
+        cv = "n/a" if row["cv_accuracy"] is None else f"{row['cv_accuracy']:.1%}"
+        print(f"{row['feature_set']:<16} {row['features']:>3}   {cv:>22}   {row['test_accuracy']:>20.1%}   "
+              f"{row['extract_ms_per_clip']:>7}")
+    return 0
+
+
+def evaluate_command(args: argparse.Namespace, ctx: Context) -> int:
     from insideout.botlab.arena import ArenaError
     from insideout.botlab.attackers import ATTACKERS
-    from insideout.botlab.evaluation import CONFIGURATIONS, evaluate, plot
+    from insideout.botlab.evaluation import CONFIGURATIONS, configuration_from_settings, evaluate, plot
     from insideout.corpus.starter import StarterConfig
+    from insideout.settings import SettingsError
 
     if args.challenges < 1:
         raise CommandError("--challenges must be at least 1")
     if args.url and len(args.policies) != 1:
         raise CommandError("with --url, give the server's one policy: --policies K/N")
+    names = args.configurations if args.configurations is not None else ([] if args.assignments else ["today"])
+    configurations = [CONFIGURATIONS[name] for name in names]
+    if args.assignments:
+        if args.set_name in names:
+            raise CommandError(f"--set-name {args.set_name} is a named configuration already: choose another name")
+        try:
+            configurations.append(configuration_from_settings(args.set_name, args.assignments))
+        except (ValueError, SettingsError) as e:
+            raise CommandError(f"--set: {e}") from None
+    if not configurations:
+        raise CommandError("no configuration to play: name one with --configurations or give --set")
     if args.starter_per_emotion < 1 or not 0 <= args.unverified_share < 1:
         raise CommandError("--starter-per-emotion must be at least 1 and --unverified-share in [0, 1)")
     # The library's own seed stays the app's (0): --seed varies the attackers, not what they hear.
@@ -95,7 +145,7 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
 
     try:
         report = evaluate({name: ATTACKERS[name] for name in args.attackers}, tuple(args.policies),
-                          tuple(CONFIGURATIONS[name] for name in args.configurations), args.challenges, args.seed,
+                          tuple(configurations), args.challenges, args.seed,
                           library, args.library_cache, progress, url=args.url)
     except ArenaError as e:
         raise CommandError(f"the server refused to play ({e}); against your own server, lift its "

@@ -1,23 +1,24 @@
 """The adaptive attacker: the acoustic attacker that also learns from the deployment it attacks.
 
 It starts from the acoustic attacker's recipe-trained classifier and keeps, for every clip it is served,
-the clip's features (botlab.features, from its first serving) and what the server's answers proved about
-its label. Clips are recognised when served again by the memory attacker's fingerprint.
+the clip's features (the base classifier's feature set, from its first serving) and what the server's
+answers proved about its label. Clips are recognised when served again by the memory attacker's
+fingerprint.
 
 What an answer proves: a challenge's last round decides it whatever the policy, so `passed` proves the
 answers of that round right and `failed` proves them wrong; a `retry` proves a round wrong only under a
-1-of-N policy, which the bot knows once it has seen a challenge pass in its first round (under k >= 2 none
-can). As in the memory attacker, only the control's answer decides a round, and a clip's role does not
-change, so every clip is treated as though it were the control: a wrong "proof" about an unverified clip
-costs nothing when answering. For training it does: only clips known to be controls become examples. A
-clip is a known control when it was the only slot of a round, or when it came back to the same client (the
-server serves a client each unverified clip at most once, while play clips recur).
+1-of-N policy, which the bot knows once it has seen a challenge pass in its first round (under k >= 2
+none can). As in the memory attacker, only the control's answer decides a round, and a clip's role does
+not change, so every clip is treated as though it were the control: a wrong "proof" about an unverified
+clip costs nothing when answering. For training it does: only clips known to be controls become examples.
+A clip is a known control when it was the only slot of a round, or when it came back to the same client
+(the server serves a client each unverified clip at most once, while play clips recur).
 
-Every `retrain_every` finished challenges it refits the classifier on the recipe's examples plus the proven
-controls, each repeated `deployment_weight` times (they are the very clips it will be asked about again,
-and far fewer than the recipe's). It answers a clip with its proven label, else with the classifier's
-likeliest emotion that no wrong answer ruled out. The CPU seconds spent refitting are kept in
-`retrain_cpu_s` (the evaluation's own timing covers answer and learn, refits included).
+Every `retrain_every` finished challenges it refits the classifier on the recipe's examples plus the
+proven controls, each repeated `deployment_weight` times (they are the very clips it will be asked about
+again, and far fewer than the recipe's). It answers a clip with its proven label, else with the
+classifier's likeliest emotion that no wrong answer ruled out. The CPU seconds spent refitting are kept
+in `retrain_cpu_s` (the evaluation's own timing covers answer and learn, refits included).
 
 The recipe's feature matrix is needed for every refit; computing it renders the recipe again (minutes for
 the default 512 clips), so it is kept in a file (`cache`) keyed by the recipe, like the classifier.
@@ -91,13 +92,12 @@ class AdaptiveAttacker:
 
     def _recognise(self, audio: bytes, client: str) -> int:
         from ...wav import decode
-        from ..features import features
 
         fp = fingerprint(audio)
         index = match(fp, [c.fingerprint for c in self._clips])
         if index is None:
             wave, sr = decode(audio)
-            self._clips.append(_Clip(fp, features(wave, sr)))
+            self._clips.append(_Clip(fp, self.base.classifier.features(wave, sr)))
             index = len(self._clips) - 1
         clip = self._clips[index]
         clip.clients[client] = clip.clients.get(client, 0) + 1
@@ -155,11 +155,11 @@ class AdaptiveAttacker:
             key = self.base.classifier.fingerprint  # names the recipe (or the examples) the base was fitted on
             cached = _load(self.cache, key)
             if cached is None:
-                from ..features import features
                 from .acoustic import render_examples
 
                 examples = self.base.examples if self.base.examples is not None else render_examples(self.base.recipe)
-                cached = (np.stack([features(ex.wave, ex.sample_rate) for ex in examples]),
+                extract = self.base.classifier.features
+                cached = (np.stack([extract(ex.wave, ex.sample_rate) for ex in examples]),
                           np.array([ex.emotion for ex in examples]))
                 _save(self.cache, key, cached)
             self._recipe = cached
@@ -167,7 +167,7 @@ class AdaptiveAttacker:
 
     def retrain(self) -> None:
         """Refit on the recipe plus the proven controls; its CPU time goes into retrain_cpu_s."""
-        from ..classifier import _pipeline
+        from ..classifier import pipeline
 
         started = time.process_time()
         x, y = self.recipe_matrix()  # the first refit may render the recipe: counted too
@@ -176,7 +176,7 @@ class AdaptiveAttacker:
             w = self.deployment_weight
             x = np.concatenate([x, np.repeat(np.stack([c.features for c in proven]), w, axis=0)])
             y = np.concatenate([y, np.repeat(np.array([c.label for c in proven]), w)])
-        self._pipeline = _pipeline().fit(x, y)
+        self._pipeline = pipeline().fit(x, y)
         self.retrains += 1
         self.retrain_cpu_s += time.process_time() - started
 

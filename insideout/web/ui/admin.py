@@ -205,7 +205,16 @@ class AdminView:
             self.bots_challenges: gr.update(label=t(lang, "bots_challenges")),
             self.bots_btn: gr.update(value=t(lang, "bots_start")),
             self.bots_cancel: gr.update(value=t(lang, "cancel_job")),
-        }
+        } | self._bot_lab_texts(lang, self._is_admin(tab_state))
+
+    def _bot_lab_texts(self, lang: str, admin: bool) -> dict:
+        """The Bot lab's words and tables in the new language at once, not at the next refresh (for anyone
+        else, left as they are: they are the admin's to see)."""
+        if not admin:
+            return {self.bots_statement: gr.skip(), self.bots_cells: gr.skip(), self.bots_humans: gr.skip()}
+        view = self.board.research()
+        return {self.bots_statement: self._statement(lang, view), self.bots_cells: self._cells_frame(lang, view),
+                self.bots_humans: self._humans_frame(lang, view)}
 
     # -- handlers ------------------------------------------------------------------------------
 
