@@ -158,6 +158,21 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("MAX_ROUNDS", "max_rounds", 3, "rounds a challenge may take at most", whole(1, 20)),
     Setting("CHALLENGE_TTL_S", "challenge_ttl_s", 300, "lifetime of a challenge, seconds", whole(10, 86_400)),
     Setting("TOKEN_TTL_S", "token_ttl_s", 120, "lifetime of a pass token, seconds", whole(5, 86_400)),
+    Setting("FEEDBACK", "feedback", "immediate",
+            "what an answer tells: `immediate` (each round's outcome at once: `retry` after a wrong round, `passed` "
+            "as soon as enough are right) or `deferred` (every round is played; `passed` or `failed` only after "
+            "the last)", choice("immediate", "deferred")),
+    Setting("SERVE_BUDGET", "serve_budget", 0,
+            "servings of a play clip (as a round's control or decoy) after which it is retired as spent and never "
+            "served again; `0`: no limit", whole(0, 1_000_000)),
+    Setting("POW_DIFFICULTY", "pow_difficulty", 0,
+            "proof of work before a new challenge: leading zero bits of SHA-256 a client must find at its lowest "
+            "rate (rising with its recent rate); `0`: off", whole(0, 32)),
+    Setting("VOTES_PER_NETWORK", "votes_per_network", 0,
+            "counted votes one client network (IPv4 /24, IPv6 /48) may give one clip; `0`: no cap", whole(0, 1_000)),
+    Setting("PLAY_POOL_TARGET", "play_pool_target", 0,
+            "fresh play clips the restock job keeps, rendering new ones (new sentences, the starter voices and "
+            "presets) when the pool falls below; `0`: no restocking", whole(0, 1_000_000)),
     Setting("CONSENSUS_MIN_VOTES", "consensus_min_votes", 10, "consensus: counted votes a clip needs at least",
             whole(1, 100_000)),
     Setting("CONSENSUS_MIN_SHARE", "consensus_min_share", 0.6,
@@ -247,6 +262,11 @@ class Settings:
     max_rounds: int = _DEFAULT["max_rounds"]
     challenge_ttl_s: int = _DEFAULT["challenge_ttl_s"]
     token_ttl_s: int = _DEFAULT["token_ttl_s"]
+    feedback: str = _DEFAULT["feedback"]
+    serve_budget: int = _DEFAULT["serve_budget"]
+    pow_difficulty: int = _DEFAULT["pow_difficulty"]
+    votes_per_network: int = _DEFAULT["votes_per_network"]
+    play_pool_target: int = _DEFAULT["play_pool_target"]
     consensus_min_votes: int = _DEFAULT["consensus_min_votes"]
     consensus_min_share: float = _DEFAULT["consensus_min_share"]
     ambiguous_after_votes: int = _DEFAULT["ambiguous_after_votes"]

@@ -29,7 +29,7 @@ def get(db: sqlite_utils.Database, challenge_id: str) -> Challenge | None:
         return None
     c = rows[0]
     slots = [
-        Slot(r["slot"], r["position"], r["clip_id"], bool(r["is_control"]), r["answer"])
+        Slot(r["slot"], r["position"], r["clip_id"], bool(r["is_control"]), r["answer"], bool(r["is_decoy"]))
         for r in db.query(
             "SELECT * FROM slots WHERE challenge_id = ? AND round_no = ? ORDER BY position",
             [challenge_id, c["round"]],
@@ -54,7 +54,8 @@ def get(db: sqlite_utils.Database, challenge_id: str) -> Challenge | None:
 
 def slots_of(db: sqlite_utils.Database, challenge_id: str) -> list[RoundSlot]:
     return [
-        RoundSlot(r["round_no"], r["slot"], r["position"], r["clip_id"], bool(r["is_control"]), r["answer"])
+        RoundSlot(r["round_no"], r["slot"], r["position"], r["clip_id"], bool(r["is_control"]), r["answer"],
+                  bool(r["is_decoy"]))
         for r in db.query(
             "SELECT * FROM slots WHERE challenge_id = ? ORDER BY round_no, position", [challenge_id]
         )
@@ -111,6 +112,7 @@ def insert_round(
             "position": s.position,
             "clip_id": s.clip_id,
             "is_control": int(s.is_control),
+            "is_decoy": int(s.is_decoy),
         }
         for s in slots
     )

@@ -23,6 +23,7 @@ class Slot:
     clip_id: int
     is_control: bool
     answer: str | None = None
+    is_decoy: bool = False  # a play clip beside the control when no unverified clip is left: not scored, no vote
 
 
 @dataclass(frozen=True)
@@ -35,6 +36,7 @@ class RoundSlot:
     clip_id: int
     is_control: bool
     answer: str | None = None
+    is_decoy: bool = False
 
 
 @dataclass(frozen=True)

@@ -149,6 +149,14 @@ MIGRATIONS: tuple[str, ...] = (
         job_id INTEGER
     );
     """,
+    # Defences: a round's ungraded decoy slot (a play clip whose answer is neither scored nor a vote), how many
+    # times each clip has been served in a round (the serve budget retires a play clip when spent), and the
+    # voter's network (a cap on one network's counted votes per clip).
+    """
+    ALTER TABLE slots ADD COLUMN is_decoy INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE clips ADD COLUMN served INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE votes ADD COLUMN network TEXT;
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)
