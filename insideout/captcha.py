@@ -2,6 +2,13 @@
 
 All state is on the server. The client sees an opaque challenge id and, per round, opaque slot names
 whose order is random; it never sees a clip id, a label or a storage name.
+
+Every round shows two clips: the control (a play clip, scored) and an unverified clip (its answer a vote),
+or, when no unverified clip is left for this visitor, an ungraded decoy from the play pool. A round with
+the control alone would tell a bot which clip is scored. With a serve budget, each serving of a play clip
+(control or decoy) counts, and the serving that spends the budget retires the clip, so a bot that
+remembers clips meets each one at most that many times. With deferred feedback every round is played and
+only the last answer says passed or failed: a "retry" then means the next round, not a wrong one.
 """
 
 from __future__ import annotations
@@ -79,6 +86,19 @@ class Policy:
         return sum(comb(n, i) * p**i * (1 - p) ** (n - i) for i in range(k, n + 1))
 
 
+def next_state(rounds_passed: int, round_no: int, rounds_to_pass: int, max_rounds: int, deferred: bool) -> str:
+    """A challenge's state after round round_no: immediate feedback decides as soon as the outcome is
+    certain; deferred feedback plays every round and decides after the last, so no answer but the last
+    tells anything (the pass condition is the same: rounds_to_pass of max_rounds)."""
+    if deferred and round_no < max_rounds:
+        return CHALLENGE_OPEN
+    if rounds_passed >= rounds_to_pass:
+        return CHALLENGE_PASSED
+    if rounds_passed + (max_rounds - round_no) < rounds_to_pass:
+        return CHALLENGE_FAILED
+    return CHALLENGE_OPEN
+
+
 @dataclass(frozen=True)
 class RoundView:
     challenge_id: str
@@ -94,6 +114,7 @@ class AnswerResult:
     round: int
     next_round: RoundView | None = None
     token: str | None = None
+    revealed: bool = True  # whether a "retry" says the round was wrong (immediate feedback) or only "go on"
 
 
 class Captcha:
@@ -116,7 +137,7 @@ class Captcha:
                 f"the play pool has {available} clips; a challenge needs at least "
                 f"{self.policy.max_rounds}. Build the starter library or import clips."
             )
-        slots = self._pick_round([], client)
+        slots = self._pick_round([], client, now)
         challenge_id = secrets.token_urlsafe(24)
         self.db.create_challenge(
             {
@@ -135,18 +156,25 @@ class Captcha:
         return RoundView(challenge_id, now + self.settings.challenge_ttl_s, 1,
                          self.policy.max_rounds, tuple(s.slot for s in slots))
 
-    def _pick_round(self, used: list[int], voter: str) -> list[Slot]:
-        control = self.db.pick_control(used)
+    def _pick_round(self, used: list[int], voter: str, now: float) -> list[Slot]:
+        budget = self.settings.serve_budget
+        control = self.db.take_play(used, budget, now)
         if control is None:
             raise NoClips("no fresh clip left in the play pool")
-        clips = [(control, True)]
+        clips = [(control, True, False)]
         unverified = self.db.pick_unverified([*used, control], voter)
         if unverified is not None:
-            clips.append((unverified, False))
+            clips.append((unverified, False, False))
+        else:
+            # A fresh decoy if there is one, else any play clip but this control (small pools).
+            decoy = self.db.take_play([*used, control], budget, now) or self.db.take_play([control], budget, now)
+            if decoy is None:
+                raise NoClips("the play pool has no clip left to show beside the control")
+            clips.append((decoy, False, True))
         order = secrets.SystemRandom().sample(clips, len(clips))
         return [
-            Slot(slot=secrets.token_urlsafe(6), position=i, clip_id=clip_id, is_control=is_control)
-            for i, (clip_id, is_control) in enumerate(order)
+            Slot(slot=secrets.token_urlsafe(6), position=i, clip_id=clip_id, is_control=is_control, is_decoy=is_decoy)
+            for i, (clip_id, is_control, is_decoy) in enumerate(order)
         ]
 
     def _open(self, challenge_id: str, now: float) -> Challenge:
@@ -184,17 +212,12 @@ class Captcha:
             Vote(s.clip_id, client, answers[s.slot], passed, "challenge", challenge.id,
                  challenge.round)
             for s in challenge.slots
-            if not s.is_control
+            if not s.is_control and not s.is_decoy
         ]
         rounds_passed = challenge.rounds_passed + int(passed)
-        rounds_left = challenge.max_rounds - challenge.round
-        if rounds_passed >= challenge.rounds_to_pass:
-            state = CHALLENGE_PASSED
-        elif rounds_passed + rounds_left < challenge.rounds_to_pass:
-            state = CHALLENGE_FAILED
-        else:
-            state = CHALLENGE_OPEN
-        next_slots = self._pick_round(list(challenge.used_clip_ids), client) if state == CHALLENGE_OPEN else None
+        deferred = self.settings.feedback == "deferred"
+        state = next_state(rounds_passed, challenge.round, challenge.rounds_to_pass, challenge.max_rounds, deferred)
+        next_slots = self._pick_round(list(challenge.used_clip_ids), client, now) if state == CHALLENGE_OPEN else None
         token, token_row = self._issue_token(challenge.id, now) if state == CHALLENGE_PASSED else (None, None)
         try:
             self.db.apply_answer(challenge, answers, passed, state, now, votes, next_slots, token_row)
@@ -206,7 +229,7 @@ class Captcha:
         if state == CHALLENGE_OPEN:
             view = RoundView(challenge.id, challenge.expires_at, challenge.round + 1,
                              challenge.max_rounds, tuple(s.slot for s in next_slots))
-            return AnswerResult("retry", challenge.round + 1, next_round=view)
+            return AnswerResult("retry", challenge.round + 1, next_round=view, revealed=not deferred)
         return AnswerResult(state, challenge.round, token=token)
 
     @staticmethod

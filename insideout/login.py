@@ -93,7 +93,9 @@ class LoginFlow:
         except CaptchaError:
             return LoginStep("refused", reason=EXPIRED)
         if result.status == "retry":
-            return LoginStep("round", LoginAttempt(attempt.claimed, attempt.pending, result.next_round), retry=True)
+            # retry: the last round was wrong, when the feedback policy says so (deferred feedback never does)
+            return LoginStep("round", LoginAttempt(attempt.claimed, attempt.pending, result.next_round),
+                             retry=result.revealed)
         if result.status == "failed":
             return LoginStep("refused", reason=BOT, wait_s=self.accounts.mark_bot(attempt.claimed, session_key))
         verified, _ = self.captcha.verify_token(result.token)

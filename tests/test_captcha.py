@@ -17,10 +17,128 @@ def test_a_round_has_a_control_and_an_unverified_clip(stocked):
     assert sorted(s.is_control for s in challenge.slots) == [False, True]
 
 
-def test_a_round_without_unverified_clips_has_only_the_control(services):
+def test_a_round_without_unverified_clips_shows_an_ungraded_decoy_beside_the_control(services):
     stock(services, play=8, unverified=0)
     view = services.captcha.create("client")
-    assert len(view.slots) == 1
+    slots = services.db.get_challenge(view.challenge_id).slots
+    assert len(view.slots) == 2
+    (control,), (decoy,) = [s for s in slots if s.is_control], [s for s in slots if not s.is_control]
+    assert decoy.is_decoy and not control.is_decoy and decoy.clip_id != control.clip_id
+    assert services.db.get_clip(decoy.clip_id)["pool"] == "play"
+
+
+def test_no_round_ever_shows_the_control_alone_once_a_visitor_has_voted_on_every_unverified_clip(services):
+    stock(services, play=16, unverified=2)
+    for _ in range(6):
+        view = services.captcha.create("client")
+        assert len(view.slots) == 2
+        services.captcha.answer(view.challenge_id, answers(services, view.challenge_id, True), "client")
+    kinds = [sorted((s.is_control, s.is_decoy) for s in services.db.get_challenge(view.challenge_id).slots)]
+    assert kinds == [[(False, True), (True, False)]]  # both unverified clips voted on: a decoy now
+
+
+def test_a_decoys_answer_is_neither_scored_nor_a_vote(services):
+    stock(services, play=8, unverified=0)
+    view = services.captcha.create("client")
+    given = answers(services, view.challenge_id, True)  # the decoy gets "happy", right or not
+    assert services.captcha.answer(view.challenge_id, given, "client").status == "passed"
+    assert services.db.all_votes() == []
+
+
+def test_a_round_with_two_play_clips_only_still_has_a_decoy(services):
+    services = build_services(replace(services.settings, max_rounds=1, rounds_to_pass=1))
+    stock(services, play=2, unverified=0)
+    for _ in range(5):
+        assert len(services.captcha.create("client").slots) == 2
+
+
+def test_with_a_serve_budget_a_spent_clip_is_never_served_again(services):
+    services = build_services(replace(services.settings, serve_budget=2, max_rounds=1, rounds_to_pass=1))
+    ids = stock(services, play=12, unverified=0)
+    served: dict[int, int] = {}
+    for _ in range(12):  # 12 rounds of two play clips spend all 24 servings of 12 clips
+        challenge = services.db.get_challenge(services.captcha.create("client").challenge_id)
+        for s in challenge.slots:
+            served[s.clip_id] = served.get(s.clip_id, 0) + 1
+    assert served == dict.fromkeys(ids["play"], 2)
+    assert services.db.count_pickable("play") == 0
+    assert all(services.db.get_clip(i)["retired"].startswith("spent") for i in ids["play"])
+    with pytest.raises(NoClips):
+        services.captcha.create("client")
+
+
+def test_concurrent_rounds_do_not_serve_a_clip_past_its_budget(services):
+    services = build_services(replace(services.settings, serve_budget=1, max_rounds=1, rounds_to_pass=1))
+    stock(services, play=40, unverified=0)
+    seen: list[int] = []
+    lock = threading.Lock()
+
+    def play():
+        for _ in range(5):
+            try:
+                challenge = services.db.get_challenge(services.captcha.create("client").challenge_id)
+            except NoClips:
+                return
+            with lock:
+                seen.extend(s.clip_id for s in challenge.slots)
+
+    threads = [threading.Thread(target=play) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(seen) == len(set(seen)) == 40
+
+
+def test_without_a_serve_budget_clips_are_counted_but_never_retired(stocked):
+    for _ in range(20):
+        stocked.captcha.create("client")
+    rows = [stocked.db.get_clip(i) for i in stocked.clip_ids["play"]]
+    assert sum(r["served"] for r in rows) == 20 and not any(r["retired"] for r in rows)
+
+
+# -- deferred feedback --------------------------------------------------------------------------
+
+
+def deferred(services, rounds_to_pass: int = 1):
+    return build_services(replace(services.settings, feedback="deferred", rounds_to_pass=rounds_to_pass))
+
+
+def test_deferred_feedback_plays_every_round_even_after_a_right_one(services):
+    services = deferred(services)
+    stock(services)
+    cid = services.captcha.create("client").challenge_id
+    first = services.captcha.answer(cid, answers(services, cid, True), "client")
+    assert (first.status, first.round, first.revealed, first.token) == ("retry", 2, False, None)
+    second = services.captcha.answer(cid, answers(services, cid, False), "client")
+    assert (second.status, second.revealed) == ("retry", False)
+    last = services.captcha.answer(cid, answers(services, cid, False), "client")
+    assert last.status == "passed" and last.token  # 1 of 3 right passes, told only now
+
+
+def test_deferred_feedback_fails_only_after_the_last_round(services):
+    services = deferred(services, rounds_to_pass=2)
+    stock(services)
+    cid = services.captcha.create("client").challenge_id
+    statuses = [services.captcha.answer(cid, answers(services, cid, right), "client").status
+                for right in (False, False, True)]
+    assert statuses == ["retry", "retry", "failed"]
+
+
+def test_immediate_feedback_says_a_retry_follows_a_wrong_round(stocked):
+    cid = stocked.captcha.create("client").challenge_id
+    assert stocked.captcha.answer(cid, answers(stocked, cid, False), "client").revealed
+
+
+@pytest.mark.parametrize(("passed", "round_no", "k", "n", "deferred", "state"), [
+    (1, 1, 1, 3, False, "passed"), (0, 1, 1, 3, False, "open"), (0, 3, 1, 3, False, "failed"),
+    (0, 2, 2, 3, False, "failed"), (1, 1, 1, 3, True, "open"), (0, 2, 2, 3, True, "open"),
+    (1, 3, 1, 3, True, "passed"), (1, 3, 2, 3, True, "failed"), (3, 3, 3, 3, True, "passed"),
+])
+def test_the_state_after_a_round_follows_the_policy_and_the_feedback(passed, round_no, k, n, deferred, state):
+    from insideout.captcha import next_state
+
+    assert next_state(passed, round_no, k, n, deferred) == state
 
 
 def test_slot_names_are_random_and_not_clip_ids(stocked):

@@ -11,6 +11,7 @@ from typing import Any
 
 import sqlite_utils
 
+from ..emotions import EMOTION_IDS
 from .records import POOLS
 from .schema import marks
 
@@ -64,6 +65,34 @@ def pick_control(db: sqlite_utils.Database, exclude: Iterable[int]) -> int | Non
         exclude,
     ).fetchone()
     return row[0] if row else None
+
+
+SPENT = "spent: its serve budget is used up"  # the retired reason of a play clip the serve budget retired
+
+
+def take_play(db: sqlite_utils.Database, exclude: Iterable[int], budget: int, now: float) -> int | None:
+    """Inside the caller's write transaction: pick, count the serving, and retire at the budget, so that
+    two concurrent rounds cannot both serve a clip's last serving."""
+    clip_id = pick_control(db, exclude)
+    if clip_id is None:
+        return None
+    db.execute(
+        "UPDATE clips SET served = served + 1, "
+        "retired = CASE WHEN ? > 0 AND served + 1 >= ? THEN ? ELSE retired END, "
+        "updated_at = CASE WHEN ? > 0 AND served + 1 >= ? THEN ? ELSE updated_at END WHERE id = ?",
+        [budget, budget, SPENT, budget, budget, now, clip_id],
+    )
+    return clip_id
+
+
+def play_counts(db: sqlite_utils.Database) -> dict[str, int]:
+    counts = dict.fromkeys(EMOTION_IDS, 0)
+    for label, n in db.execute(
+        "SELECT label, count(*) FROM clips WHERE pool = 'play' AND retired IS NULL GROUP BY label"
+    ):
+        if label in counts:
+            counts[label] = n
+    return counts
 
 
 def pick_unverified(db: sqlite_utils.Database, exclude: Iterable[int], voter: str) -> int | None:

@@ -51,6 +51,15 @@ class Metadata(Protocol):
         """A random active play clip not in exclude."""
         ...
 
+    def take_play(self, exclude: Iterable[int], budget: int, now: float) -> int | None:
+        """A random active play clip not in exclude, counted as served once more; with a budget (> 0), the
+        serving that reaches it retires the clip as spent in the same write, so it is never served again."""
+        ...
+
+    def play_counts(self) -> dict[str, int]:
+        """Active play clips per label (every emotion, 0 when none): what a restock balances."""
+        ...
+
     def pick_unverified(self, exclude: Iterable[int], voter: str) -> int | None:
         """An active unverified clip that needs votes most (fewest counted), random among ties,
         that this voter has not voted on yet and that is not in exclude."""
@@ -126,7 +135,10 @@ class Metadata(Protocol):
     # -- votes and tallies ----------------------------------------------------------------------
 
     def insert_votes(self, votes: list[Vote], now: float) -> list[bool]:
-        """Record votes; returns for each whether it counted."""
+        """Record votes, each with its voter's network; returns for each whether it counted. A vote counts when
+        its control was right, its voter has no counted vote on the clip yet and, under the store's cap of votes
+        per network, its network has fewer counted votes on the clip than the cap (why_not_counted otherwise:
+        'control_wrong', 'repeat_voter' or 'network_cap'). Atomic under concurrent writers."""
         ...
 
     def tally(self, clip_id: int) -> dict[str, int]:
@@ -141,6 +153,16 @@ class Metadata(Protocol):
 
     def clips_with_counted_votes(self, pool: str) -> list[int]:
         """Active clips of pool with at least one counted vote."""
+        ...
+
+    def counted_votes_on(self, clip_ids: Iterable[int]) -> list[dict[str, Any]]:
+        """The counted votes on these clips, oldest first: clip_id, voter, emotion, network, challenge_id,
+        source, created_at."""
+        ...
+
+    def challenges_voted_in(self, voters: Iterable[str]) -> dict[str, int]:
+        """voter -> how many distinct challenges it ever voted in (counted or not; 0 for votes outside a
+        challenge, such as the labeling view's), for each of voters."""
         ...
 
     # -- background jobs ------------------------------------------------------------------------

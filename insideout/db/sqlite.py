@@ -27,8 +27,11 @@ from .records import Challenge, RoundSlot, Slot, Vote
 class Database:
     """The metadata store of one data dir. Thread-safe: nothing is shared between calls."""
 
-    def __init__(self, path: str | Path):
+    def __init__(self, path: str | Path, votes_per_network: int = 0):
         self.path = Path(path)
+        # counted votes one client network may give one clip (INSIDEOUT_VOTES_PER_NETWORK; 0: no cap): enforced
+        # where votes are written, inside their transaction, so concurrent answers cannot exceed it
+        self.votes_per_network = votes_per_network
         self._conns = schema.Connections(self.path)
         self.migrate()
 
@@ -80,6 +83,14 @@ class Database:
     def pick_control(self, exclude: Iterable[int]) -> int | None:
         with self.read() as db:
             return clips.pick_control(db, exclude)
+
+    def take_play(self, exclude: Iterable[int], budget: int, now: float) -> int | None:
+        with self.transaction() as db:
+            return clips.take_play(db, exclude, budget, now)
+
+    def play_counts(self) -> dict[str, int]:
+        with self.read() as db:
+            return clips.play_counts(db)
 
     def pick_unverified(self, exclude: Iterable[int], voter: str) -> int | None:
         with self.read() as db:
@@ -149,7 +160,7 @@ class Database:
         # One transaction: the round's outcome, its votes, the next round and the token, or none.
         with self.transaction() as db:
             challenges.answer_round(db, challenge, answers, round_passed, new_state, now, bool(next_slots))
-            _votes.insert(db, votes, now)
+            _votes.insert(db, votes, now, self.votes_per_network)
             if next_slots:
                 challenges.insert_round(db, challenge.id, challenge.round + 1, now, next_slots)
             if token:
@@ -163,7 +174,7 @@ class Database:
 
     def insert_votes(self, votes: list[Vote], now: float) -> list[bool]:
         with self.transaction() as db:
-            return _votes.insert(db, votes, now)
+            return _votes.insert(db, votes, now, self.votes_per_network)
 
     def tally(self, clip_id: int) -> dict[str, int]:
         with self.read() as db:
@@ -180,6 +191,14 @@ class Database:
     def clips_with_counted_votes(self, pool: str) -> list[int]:
         with self.read() as db:
             return _votes.clips_with_counted_votes(db, pool)
+
+    def counted_votes_on(self, clip_ids: Iterable[int]) -> list[dict[str, Any]]:
+        with self.read() as db:
+            return _votes.counted_on(db, clip_ids)
+
+    def challenges_voted_in(self, voters: Iterable[str]) -> dict[str, int]:
+        with self.read() as db:
+            return _votes.challenges_voted_in(db, voters)
 
     # -- background jobs -----------------------------------------------------------------------
 

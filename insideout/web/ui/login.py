@@ -178,7 +178,7 @@ class LoginView:
                                 client_of(request, self.services.settings.trusted_proxies), session_key(request))
         if step.status == "round":
             view = step.attempt.round
-            feedback = t(lang, "retry", round=view.round, max_rounds=view.max_rounds)
+            feedback = t(lang, "retry" if step.retry else "next_round", round=view.round, max_rounds=view.max_rounds)
             return self._round_screen(replace(tab_state, login=step.attempt), feedback)
         if step.status == "signed_in":
             return self._signed_in_screen(TabState(lang=lang, user=step.session))

@@ -40,6 +40,10 @@ TEXTS: dict[str, dict[str, str]] = {
         "en": "Not quite. Round {round} / {max_rounds}: listen to the new clips.",
         "ko": "아쉽네요. 라운드 {round} / {max_rounds}: 새 음성을 들어 보세요.",
     },
+    "next_round": {
+        "en": "Round {round} / {max_rounds}: listen to the new clips.",
+        "ko": "라운드 {round} / {max_rounds}: 새 음성을 들어 보세요.",
+    },
     "bot_verdict": {
         "en": "**Bot verdict.** No round was passed. Try again in {seconds} s.",
         "ko": "**봇으로 판정되었습니다.** 통과한 라운드가 없습니다. {seconds}초 후에 다시 시도하세요.",
