@@ -22,7 +22,7 @@ from .db import POOLS, Database
 from .emotions import emotion
 from .storage import AudioMissing, AudioStore, new_audio_name
 
-SOURCES = ("starter", "ravdess", "manifest", "tts", "upload", "test")
+SOURCES = ("starter", "restock", "ravdess", "manifest", "tts", "upload", "test")
 
 
 class ClipError(ValueError):

@@ -20,6 +20,7 @@ from .library import Library
 from .login import LoginFlow
 from .ratelimit import RateLimits
 from .research import Research
+from .restock import Restocker
 from .retraining import Retraining
 from .settings import Settings
 from .stats import Dashboard
@@ -48,6 +49,7 @@ class Services:
     labeling: LabelingFlow
     dashboard: Dashboard
     research: Research
+    restock: Restocker  # started by `insideout serve` (and the bot lab's deployments) when PLAY_POOL_TARGET > 0
 
     def checkpoint(self, explicit: str | None = None) -> str:
         """The acoustic model that generates (generation.checkpoint_for's rule)."""
@@ -98,6 +100,7 @@ def build_services(settings: Settings, announce: Callable[[str], None] = print) 
         dashboard=Dashboard(db, consensus, captcha),
         # The bot lab's starter library is cached beside the data it serves, built by the first evaluation.
         research=Research(db, jobs, captcha.policy, settings.data_dir / "botlab-library"),
+        restock=Restocker(library, settings.play_pool_target),
     )
 
 

@@ -7,8 +7,9 @@
 
 Each attacker under each (configuration, policy) gets its own local server on loopback over a fresh copy
 of the starter library (built once, or reused from --library-cache) and plays N challenges there. A
-configuration is a named set of settings: today (the defaults), strict-consensus, few-unverified, or one
-of your own from --set assignments (every INSIDEOUT_* setting the app reads; named by --set-name). Prints the
+configuration is a named set of settings: today (the defaults), strict-consensus, few-unverified, the
+defences one at a time (fresh-clips, deferred-feedback), or one of your own from --set assignments (every
+INSIDEOUT_* setting the app reads; named by --set-name). Prints the
 table (pass rate, Wilson 95 % interval, chance, control accuracy, clips it got into the learning pool)
 and writes the JSON report and the plot. It plays against no data dir of yours: it only stores the report
 in INSIDEOUT_DATA_DIR's metadata store, where the admin dashboard's Bot lab shows it, when that data dir

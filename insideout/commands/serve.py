@@ -39,8 +39,14 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
         starter.mark_built(settings.data_dir, starter.StarterConfig(), report)
         print(report.summary(), flush=True)
     app = create_app(services)
+    if settings.play_pool_target > 0:
+        print(f"Restocking the play pool to {settings.play_pool_target} fresh clips in the background", flush=True)
+        services.restock.start()
     print(f"InsideOut on http://{settings.host}:{settings.port}", flush=True)
-    # Gradio's heartbeat streams would hold a plain shutdown open; 5 s is enough for real requests.
-    uvicorn.run(app, host=settings.host, port=settings.port, log_level="warning",
-                proxy_headers=False, timeout_graceful_shutdown=5)
+    try:
+        # Gradio's heartbeat streams would hold a plain shutdown open; 5 s is enough for real requests.
+        uvicorn.run(app, host=settings.host, port=settings.port, log_level="warning",
+                    proxy_headers=False, timeout_graceful_shutdown=5)
+    finally:
+        services.restock.stop()
     return 0
