@@ -130,12 +130,15 @@ class Captcha:
 
     def create(self, client: str, now: float | None = None) -> RoundView:
         now = time.time() if now is None else now
-        # Every round needs a fresh control clip, so a challenge needs max_rounds of them.
+        # Every round needs a fresh control clip, so a challenge needs max_rounds of them; with a serve budget,
+        # a decoy too (a spent clip cannot stand in), so that a challenge once opened can run to its end.
         available = self.db.count_pickable("play")
-        if available < self.policy.max_rounds:
+        needed = self.policy.max_rounds * (2 if self.settings.serve_budget > 0 else 1)
+        if available < needed:
             raise NoClips(
-                f"the play pool has {available} clips; a challenge needs at least "
-                f"{self.policy.max_rounds}. Build the starter library or import clips."
+                f"the play pool has {available} fresh clips; a challenge needs at least {needed}. "
+                + ("The restock is behind: try again shortly." if self.settings.serve_budget > 0
+                   else "Build the starter library or import clips.")
             )
         slots = self._pick_round([], client, now)
         challenge_id = secrets.token_urlsafe(24)

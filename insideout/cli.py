@@ -57,6 +57,8 @@ COMMANDS = (
     Command("bench-api", "bench_api", "benchmark full captcha cycles over HTTP"),
     Command("bench-store", "bench_store", "benchmark put, get and move of the local and S3 audio stores"),
     Command("bench-tts", "bench_tts", "real-time factors of speech synthesis on this machine"),
+    Command("bench-restock", "bench_restock", "fresh clips: synthesis rate against challenge demand, and beyond it"),
+    Command("bench-pow", "bench_pow", "proof of work: the server's cost, and a bot's and a browser's per difficulty"),
     Command("bots", "bots", "the bot lab: attackers play the captcha over HTTP; pass rates with intervals"),
     Command("settings", "show_settings", "list every INSIDEOUT_* setting with its default and help"),
 )

@@ -51,6 +51,13 @@ class RateLimiter:
             events.append(now)
             return 0.0
 
+    def count(self, key: str, now: float | None = None) -> int:
+        """Events of `key` in the window ending now. Read-only: records nothing and forgets nothing."""
+        now = time.monotonic() if now is None else now
+        with self._lock:
+            events = self._events.get(key)
+            return sum(1 for t in events if t > now - self.window_s) if events else 0
+
     def _forget_idle(self, now: float) -> None:
         idle = [k for k, ev in self._events.items() if not ev or ev[-1] <= now - self.window_s]
         for k in idle:
@@ -81,3 +88,8 @@ class RateLimits:
         wait = self.challenges.hit(client)
         if wait:
             raise RateLimited(wait, "new challenges")
+
+    def recent_challenges(self, client: str) -> int:
+        """Challenges the client opened in the last window (a minute), read without counting anything: the
+        proof of work's difficulty rises with it (insideout.pow.required_difficulty)."""
+        return self.challenges.count(client)

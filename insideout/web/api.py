@@ -1,18 +1,21 @@
 """The HTTP API (the README's table; /openapi.json): thin handlers that call the engine and translate its
-refusals."""
+refusals. With INSIDEOUT_POW_DIFFICULTY above 0, a new challenge needs a solved proof-of-work puzzle
+(insideout.pow: the rules; GET /api/v1/pow.js: the browser's solver)."""
 
 from __future__ import annotations
 
 import hmac
 import logging
+from importlib import resources
 from typing import Any
 
 from fastapi import APIRouter, FastAPI, Header, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from .. import pow as proof
 from ..captcha import BadAnswer, CaptchaError, Closed, Expired, NoClips, NotFound, RoundView
 from ..emotions import EMOTION_IDS
 from ..ratelimit import RateLimited
@@ -31,8 +34,25 @@ class ApiError(Exception):
         self.status, self.code, self.message, self.headers = status, code, message, headers
 
 
-class EmptyBody(BaseModel):
+class PowSolutionIn(BaseModel):
+    """A puzzle from GET /api/v1/pow, as it came, with the nonce that solves it."""
+
     model_config = ConfigDict(extra="forbid")
+    algorithm: str = Field(default=proof.ALGORITHM, max_length=16, description=f"`{proof.ALGORITHM}`")
+    salt: str = Field(max_length=64, description="the puzzle's salt (32 hex digits)")
+    difficulty: int = Field(ge=0, le=256, strict=True, description="the puzzle's difficulty, as issued")
+    expires_at: int = Field(ge=0, le=proof.MAX_EXPIRES_AT, strict=True, description="as issued")
+    signature: str = Field(max_length=128, description="as issued")
+    nonce: str = Field(max_length=64, description="1 to 16 lowercase hex digits: sha256(salt + nonce) starts "
+                                                  "with `difficulty` zero bits")
+
+
+class ChallengeBody(BaseModel):
+    """`{}`; with proof of work on, `{"pow": {...}}`."""
+
+    model_config = ConfigDict(extra="forbid")
+    pow: PowSolutionIn | None = Field(default=None, description="a solved puzzle: required when the server asks "
+                                                                "for proof of work (ignored when it does not)")
 
 
 class AnswerBody(BaseModel):
@@ -70,6 +90,26 @@ class AnswerOut(BaseModel):
 class VerifyOut(BaseModel):
     success: bool
     error_codes: list[str]
+
+
+class PuzzleOut(BaseModel):
+    algorithm: str = Field(description=f"`{proof.ALGORITHM}`")
+    salt: str = Field(description="32 random hex digits")
+    difficulty: int = Field(description="leading zero bits sha256(salt + nonce) must have; 0: proof of work is off "
+                                        "(any nonce solves it)")
+    expires_at: int = Field(description="Unix seconds")
+    signature: str = Field(description="the server's HMAC of the fields above; send it back unchanged")
+
+
+class ErrorOut(BaseModel):
+    error: str
+    message: str
+
+
+POW_REFUSALS = ("proof of work required, malformed or wrong (`pow_required`, `pow_invalid`), expired "
+                "(`pow_expired`), already spent (`pow_reused`), or easier than this client now needs "
+                "(`pow_too_easy`): fetch a new puzzle from GET /api/v1/pow")
+POW_JS = resources.files(__package__).joinpath("static/pow.js")
 
 
 def error_json(status: int, code: str, message: str, headers: dict | None = None) -> JSONResponse:
@@ -115,9 +155,55 @@ def build_router(services: Services) -> APIRouter:
     def health() -> dict[str, str]:
         return {"status": "ok"}
 
-    @router.post("/challenges", status_code=201, response_model=ChallengeOut, tags=["captcha"])
-    def create_challenge(request: Request, body: EmptyBody | None = None) -> ChallengeOut:
+    spent = proof.SpentPuzzles()
+
+    def pow_required(client: str) -> int:
+        return proof.required_difficulty(settings.pow_difficulty, services.rate_limits.recent_challenges(client))
+
+    def checked_pow(request: Request, given: PowSolutionIn | None) -> proof.Solution:
+        """The solution, checked but not spent yet: a refusal counts as a request, never as a new challenge."""
+        try:
+            if given is None:
+                raise proof.PowRefused("pow_required", "this server asks for proof of work before a new challenge: "
+                                       "solve a puzzle from GET /api/v1/pow and send it as \"pow\"")
+            solution = proof.parse_solution(given.model_dump())
+            proof.check(solution, settings.secret_key, pow_required(client_of(request, settings.trusted_proxies)))
+            if spent.is_spent(solution.puzzle):
+                raise proof.PowRefused("pow_reused", "this puzzle was already spent: fetch a new one")
+        except proof.PowRefused as e:
+            limit(request)
+            raise ApiError(403, e.code, e.message) from None
+        return solution
+
+    @router.get("/pow", response_model=PuzzleOut, tags=["captcha"])
+    def pow_puzzle(request: Request, response: Response) -> PuzzleOut:
+        """A proof-of-work puzzle for this client, to solve before POST /challenges (difficulty 0 when off)."""
+        client = limit(request)
+        response.headers["Cache-Control"] = "no-store"  # one puzzle per solve: a cached one would be spent
+        return PuzzleOut(**proof.issue(settings.secret_key, pow_required(client)).as_dict())
+
+    @router.get("/pow.js", response_class=PlainTextResponse, tags=["captcha"],
+                responses={200: {"content": {"text/javascript": {}}}})
+    def pow_script(request: Request) -> Response:
+        """The browser's solver (Web Crypto, no dependencies): `InsideOutPow.createChallenge(base)`."""
+        limit(request)
+        return Response(POW_JS.read_bytes(), media_type="text/javascript; charset=utf-8",
+                        headers={"Cache-Control": "public, max-age=3600"})
+
+    @router.post("/challenges", status_code=201, response_model=ChallengeOut, tags=["captcha"],
+                 responses={403: {"model": ErrorOut, "description": POW_REFUSALS},
+                            429: {"model": ErrorOut, "description": "too many requests or new challenges"},
+                            503: {"model": ErrorOut, "description": "the play pool is too small, or too many "
+                                                                    "puzzles are in flight (`pow_busy`)"}})
+    def create_challenge(request: Request, body: ChallengeBody | None = None) -> ChallengeOut:
+        solution = checked_pow(request, body.pow if body else None) if settings.pow_difficulty > 0 else None
         client = limit(request, new_challenge=True)
+        if solution is not None:
+            try:
+                spent.spend(solution.puzzle)  # atomic: of two racing uses of one solution, one wins
+            except proof.PowRefused as e:
+                status = 503 if e.code == "pow_busy" else 403
+                raise ApiError(status, e.code, e.message, {"Retry-After": "5"} if status == 503 else None) from None
         view = run(captcha.create, client)
         return ChallengeOut(
             challenge_id=view.challenge_id,
