@@ -161,19 +161,16 @@ class Captcha:
 
     def _pick_round(self, used: list[int], voter: str, now: float) -> list[Slot]:
         budget = self.settings.serve_budget
-        control = self.db.take_play(used, budget, now)
-        if control is None:
-            raise NoClips("no fresh clip left in the play pool")
-        clips = [(control, True, False)]
-        unverified = self.db.pick_unverified([*used, control], voter)
+        unverified = self.db.pick_unverified(used, voter)
         if unverified is not None:
-            clips.append((unverified, False, False))
+            taken = self.db.take_plays([used], budget, now)
+            clips = [(taken[0], True, False), (unverified, False, False)] if taken else None
         else:
-            # A fresh decoy if there is one, else any play clip but this control (small pools).
-            decoy = self.db.take_play([*used, control], budget, now) or self.db.take_play([control], budget, now)
-            if decoy is None:
-                raise NoClips("the play pool has no clip left to show beside the control")
-            clips.append((decoy, False, True))
+            # A fresh decoy if there is one, else any play clip but this round's control (small pools).
+            taken = self.db.take_plays([used, used], budget, now) or self.db.take_plays([used, []], budget, now)
+            clips = [(taken[0], True, False), (taken[1], False, True)] if taken else None
+        if clips is None:
+            raise NoClips("no fresh clip left in the play pool")
         order = secrets.SystemRandom().sample(clips, len(clips))
         return [
             Slot(slot=secrets.token_urlsafe(6), position=i, clip_id=clip_id, is_control=is_control, is_decoy=is_decoy)

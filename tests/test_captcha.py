@@ -90,6 +90,17 @@ def test_concurrent_rounds_do_not_serve_a_clip_past_its_budget(services):
     assert len(seen) == len(set(seen)) == 40
 
 
+def test_a_round_that_cannot_be_made_spends_no_clip(services):
+    """A drained pool refuses a round whole: the one fresh clip left is not burnt by the attempt (it would be
+    by every retry of a waiting client, and the restock could never catch up)."""
+    ids = stock(services, play=1, unverified=0)
+    for _ in range(3):
+        assert services.db.take_plays([[], []], budget=1, now=0.0) is None
+    row = services.db.get_clip(ids["play"][0])
+    assert row["served"] == 0 and row["retired"] is None
+    assert services.db.take_plays([[]], budget=1, now=0.0) == ids["play"]
+
+
 def test_without_a_serve_budget_clips_are_counted_but_never_retired(stocked):
     for _ in range(20):
         stocked.captcha.create("client")

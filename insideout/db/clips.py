@@ -6,7 +6,7 @@ Moves are conditional updates on the pool a caller saw, so two movers of one cli
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import sqlite_utils
@@ -70,19 +70,24 @@ def pick_control(db: sqlite_utils.Database, exclude: Iterable[int]) -> int | Non
 SPENT = "spent: its serve budget is used up"  # the retired reason of a play clip the serve budget retired
 
 
-def take_play(db: sqlite_utils.Database, exclude: Iterable[int], budget: int, now: float) -> int | None:
-    """Inside the caller's write transaction: pick, count the serving, and retire at the budget, so that
-    two concurrent rounds cannot both serve a clip's last serving."""
-    clip_id = pick_control(db, exclude)
-    if clip_id is None:
-        return None
+def take_plays(db: sqlite_utils.Database, excludes: Sequence[Iterable[int]], budget: int,
+               now: float) -> list[int] | None:
+    """Inside the caller's write transaction: one distinct play clip per exclude list, each counted as served
+    and retired at the budget; all or none (None: a pick found no clip, and nothing was counted), so a round
+    that cannot be made spends no clip, and two concurrent rounds cannot both serve a clip's last serving."""
+    chosen: list[int] = []
+    for exclude in excludes:
+        clip_id = pick_control(db, [*exclude, *chosen])
+        if clip_id is None:
+            return None
+        chosen.append(clip_id)
     db.execute(
         "UPDATE clips SET served = served + 1, "
         "retired = CASE WHEN ? > 0 AND served + 1 >= ? THEN ? ELSE retired END, "
-        "updated_at = CASE WHEN ? > 0 AND served + 1 >= ? THEN ? ELSE updated_at END WHERE id = ?",
-        [budget, budget, SPENT, budget, budget, now, clip_id],
+        f"updated_at = CASE WHEN ? > 0 AND served + 1 >= ? THEN ? ELSE updated_at END WHERE id IN ({marks(chosen)})",
+        [budget, budget, SPENT, budget, budget, now, *chosen],
     )
-    return clip_id
+    return chosen
 
 
 def play_counts(db: sqlite_utils.Database) -> dict[str, int]:

@@ -8,7 +8,7 @@ answers False, or raises Conflict where the docstring says so.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any, Protocol
 
 from .records import Challenge, RoundSlot, Slot, Vote
@@ -51,9 +51,11 @@ class Metadata(Protocol):
         """A random active play clip not in exclude."""
         ...
 
-    def take_play(self, exclude: Iterable[int], budget: int, now: float) -> int | None:
-        """A random active play clip not in exclude, counted as served once more; with a budget (> 0), the
-        serving that reaches it retires the clip as spent in the same write, so it is never served again."""
+    def take_plays(self, excludes: Sequence[Iterable[int]], budget: int, now: float) -> list[int] | None:
+        """One distinct random active play clip per exclude list (a round's control, then its decoy), each
+        counted as served once more; with a budget (> 0), the serving that reaches it retires the clip as
+        spent in the same write, so it is never served again. All or none: None when a pick finds no clip,
+        and then nothing is counted."""
         ...
 
     def play_counts(self) -> dict[str, int]:

@@ -12,7 +12,7 @@ check storage-level facts.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
@@ -84,9 +84,9 @@ class Database:
         with self.read() as db:
             return clips.pick_control(db, exclude)
 
-    def take_play(self, exclude: Iterable[int], budget: int, now: float) -> int | None:
+    def take_plays(self, excludes: Sequence[Iterable[int]], budget: int, now: float) -> list[int] | None:
         with self.transaction() as db:
-            return clips.take_play(db, exclude, budget, now)
+            return clips.take_plays(db, excludes, budget, now)
 
     def play_counts(self) -> dict[str, int]:
         with self.read() as db:
