@@ -10,12 +10,15 @@ time, which neither moves. Measured on 192 clips of the starter recipe, three se
 recognised, none taken for another clip; two servings of a clip differ by at most 0.08 dB, two different
 clips by at least 2.1 dB (0.65 dB for two test tones that differ only in their noise).
 
-Learning needs no guess about which slot was the control. A clip's role does not change (play clips are
-always served as the control, unverified clips never are), and only the control's answer decides a
-round. So for every clip, the outcome of each round it was in is its own outcome *if it is a control*,
-and a clip that is not a control can be answered anything. Every clip is therefore answered as though it
-were a control: its label once a round with it passed, else the first emotion (in the seed's order) that
-no failed round with it ruled out. Being wrong about an unverified clip costs nothing.
+Only the control's answer decides a round, and the bot does not know which slot it was. A round of one
+slot is exact: its outcome is that clip's (right: its label; wrong: that emotion ruled out). A round of two
+slots is evidence, not proof, since the other slot may be an unverified clip or, once the server shows a
+decoy beside the control, another play clip whose answer was not scored either way: with the control one of
+the two at random and the other slot's answer right about Q = 1/3 of the time, a passed round makes "this
+clip is the emotion it was answered" (1 + Q) / Q = 4 times likelier, a failed one (1 - Q) / (2 - Q) = 0.4
+times. Every clip is answered as though it were a control: its proven label, else the emotion with the most
+evidence that no exact round ruled out, ties in the seed's order (so a clip tried wrong moves on to the
+next emotion). Being wrong about an unverified clip or a decoy costs nothing.
 
 Which rounds were right is exact under a 1-of-N policy (`passed` right, `retry`/`failed` wrong). Under
 k-of-N a `retry` does not say: a challenge's last round is learnt when it ends (a pass follows a right
@@ -31,6 +34,7 @@ unlearnt. This attacker is the regression guard a defence against replayed clips
 from __future__ import annotations
 
 import io
+import math
 import random
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -113,9 +117,14 @@ def match(fp: np.ndarray, known: Sequence[np.ndarray], threshold: float = MATCH_
 class _Clip:
     """What the bot knows of one clip, assuming it is a control (see the module docstring)."""
 
-    label: str | None = None
-    wrong: set[str] = field(default_factory=set)
+    label: str | None = None  # proven by a passed round of this clip alone
+    wrong: set[str] = field(default_factory=set)  # ruled out by a failed round of this clip alone
     servings: int = 0
+    evidence: dict[str, float] = field(default_factory=dict)  # emotion -> log likelihood ratio from shared rounds
+
+
+SHARED_RIGHT = math.log(4.0)  # log((1 + Q) / Q), Q = 1/3: see the module docstring
+SHARED_WRONG = math.log(0.4)  # log((1 - Q) / (2 - Q))
 
 
 def record_outcome(clip, emotion: str, right: bool) -> None:
@@ -188,7 +197,7 @@ class MemoryAttacker:
                 out[slot] = guesses[slot]
             else:
                 left = [e for e in self._order if e not in clip.wrong] or list(self._order)
-                out[slot] = left[0]
+                out[slot] = max(left, key=lambda e: clip.evidence.get(e, 0.0))  # max keeps the first of ties
         return out
 
     # -- learning ------------------------------------------------------------------------------
@@ -250,5 +259,10 @@ class MemoryAttacker:
 
     def _apply(self, played: tuple[tuple[int, ...], dict[int, str]], right: bool) -> None:
         _, answers = played
+        if len(answers) == 1:  # the control alone: exact
+            for index, emotion in answers.items():
+                record_outcome(self._clips[index], emotion, right)
+            return
         for index, emotion in answers.items():
-            record_outcome(self._clips[index], emotion, right)
+            clip = self._clips[index]
+            clip.evidence[emotion] = clip.evidence.get(emotion, 0.0) + (SHARED_RIGHT if right else SHARED_WRONG)
