@@ -11,6 +11,10 @@ INSIDEOUT_CONSUME_LEARNING); a failed or cancelled one leaves them where they ar
 Each move is conditional on the clip still being in learning, so a clip moves exactly once however
 often consumption runs (a restart finishes an interrupted one). The admin chooses which evaluated version generates.
 
+A run does not start on a batch whose counted votes are dominated by suspect voters (judge_batch: single-use
+client identities casting more than SUSPECT_SHARE_LIMIT of them): the batch's labels would then be whatever
+a Sybil chose. The refusal (BatchRefused) says so; the clips stay in learning.
+
 torch is imported inside the job only: the app starts without paying for it.
 """
 
@@ -20,7 +24,7 @@ import logging
 import shutil
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -37,6 +41,7 @@ from .db import (
     Metadata,
 )
 from .generation import checkpoint_for
+from .identity import network_of
 from .jobs import TRAIN, Cancelled, JobContext, JobRunner, JobStatus
 from .library import Library
 from .settings import Settings
@@ -59,6 +64,71 @@ class VersionRefused(RetrainError):
     def __init__(self, model_id: int, reason: str, state: str | None = None):
         super().__init__(f"model {model_id} is not an evaluated version" + (f" ({state})" if state else ""))
         self.model_id, self.reason, self.state = model_id, reason, state
+
+
+# -- who wrote the batch's labels -----------------------------------------------------------------------------
+
+SUSPECT_SHARE_LIMIT = 0.5  # suspect voters may cast at most half of a batch's counted votes (the setting's default)
+SINGLE_USE_CHALLENGES = 1  # a client address that voted in at most this many challenges ever is single-use
+
+
+@dataclass(frozen=True)
+class BatchVerdict:
+    """Who cast a learning batch's counted votes: all of them, and those of suspect voters."""
+
+    votes: int
+    voters: int
+    suspect_votes: int
+    suspect_voters: int
+    limit: float
+
+    @property
+    def suspect_share(self) -> float:
+        return self.suspect_votes / self.votes if self.votes else 0.0
+
+    @property
+    def refused(self) -> bool:
+        return self.suspect_share > self.limit
+
+
+def is_suspect(voter: str, challenges: int) -> bool:
+    """A suspect voter is a single-use identity: a client address that voted in one challenge only, ever.
+
+    Why this: a vote counts once per voter and clip, so a Sybil's only way to many counted votes is many
+    identities, and the cheapest identity is an address used once and dropped (the bot lab's Sybils are all
+    single-use). A person keeps an address for a while and comes back (another login, another site with the
+    captcha), and so grows a history. A signed-in name (the labeling view) is an account, never suspect.
+
+    What it misses: a Sybil that plays each address in two challenges passes as returning (it then needs half
+    as many addresses; the per-network cap bounds what each network gives a clip). What it costs: a first-time
+    visitor is suspect until it votes in a second challenge; the rule is judged when a run would start, with
+    the history as it is then, so a returning visitor clears its earlier votes."""
+    return network_of(voter) is not None and challenges <= SINGLE_USE_CHALLENGES
+
+
+def judge_batch(votes: Iterable[Mapping], challenges_by_voter: Mapping[str, int],
+                limit: float = SUSPECT_SHARE_LIMIT) -> BatchVerdict:
+    """The batch's counted votes (each with its "voter") against the challenges each voter ever voted in.
+    Refused when suspect voters (is_suspect) cast more than limit of them: the crowd's labels are then
+    mostly theirs. A batch without counted votes (clips put in learning by hand) is not refused."""
+    voters = [v["voter"] for v in votes]
+    suspects = {voter for voter in set(voters) if is_suspect(voter, challenges_by_voter.get(voter, 0))}
+    return BatchVerdict(votes=len(voters), voters=len(set(voters)),
+                        suspect_votes=sum(voter in suspects for voter in voters), suspect_voters=len(suspects),
+                        limit=limit)
+
+
+class BatchRefused(RetrainError):
+    """The learning batch's counted votes are dominated by suspect voters (judge_batch): no run starts."""
+
+    def __init__(self, verdict: BatchVerdict):
+        super().__init__(
+            f"the learning clips' labels come mostly from single-use client addresses: "
+            f"{verdict.suspect_votes} of their {verdict.votes} counted votes ({verdict.suspect_share:.0%}, "
+            f"more than {verdict.limit:.0%}) were cast by {verdict.suspect_voters} addresses that voted in one "
+            f"challenge only, as a Sybil bot's do. The clips stay in learning; a run starts when returning "
+            f"visitors or signed-in labelers cast most of the votes.")
+        self.verdict = verdict
 
 
 @dataclass(frozen=True)
@@ -176,6 +246,7 @@ class Retraining:
         self.classifier = None  # the emotion classifier, fitted on first use
         self.base_config = base_config  # None: fine-tune the current model for DEFAULT_FINE_TUNE_STEPS
         self.replay_play_pool = True  # also train on play clips with text, so the model keeps what it knew
+        self.suspect_share_limit = settings.suspect_vote_share
         self._start_lock = threading.Lock()
 
     # -- where things live ------------------------------------------------------------------------
@@ -242,7 +313,11 @@ class Retraining:
                 return None
             if self.training_job() is not None:
                 return None
-            return self._start(None, reason="threshold").job_id
+            try:
+                return self._start(None, reason="threshold").job_id
+            except BatchRefused as e:
+                log.warning("fine-tune not started: %s", e)  # the admin's Start shows the same refusal
+                return None
 
     def start(self, config: TrainConfig | None = None) -> RetrainPlan:
         """Start a fine-tune on the learning pool now (the admin's request)."""
@@ -256,6 +331,9 @@ class Retraining:
         clip_ids = [row["id"] for row in self.db.clips("learning", include_retired=False) if row.get("text")]
         if not clip_ids:
             raise RetrainError("the learning pool has no clip with a text to learn from")
+        verdict = self.judge_batch(clip_ids)
+        if verdict.refused:
+            raise BatchRefused(verdict)
         config = config or self.base_config
         model_id = self.db.create_model(None, clip_ids, None, time.time())
 
@@ -269,6 +347,12 @@ class Retraining:
         log.info("training job %s started (%s): model %s on %d learning clips", job_id, reason, model_id,
                  len(clip_ids))
         return RetrainPlan(model_id, job_id, clip_ids)
+
+    def judge_batch(self, clip_ids: list[int]) -> BatchVerdict:
+        """Who cast the counted votes on these learning clips (judge_batch's rule)."""
+        votes = self.db.counted_votes_on(clip_ids)
+        history = self.db.challenges_voted_in({v["voter"] for v in votes})
+        return judge_batch(votes, history, self.suspect_share_limit)
 
     def _resolve(self, config: TrainConfig | None) -> TrainConfig:
         """The run's config: a given one as it is; by default, a fine-tune of the current model

@@ -73,7 +73,7 @@ def build_store(settings: Settings) -> AudioStore:
 def build_services(settings: Settings, announce: Callable[[str], None] = print) -> Services:
     """Everything of one data dir. `announce` tells a generated admin password, once (when the accounts
     are first loaded: `insideout serve` loads them at start)."""
-    db = Database(settings.db_path)
+    db = Database(settings.db_path, votes_per_network=settings.votes_per_network)
     store = build_store(settings)
     library = Library(db, store)
     consensus = Consensus(library, ConsensusRule.from_settings(settings))

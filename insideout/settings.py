@@ -162,7 +162,7 @@ SETTINGS: tuple[Setting, ...] = (
             "what an answer tells: `immediate` (each round's outcome at once: `retry` after a wrong round, `passed` "
             "as soon as enough are right) or `deferred` (every round is played; `passed` or `failed` only after "
             "the last)", choice("immediate", "deferred")),
-    Setting("SERVE_BUDGET", "serve_budget", 0,
+    Setting("SERVE_BUDGET", "serve_budget", 1,
             "servings of a play clip (as a round's control or decoy) after which it is retired as spent and never "
             "served again; `0`: no limit", whole(0, 1_000_000)),
     Setting("POW_DIFFICULTY", "pow_difficulty", 0,
@@ -170,7 +170,11 @@ SETTINGS: tuple[Setting, ...] = (
             "rate (rising with its recent rate); `0`: off", whole(0, 32)),
     Setting("VOTES_PER_NETWORK", "votes_per_network", 0,
             "counted votes one client network (IPv4 /24, IPv6 /48) may give one clip; `0`: no cap", whole(0, 1_000)),
-    Setting("PLAY_POOL_TARGET", "play_pool_target", 0,
+    Setting("SUSPECT_VOTE_SHARE", "suspect_vote_share", 0.5,
+            "a fine-tune refuses a learning batch when more than this share of its counted votes came from "
+            "single-use client addresses (one challenge ever, as a Sybil bot's); `1`: never refuses",
+            decimal(0.0, 1.0)),
+    Setting("PLAY_POOL_TARGET", "play_pool_target", 192,
             "fresh play clips the restock job keeps, rendering new ones (new sentences, the starter voices and "
             "presets) when the pool falls below; `0`: no restocking", whole(0, 1_000_000)),
     Setting("CONSENSUS_MIN_VOTES", "consensus_min_votes", 10, "consensus: counted votes a clip needs at least",
@@ -266,6 +270,7 @@ class Settings:
     serve_budget: int = _DEFAULT["serve_budget"]
     pow_difficulty: int = _DEFAULT["pow_difficulty"]
     votes_per_network: int = _DEFAULT["votes_per_network"]
+    suspect_vote_share: float = _DEFAULT["suspect_vote_share"]
     play_pool_target: int = _DEFAULT["play_pool_target"]
     consensus_min_votes: int = _DEFAULT["consensus_min_votes"]
     consensus_min_share: float = _DEFAULT["consensus_min_share"]

@@ -20,6 +20,7 @@ from insideout.botlab.attackers.random_guess import RandomGuesser
 from insideout.botlab.evaluation import (
     CONFIGURATIONS,
     TODAY,
+    UNDEFENDED,
     Cell,
     Configuration,
     Identities,
@@ -46,7 +47,7 @@ def cache(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def live(cache):
-    with deployment(TODAY, (1, 3), SMALL, cache) as d:
+    with deployment(UNDEFENDED, (1, 3), SMALL, cache) as d:  # fresh clips off: 16 play clips serve every test
         yield d
 
 
@@ -82,8 +83,8 @@ def test_a_report_where_an_attacker_passes_everything_plots(tmp_path):
 def test_the_random_guesser_passes_at_the_policys_chance_rate(cache):
     """100 challenges under pass 1 of 3: the analytic chance rate (33 %) lies in the observed rate's
     interval, and the control clips are answered right about one time in eight."""
-    report = evaluate({"random": ATTACKERS["random"]}, policies=((1, 3),), challenges_per_cell=100, seed=1,
-                      library=SMALL, cache_dir=cache)
+    report = evaluate({"random": ATTACKERS["random"]}, policies=((1, 3),), configurations=(UNDEFENDED,),
+                      challenges_per_cell=100, seed=1, library=SMALL, cache_dir=cache)
     (cell,) = report.cells
     chance = Policy(1, 3).chance_pass_probability()
     assert cell.chance == pytest.approx(chance)
@@ -102,7 +103,8 @@ def test_the_sybil_voter_moves_an_unverified_clip_to_learning_with_its_label(cac
     it takes tens of challenges: each challenge from a new client address, the label planted on every slot;
     its vote counts when the control's own label is the target (1 round in 8), and then every counted vote
     is the target's. Each address meets the clip once, so about 24 challenges do it; 200 are ample."""
-    small_crowd = Configuration("today, 3-vote consensus", {"consensus_min_votes": 3}, unverified_limit=1)
+    small_crowd = Configuration("undefended, 3-vote consensus", {**UNDEFENDED.changes, "consensus_min_votes": 3},
+                                unverified_limit=1)
     with deployment(small_crowd, (1, 3), SMALL, cache) as d, d.client() as http:
         assert d.services.db.count_pickable("unverified") == 1
         cell = play_cell(Arena(http), d.services, ATTACKERS["sybil-every"](0), 200, 0, Identities(),
@@ -115,7 +117,7 @@ def test_the_sybil_voter_moves_an_unverified_clip_to_learning_with_its_label(cac
 
 def test_the_report_round_trips_through_json_and_its_table_names_every_attacker(cache):
     report = evaluate({"random": ATTACKERS["random"], "sybil": ATTACKERS["sybil"]}, policies=((1, 3), (3, 3)),
-                      challenges_per_cell=5, seed=0, library=SMALL, cache_dir=cache)
+                      configurations=(UNDEFENDED,), challenges_per_cell=5, seed=0, library=SMALL, cache_dir=cache)
     assert [(c.attacker, c.policy) for c in report.cells] == [("random", "1/3"), ("sybil", "1/3"),
                                                               ("random", "3/3"), ("sybil", "3/3")]
     assert Report.from_dict(json.loads(json.dumps(report.as_dict()))) == report
@@ -128,7 +130,7 @@ def test_every_attacker_plays_a_deployment_of_its_own_and_meets_no_one_elses_vot
     """Two Sybils in one evaluation, one unverified clip, consensus at 3: on a shared server the second
     would find the clip gone to learning (or its tally holding the first one's votes); each on its own
     deployment moves the clip there itself."""
-    crowd = Configuration("3-vote", {"consensus_min_votes": 3}, unverified_limit=1)
+    crowd = Configuration("3-vote", {**UNDEFENDED.changes, "consensus_min_votes": 3}, unverified_limit=1)
     report = evaluate({"first": ATTACKERS["sybil-every"], "second": ATTACKERS["sybil-every"]}, policies=((1, 3),),
                       configurations=(crowd,), challenges_per_cell=200, seed=0, library=SMALL, cache_dir=cache)
     assert [c.learned_with_its_label for c in report.cells] == [1, 1]
@@ -160,6 +162,16 @@ def test_a_configuration_is_made_of_settings_parsed_as_the_environment_would_be(
 def test_a_configuration_refuses_what_it_cannot_use_and_says_why(assignment, says):
     with pytest.raises(ValueError, match=says):
         configuration_from_settings("custom", [assignment])
+
+
+def test_today_is_the_shipped_defaults_with_fresh_clips_and_undefended_turns_them_off(cache):
+    with deployment(TODAY, (1, 3), SMALL, cache) as d:
+        today = d.services.settings
+        restocking = d.services.restock.stats().running
+    assert (today.serve_budget, today.play_pool_target) == (1, 192) and restocking
+    with deployment(UNDEFENDED, (1, 3), SMALL, cache) as d:
+        assert (d.services.settings.serve_budget, d.services.settings.play_pool_target) == (0, 0)
+        assert not d.services.restock.stats().running
 
 
 def test_a_named_configuration_changes_the_deployments_settings(cache):
@@ -214,8 +226,9 @@ def test_bots_evaluate_runs_end_to_end_and_writes_the_json_and_the_plot(cache, t
     env = {k: v for k, v in os.environ.items() if not k.startswith("INSIDEOUT_")}
     done = subprocess.run(
         [sys.executable, "-m", "insideout", "bots", "evaluate", "--attackers", "random", "--challenges", "5",
-         "--policies", "1/3", "2/3", "--starter-per-emotion", str(SMALL.clips_per_emotion), "--unverified-share",
-         str(SMALL.unverified_share), "--library-cache", str(cache), "--out", str(out), "--plot", str(png)],
+         "--configurations", "undefended", "--policies", "1/3", "2/3", "--starter-per-emotion",
+         str(SMALL.clips_per_emotion), "--unverified-share", str(SMALL.unverified_share), "--library-cache",
+         str(cache), "--out", str(out), "--plot", str(png)],
         env={**env, "INSIDEOUT_DATA_DIR": str(tmp_path / "untouched")}, capture_output=True, text=True, timeout=300,
     )
     assert done.returncode == 0, done.stderr
@@ -231,7 +244,7 @@ def test_bots_evaluate_plays_a_configuration_given_by_settings(cache, tmp_path):
     env = {k: v for k, v in os.environ.items() if not k.startswith("INSIDEOUT_")}
     done = subprocess.run(
         [sys.executable, "-m", "insideout", "bots", "evaluate", "--attackers", "random", "--challenges", "3",
-         "--policies", "1/3", "--configurations", "today", "--set", "INSIDEOUT_CONSENSUS_MIN_VOTES=20",
+         "--policies", "1/3", "--configurations", "undefended", "--set", "INSIDEOUT_CONSENSUS_MIN_VOTES=20",
          "--set-name", "twenty", "--starter-per-emotion", str(SMALL.clips_per_emotion), "--unverified-share",
          str(SMALL.unverified_share), "--library-cache", str(cache), "--out", str(out), "--plot",
          str(tmp_path / "r.png"), "--no-store"],
@@ -239,7 +252,7 @@ def test_bots_evaluate_plays_a_configuration_given_by_settings(cache, tmp_path):
     )
     assert done.returncode == 0, done.stderr
     report = json.loads(out.read_text())
-    assert [c["configuration"] for c in report["cells"]] == ["today", "twenty"]
+    assert [c["configuration"] for c in report["cells"]] == ["undefended", "twenty"]
     assert report["meta"]["configurations"]["twenty"]["changes"] == {"consensus_min_votes": 20}
     bad = subprocess.run([sys.executable, "-m", "insideout", "bots", "evaluate", "--set", "INSIDEOUT_NOPE=1"],
                          env=env, capture_output=True, text=True, timeout=120, cwd=tmp_path)

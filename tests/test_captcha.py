@@ -56,15 +56,15 @@ def test_with_a_serve_budget_a_spent_clip_is_never_served_again(services):
     services = build_services(replace(services.settings, serve_budget=2, max_rounds=1, rounds_to_pass=1))
     ids = stock(services, play=12, unverified=0)
     served: dict[int, int] = {}
-    for _ in range(12):  # 12 rounds of two play clips spend all 24 servings of 12 clips
-        challenge = services.db.get_challenge(services.captcha.create("client").challenge_id)
-        for s in challenge.slots:
-            served[s.clip_id] = served.get(s.clip_id, 0) + 1
-    assert served == dict.fromkeys(ids["play"], 2)
-    assert services.db.count_pickable("play") == 0
-    assert all(services.db.get_clip(i)["retired"].startswith("spent") for i in ids["play"])
-    with pytest.raises(NoClips):
-        services.captcha.create("client")
+    with pytest.raises(NoClips):  # rounds of two play clips until no two fresh ones are left
+        for _ in range(13):
+            challenge = services.db.get_challenge(services.captcha.create("client").challenge_id)
+            for s in challenge.slots:
+                served[s.clip_id] = served.get(s.clip_id, 0) + 1
+    assert max(served.values()) == 2 and sum(served.values()) >= 22  # at most one clip left with a serving
+    spent = [i for i in ids["play"] if served.get(i) == 2]
+    assert all(services.db.get_clip(i)["retired"].startswith("spent") for i in spent)
+    assert services.db.count_pickable("play") == len(ids["play"]) - len(spent) <= 1
 
 
 def test_concurrent_rounds_do_not_serve_a_clip_past_its_budget(services):

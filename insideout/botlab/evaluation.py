@@ -48,7 +48,9 @@ DEFAULT_LIBRARY = StarterConfig()  # the app's own starter library: 192 play and
 BLOCK = 100  # challenges per block of the learning curve
 LOOPBACK_PROXY = ipaddress.ip_network("127.0.0.1/32")
 FIXED_CLIENTS = ipaddress.ip_network("198.18.0.0/15")  # benchmark range; only ever a header value
-SYBIL_CLIENTS = ipaddress.ip_network("10.0.0.0/8")  # one per Sybil challenge; only ever a header value
+SYBIL_CLIENTS = ipaddress.ip_network("10.0.0.0/9")  # one per Sybil challenge; only ever a header value
+# A spread Sybil's addresses: one per /24 of its own (32768 of them), apart from SYBIL_CLIENTS' networks
+SPREAD_CLIENTS = ipaddress.ip_network("10.128.0.0/9")
 
 
 def wilson(successes: int, n: int, z: float = 1.96) -> tuple[float, float]:
@@ -78,13 +80,21 @@ class Configuration:
 
 
 TODAY = Configuration("today")  # the defaults of the settings table
+# The shipped defaults but the defences a setting turns off: what issue 12 measured (decoys are no setting).
+UNDEFENDED = Configuration("undefended", {"serve_budget": 0, "play_pool_target": 0})
 CONFIGURATIONS: dict[str, Configuration] = {c.name: c for c in (
     TODAY,
+    UNDEFENDED,
     # consensus twice as hard to reach: how much a Sybil's labels need, and whether it still gets them there
     Configuration("strict-consensus", {"consensus_min_votes": 20, "consensus_min_share": 0.8,
                                        "ambiguous_after_votes": 40}),
-    # few unverified clips: a visitor soon has voted on all, and later rounds carry the control alone
+    # few unverified clips: a visitor soon has voted on all, and later rounds show a decoy beside the control
     Configuration("few-unverified", unverified_limit=8),
+    # the defences, one at a time (the shipped defaults combine those the measurements favour):
+    # every play clip served once, the pool kept at the starter library's size by the restocker
+    Configuration("fresh-clips", {"serve_budget": 1, "play_pool_target": 192}),
+    # every round played, only the end told
+    Configuration("deferred-feedback", {"feedback": "deferred"}),
 )}
 
 
@@ -209,6 +219,7 @@ def deployment(configuration: Configuration = TODAY, policy: tuple[int, int] = (
                                                log_level="warning", proxy_headers=False))
         thread = threading.Thread(target=server.run, daemon=True)
         thread.start()
+        services.restock.start()  # fresh clips, when the configuration keeps a play pool target
         deadline = time.time() + 60
         while not server.started:
             if time.time() > deadline or not thread.is_alive():
@@ -217,6 +228,7 @@ def deployment(configuration: Configuration = TODAY, policy: tuple[int, int] = (
         try:
             yield Deployment(f"http://127.0.0.1:{port}", services)
         finally:
+            services.restock.stop()
             server.should_exit = True
             thread.join(10)
             services.db.close()
@@ -277,6 +289,9 @@ class Cell:
     wall_s: float
     retrain_cpu_s: float | None = None  # of cpu_s, the CPU an attacker that refits spent refitting
     retrains: int | None = None  # how many times it refitted
+    pow_s: float | None = None  # CPU seconds solving proof of work, all its challenges together; None: none asked
+    no_clips_waits: int | None = None  # tries refused for want of fresh play clips (the restock behind demand)
+    restocked: int | None = None  # fresh clips the deployment's restocker rendered while it played
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Cell:
@@ -311,16 +326,26 @@ class Report:
 
 
 class Identities:
-    """Client addresses for one deployment: one fixed per attacker, or a fresh one per challenge."""
+    """Client addresses for one deployment: one fixed per attacker, or a fresh one per challenge. Fresh ones are
+    sequential (neighbours: 254 to a /24, as a bot on one host or one rented block has), or, spread, each in a
+    /24 of its own (as a botnet of many homes has, so a cap per network does not group them). Every address is
+    private (RFC 1918) or a benchmark range (RFC 2544): a header value only, never contacted."""
 
     def __init__(self):
         self.fresh_used = 0
+        self.spread_used = 0
 
     @staticmethod
     def fixed(index: int) -> str:
         return str(FIXED_CLIENTS[index + 1])
 
-    def fresh(self) -> str:
+    def fresh(self, spread: bool = False) -> str:
+        if spread:
+            self.spread_used += 1
+            networks = SPREAD_CLIENTS.num_addresses >> 8
+            if self.spread_used > networks:
+                raise ValueError(f"a spread Sybil has {networks} networks of its own; it asked for more")
+            return str(SPREAD_CLIENTS[((self.spread_used - 1) << 8) + 1])  # x.y.z.1 of its own /24
         self.fresh_used += 1
         return str(SYBIL_CLIENTS[self.fresh_used])
 
@@ -330,7 +355,10 @@ def play_cell(arena: Arena, services: Services | None, attacker: Attacker, n: in
     """Play n challenges and read each one's truth from the server's metadata (services: the deployment's;
     None for a server at a URL, whose truth this side cannot see: pass rates only)."""
     timed = _Timed(attacker)
+    waits_before = arena.no_clips_waits
+    restocked_before = services.restock.rendered if services is not None else 0
     per_challenge = bool(getattr(attacker, "identity_per_challenge", False))
+    spread = getattr(attacker, "identity_spread", None) == "networks"  # each fresh address in a /24 of its own
     fixed = identities.fixed(index)
     labels: dict[int, str | None] = {}
 
@@ -346,11 +374,14 @@ def play_cell(arena: Arena, services: Services | None, attacker: Attacker, n: in
     correct = rounds = 0
     votes: dict[int, set[str]] = defaultdict(set)  # clip -> labels it cast counted votes for
     n_votes = 0
+    pow_total: float | None = None
     for _ in range(n):
-        client = identities.fresh() if per_challenge else fixed
+        client = identities.fresh(spread) if per_challenge else fixed
         clients.add(client)
         played = arena.play(timed, client)
         outcomes.append(played.passed)
+        if played.pow_s is not None:
+            pow_total = (pow_total or 0.0) + played.pow_s
         if services is None:
             continue
         by_round: dict[int, list] = defaultdict(list)
@@ -364,7 +395,7 @@ def play_cell(arena: Arena, services: Services | None, attacker: Attacker, n: in
             correct += right
             confusion[truth][control.answer] += 1
             for s in slots:
-                if not s.is_control and right:
+                if not s.is_control and not s.is_decoy and right:
                     votes[s.clip_id].add(s.answer)
                     n_votes += 1
     learned = against = 0
@@ -389,6 +420,9 @@ def play_cell(arena: Arena, services: Services | None, attacker: Attacker, n: in
         wall_s=round(time.perf_counter() - started, 2),
         retrain_cpu_s=_rounded(getattr(attacker, "retrain_cpu_s", None)),
         retrains=getattr(attacker, "retrains", None),
+        pow_s=_rounded(pow_total),
+        no_clips_waits=arena.no_clips_waits - waits_before,
+        restocked=services.restock.rendered - restocked_before if services is not None else None,
     )
 
 

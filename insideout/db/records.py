@@ -57,6 +57,9 @@ class Challenge:
 
 @dataclass(frozen=True)
 class Vote:
+    """One answer on an unverified clip. voter: a client address (the store records its network, and caps a
+    network's counted votes per clip) or a signed-in name (no network, no cap)."""
+
     clip_id: int
     voter: str
     emotion: str

@@ -4,7 +4,8 @@
 - sybil: SybilVoter, one new client identity per challenge, an inner attacker on the control and a label
   of its choosing on the other slot: it tries to push unverified clips into the learning pool
   ("sybil"; "sybil-every" plants its label on every slot, which beats the split when the inner attacker
-  is no better than chance; "sybil-acoustic" answers with the acoustic attacker, so its plants count);
+  is no better than chance; "sybil-acoustic" answers with the acoustic attacker, so its plants count;
+  "sybil-acoustic-spread" is that one with each address in a /24 network of its own, as a botnet's are);
 - memory: MemoryAttacker, recognises served clips by a fingerprint that survives the serving variation and
   remembers what each round's outcome says about them (the replay attack a fresh-clip defence must stop);
 - acoustic: AcousticAttacker, a classifier trained only on clips it renders itself from the public recipe
@@ -51,13 +52,18 @@ def _sybil_every(seed: int) -> Attacker:
     return SybilVoter(lambda round: SYBIL_LABEL, seed, RandomGuesser(seed + 1), plant="every")
 
 
-def _sybil_acoustic(seed: int) -> Attacker:
+def _sybil_acoustic(seed: int, spread: bool = False) -> Attacker:
     """The Sybil with the acoustic attacker on the control: its planted labels count whenever that is right."""
     from .sybil import SybilVoter
 
-    voter = SybilVoter(lambda round: SYBIL_LABEL, seed, _acoustic(seed))
-    voter.name = "sybil-acoustic"
+    voter = SybilVoter(lambda round: SYBIL_LABEL, seed, _acoustic(seed), spread=spread)
+    voter.name = "sybil-acoustic-spread" if spread else "sybil-acoustic"
     return voter
+
+
+def _sybil_acoustic_spread(seed: int) -> Attacker:
+    """sybil-acoustic with every address in a /24 of its own: what a cap on votes per network cannot group."""
+    return _sybil_acoustic(seed, spread=True)
 
 
 def _memory(seed: int) -> Attacker:
@@ -103,6 +109,7 @@ ATTACKERS: dict[str, Factory] = {
     "sybil": _sybil,
     "sybil-every": _sybil_every,
     "sybil-acoustic": _sybil_acoustic,
+    "sybil-acoustic-spread": _sybil_acoustic_spread,
     "memory": _memory,
     "acoustic": _acoustic,
     "transcript": _transcript,

@@ -2,10 +2,13 @@
 
 A vote on an unverified clip counts only when the round's control was answered right, and one client's
 votes on a clip count once. A Sybil answers that with identities: the evaluation gives it a new client
-address per challenge (`identity_per_challenge`). It cannot tell the control from the unverified slot, so
-when a round shows two slots it answers one, chosen at random, with its inner attacker's guess (the only
-way its votes can count) and puts its own label on the other. A one-slot round is all control: the inner
-guess answers it.
+address per challenge (`identity_per_challenge`), by default the next address of one block (a bot on one
+host or one rented range), or with `spread=True` each in a /24 network of its own (`identity_spread =
+"networks"`: a botnet of many homes, which a cap on counted votes per network does not group).
+
+It cannot tell the control from the unverified slot, so when a round shows two slots it answers one, chosen
+at random, with its inner attacker's guess (the only way its votes can count) and puts its own label on the
+other. A one-slot round is all control: the inner guess answers it.
 
 That split dilutes itself: when the planted label lands on a control whose true label it is, the round
 passes and the inner guess is what counts on the unverified clip. With an inner attacker no better than
@@ -27,11 +30,14 @@ from ..arena import Attacker, Round
 class SybilVoter:
     name = "sybil"
     identity_per_challenge = True  # the evaluation plays each challenge from a fresh client address
+    identity_spread: str | None = None  # "networks": each fresh address in a /24 of its own
 
     def __init__(self, target_label_of: Callable[[Round], str], seed: int, answerer: Attacker,
-                 plant: Literal["one", "every"] = "one"):
+                 plant: Literal["one", "every"] = "one", spread: bool = False):
         if plant not in ("one", "every"):
             raise ValueError(f"plant is 'one' or 'every', not {plant!r}")
+        if spread:
+            self.identity_spread = "networks"
         self.target_label_of = target_label_of
         self.plant = plant
         self.name = "sybil" if plant == "one" else "sybil-every"
