@@ -12,8 +12,8 @@ Each move is conditional on the clip still being in learning, so a clip moves ex
 often consumption runs (a restart finishes an interrupted one). The admin chooses which evaluated version generates.
 
 A run does not start on a batch whose counted votes are dominated by suspect voters (judge_batch: single-use
-client identities casting more than SUSPECT_SHARE_LIMIT of them): the batch's labels would then be whatever
-a Sybil chose. The refusal (BatchRefused) says so; the clips stay in learning.
+client identities casting more than INSIDEOUT_SUSPECT_VOTE_SHARE of them, half by default): the batch's labels
+would then be whatever a Sybil chose. The refusal (BatchRefused) says so; the clips stay in learning.
 
 torch is imported inside the job only: the app starts without paying for it.
 """

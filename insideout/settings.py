@@ -168,7 +168,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("POW_DIFFICULTY", "pow_difficulty", 0,
             "proof of work before a new challenge: leading zero bits of SHA-256 a client must find at its lowest "
             "rate (rising with its recent rate); `0`: off", whole(0, 32)),
-    Setting("VOTES_PER_NETWORK", "votes_per_network", 0,
+    Setting("VOTES_PER_NETWORK", "votes_per_network", 2,
             "counted votes one client network (IPv4 /24, IPv6 /48) may give one clip; `0`: no cap", whole(0, 1_000)),
     Setting("SUSPECT_VOTE_SHARE", "suspect_vote_share", 0.5,
             "a fine-tune refuses a learning batch when more than this share of its counted votes came from "

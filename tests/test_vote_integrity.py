@@ -208,7 +208,8 @@ def test_the_registry_has_a_spread_acoustic_sybil():
 def capped_crowd(cap: int) -> Configuration:
     """test_botlab_arena's small crowd: one unverified clip, consensus at 3 counted votes, with a cap."""
     return Configuration(f"3-vote consensus, {cap} per network",
-                         {**UNDEFENDED.changes, "consensus_min_votes": 3, "votes_per_network": cap}, unverified_limit=1)
+                         {**UNDEFENDED.changes, "consensus_min_votes": 3, "votes_per_network": cap,
+                          "suspect_vote_share": 0.5}, unverified_limit=1)
 
 
 def test_with_one_vote_per_network_the_sequential_sybil_no_longer_moves_the_clip_to_learning(cache):
@@ -288,6 +289,13 @@ def test_a_batch_exactly_at_the_limit_is_not_refused_and_one_vote_over_it_is():
 
 def test_a_batch_without_counted_votes_is_not_refused():
     assert not judge_batch([], {}).refused
+
+
+def test_the_limit_is_the_setting_and_a_limit_of_one_never_refuses(tmp_path):
+    services = build_services(make_settings(tmp_path / "data", suspect_vote_share=1.0), announce=lambda _: None)
+    assert services.retraining.suspect_share_limit == 1.0
+    votes, history = batch((480, 1, 1))
+    assert not judge_batch(votes, history, limit=1.0).refused
 
 
 def test_the_fine_tune_refuses_a_sybils_batch_and_starts_on_a_crowds(tmp_path):

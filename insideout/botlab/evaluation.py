@@ -81,7 +81,8 @@ class Configuration:
 
 TODAY = Configuration("today")  # the defaults of the settings table
 # The shipped defaults but the defences a setting turns off: what issue 12 measured (decoys are no setting).
-UNDEFENDED = Configuration("undefended", {"serve_budget": 0, "play_pool_target": 0})
+UNDEFENDED = Configuration("undefended", {"serve_budget": 0, "play_pool_target": 0, "votes_per_network": 0,
+                                          "suspect_vote_share": 1.0})
 CONFIGURATIONS: dict[str, Configuration] = {c.name: c for c in (
     TODAY,
     UNDEFENDED,
