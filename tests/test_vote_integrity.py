@@ -301,7 +301,8 @@ def test_the_limit_is_the_setting_and_a_limit_of_one_never_refuses(tmp_path):
 def test_the_fine_tune_refuses_a_sybils_batch_and_starts_on_a_crowds(tmp_path):
     """On a real store: a clip the Sybil's single-use addresses decided is refused; once its voters come back
     (a vote in a second challenge each), the same batch is a returning crowd's and is judged fit."""
-    services = build_services(make_settings(tmp_path / "data", retrain_threshold=1), announce=lambda _: None)
+    settings = make_settings(tmp_path / "data", retrain_threshold=1, suspect_vote_share=0.5)
+    services = build_services(settings, announce=lambda _: None)
     ids = stock(services, play=8, unverified=2)
     clip, later = ids["unverified"]
     voters = [f"10.{i}.0.1" for i in range(1, 11)]
