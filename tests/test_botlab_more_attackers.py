@@ -59,7 +59,9 @@ def test_the_adaptive_attacker_passes_more_in_its_last_challenges_than_in_its_fi
     # tones, so the first challenges pass on luck and retries (chance: 1 - (7/8)^3 = 33 %) until the proven
     # labels take over. Measured over 2 seeds: first 30 passed 16 and 22, last 30 passed 30 and 30.
     attacker = AdaptiveAttacker(seed=0, base=tiny_base, retrain_every=15, cache=tmp_path / "recipe.pkl")
-    with serve(tmp_path, play=16, unverified=2, trusted_proxies=LOOPBACK) as live, live.client() as http:
+    # 300 unverified tones: every round pairs the control with one (no decoy), as this attacker's control
+    # detection assumes (a clip served twice to one client is a play clip)
+    with serve(tmp_path, play=16, unverified=300, trusted_proxies=LOOPBACK) as live, live.client() as http:
         arena = Arena(http)
         played = [arena.play(attacker, "198.51.100.7") for _ in range(90)]
     first = sum(p.passed for p in played[:30]) / 30
