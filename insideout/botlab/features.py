@@ -139,7 +139,7 @@ def feature_names(feature_set: str = DEFAULT_FEATURE_SET) -> tuple[str, ...]:
     return tuple(named_features(np.sin(np.arange(8000) / 10.0) * 0.3, FEATURE_RATE, feature_set))
 
 
-FEATURE_NAMES: tuple[str, ...] = tuple(feature_dict(np.sin(np.arange(8000) / 10.0) * 0.3, FEATURE_RATE))
+FEATURE_NAMES: tuple[str, ...] = feature_names("librosa")  # the judge's (and librosa's share of the pair)
 
 
 def features(wave: np.ndarray, sample_rate: int, feature_set: str = DEFAULT_FEATURE_SET) -> np.ndarray:

@@ -57,7 +57,7 @@ def count_pickable(db: sqlite_utils.Database, pool: str) -> int:
     return db.execute("SELECT count(*) FROM clips WHERE pool = ? AND retired IS NULL", [pool]).fetchone()[0]
 
 
-def pick_control(db: sqlite_utils.Database, exclude: Iterable[int]) -> int | None:
+def _pick_play(db: sqlite_utils.Database, exclude: Iterable[int]) -> int | None:
     exclude = list(exclude)
     row = db.execute(
         "SELECT id FROM clips WHERE pool = 'play' AND retired IS NULL "
@@ -77,7 +77,7 @@ def take_plays(db: sqlite_utils.Database, excludes: Sequence[Iterable[int]], bud
     that cannot be made spends no clip, and two concurrent rounds cannot both serve a clip's last serving."""
     chosen: list[int] = []
     for exclude in excludes:
-        clip_id = pick_control(db, [*exclude, *chosen])
+        clip_id = _pick_play(db, [*exclude, *chosen])
         if clip_id is None:
             return None
         chosen.append(clip_id)

@@ -47,10 +47,6 @@ class Metadata(Protocol):
         """Active (unretired) clips in pool."""
         ...
 
-    def pick_control(self, exclude: Iterable[int]) -> int | None:
-        """A random active play clip not in exclude."""
-        ...
-
     def take_plays(self, excludes: Sequence[Iterable[int]], budget: int, now: float) -> list[int] | None:
         """One distinct random active play clip per exclude list (a round's control, then its decoy), each
         counted as served once more; with a budget (> 0), the serving that reaches it retires the clip as

@@ -80,10 +80,6 @@ class Database:
         with self.read() as db:
             return clips.count_pickable(db, pool)
 
-    def pick_control(self, exclude: Iterable[int]) -> int | None:
-        with self.read() as db:
-            return clips.pick_control(db, exclude)
-
     def take_plays(self, excludes: Sequence[Iterable[int]], budget: int, now: float) -> list[int] | None:
         with self.transaction() as db:
             return clips.take_plays(db, excludes, budget, now)

@@ -210,11 +210,12 @@ class AdminView:
     def _bot_lab_texts(self, lang: str, admin: bool) -> dict:
         """The Bot lab's words and tables in the new language at once, not at the next refresh (for anyone
         else, left as they are: they are the admin's to see)."""
-        if not admin:
-            return {self.bots_statement: gr.skip(), self.bots_cells: gr.skip(), self.bots_humans: gr.skip()}
-        view = self.board.research()
-        return {self.bots_statement: self._statement(lang, view), self.bots_cells: self._cells_frame(lang, view),
-                self.bots_humans: self._humans_frame(lang, view)}
+        words = self._bot_lab_words(lang, self.board.research()) if admin else [gr.skip()] * 3
+        return dict(zip((self.bots_statement, self.bots_cells, self.bots_humans), words, strict=True))
+
+    def _bot_lab_words(self, lang: str, view: stats.ResearchView) -> list:
+        """The statement, the latest evaluation's cells and the live pass rates, in the page's language."""
+        return [self._statement(lang, view), self._cells_frame(lang, view), self._humans_frame(lang, view)]
 
     # -- handlers ------------------------------------------------------------------------------
 
@@ -435,8 +436,7 @@ class AdminView:
         view = self.board.research()
         folder = Path(tempfile.mkdtemp(prefix="botlab-", dir=os.environ.get("GRADIO_TEMP_DIR")))
         figure = research.plot(view, folder / "insideout-botlab.png")
-        return [self._statement(lang, view), self._cells_frame(lang, view),
-                self._humans_frame(lang, view), str(figure) if figure else None,
+        return [*self._bot_lab_words(lang, view), str(figure) if figure else None,
                 *self._evaluation_job(lang, self.services.jobs.status(BOT_EVALUATION))]
 
     @staticmethod
