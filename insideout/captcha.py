@@ -86,6 +86,11 @@ class Policy:
         return sum(comb(n, i) * p**i * (1 - p) ** (n - i) for i in range(k, n + 1))
 
 
+def serving_of(settings: Settings) -> wav.Serving:
+    """How each serving is varied: the SERVE_* settings."""
+    return wav.Serving(settings.serve_gain_db, settings.serve_noise_snr_db, settings.serve_crop_s)
+
+
 def next_state(rounds_passed: int, round_no: int, rounds_to_pass: int, max_rounds: int, deferred: bool) -> str:
     """A challenge's state after round round_no: immediate feedback decides as soon as the outcome is
     certain; deferred feedback plays every round and decides after the last, so no answer but the last
@@ -125,6 +130,7 @@ class Captcha:
         self.settings = settings
         self.policy = Policy.from_settings(settings)
         self._key = settings.secret_key.encode()
+        self.serving = serving_of(settings)
 
     # -- creating and reading ------------------------------------------------------------------
 
@@ -197,7 +203,7 @@ class Captcha:
         if not isinstance(slot, str) or not SLOT_ID.match(slot) or not match:
             raise NotFound("no such clip in this round")
         pcm = self.library.pcm(match[0].clip_id)
-        return wav.encode(wav.vary_for_serving(pcm, np.random.default_rng()))
+        return wav.encode(wav.vary_for_serving(pcm, np.random.default_rng(), self.serving))
 
     # -- answering -----------------------------------------------------------------------------
 

@@ -25,9 +25,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .corpus.variation import Variation
 from .db import Metadata
 from .emotions import EMOTION_IDS
 from .library import ClipInfo, Library
+from .settings import Settings
 
 log = logging.getLogger("insideout.restock")
 
@@ -50,10 +52,16 @@ def emotions_to_render(counts: Mapping[str, int], target: int) -> list[str]:
 class RestockStats:
     """What the restocker has done since it started."""
 
-    rendered: int
+    rendered: int  # clips added
     failed: int
-    render_s: float  # wall seconds spent rendering
+    render_s: float  # wall seconds spent rendering, rejected candidates included
     running: bool
+    rejected: int = 0  # rendered candidates that accept refused
+
+    @property
+    def acceptance(self) -> float | None:
+        tried = self.rendered + self.rejected
+        return self.rendered / tried if tried else None
 
     @property
     def clips_per_s(self) -> float | None:
@@ -83,19 +91,38 @@ class Sentences:
 
 
 Render = Callable[[str, str, str, int], tuple[np.ndarray, dict]]  # (text, emotion, voice, seed) -> (wave, provenance)
+Transform = Callable[[np.ndarray, int, str], np.ndarray]  # (wave, sample rate, emotion) -> the wave to store
+Accept = Callable[[np.ndarray, int, str], bool]  # (wave, sample rate, emotion) -> keep it as a play clip?
+
+MAX_TRIES = 50  # rendered candidates per added clip before a step gives up (an accept that refuses everything)
+
+
+def variation_of(settings: Settings) -> Variation:
+    """The deployment's departure from the public recipe: PRESET_VARIATION, CLIP_PITCH_ST, CLIP_TEMPO."""
+    return Variation.for_deployment(settings.secret_key, settings.preset_variation, settings.clip_pitch_st,
+                                    settings.clip_tempo)
 
 
 class Restocker:
-    """Keeps `target` active play clips. step() renders at most one clip (the unit the thread repeats and
-    tests call); start() runs steps on a daemon thread until stop()."""
+    """Keeps `target` active play clips. step() adds at most one clip (the unit the thread repeats and
+    tests call); start() runs steps on a daemon thread until stop().
+
+    variation: the deployment's recipe (variation.py), given to the default renderer. transform: applied to
+    each rendered wave before it is stored (an adversarial perturbation). accept: a rendered candidate it
+    refuses is dropped and another rendered (machine-hard controls), up to MAX_TRIES per clip."""
 
     def __init__(self, library: Library, target: int, render: Render | None = None,
-                 voices: tuple[str, ...] | None = None, idle_s: float = 1.0):
+                 voices: tuple[str, ...] | None = None, idle_s: float = 1.0, variation: Variation | None = None,
+                 transform: Transform | None = None, accept: Accept | None = None):
         self.library = library
         self.db: Metadata = library.db
         self.target = target
         self._render = render
         self._voices = voices
+        self.variation = variation
+        self.transform = transform
+        self.accept = accept
+        self.rejected = 0
         self.idle_s = idle_s
         self._sentences = Sentences()
         self._rng = secrets.SystemRandom()
@@ -115,30 +142,46 @@ class Restocker:
             if not needed:
                 return None
             emotion = needed[0]
-            render, voices = self._engine()
-            voice = voices[self._rng.randrange(len(voices))]
-            sentence = self._sentences.next()
-            seed = self._rng.randrange(2**31)  # not the public recipe's seeds: nobody can render the same clip
-            started = time.perf_counter()
-            try:
-                wave, provenance = render(sentence, emotion, voice, seed)
-                clip_id = self.library.add(wave, int(provenance.get("sample_rate", 22050)), "play", ClipInfo(
-                    source="restock", label=emotion, intended_emotion=emotion, text=sentence, voice=voice,
-                    engine=provenance.get("engine"), provenance={**provenance, "restock": True}))
-            except Exception:
-                self.failed += 1
-                log.exception("restock: rendering %r in %s by %s failed", sentence, emotion, voice)
-                raise
-            finally:
-                self.render_s += time.perf_counter() - started
-            self.rendered += 1
-            return clip_id
+            for _ in range(MAX_TRIES):
+                clip_id = self._candidate(emotion)
+                if clip_id is not None:
+                    return clip_id
+            raise RuntimeError(f"restock: {MAX_TRIES} rendered {emotion} clips in a row were not accepted")
+
+    def _candidate(self, emotion: str) -> int | None:
+        """Render one clip of emotion; add it unless accept refuses it (then None)."""
+        render, voices = self._engine()
+        voice = voices[self._rng.randrange(len(voices))]
+        sentence = self._sentences.next()
+        seed = self._rng.randrange(2**31)  # not the public recipe's seeds: nobody can render the same clip
+        started = time.perf_counter()
+        try:
+            wave, provenance = render(sentence, emotion, voice, seed)
+            sr = int(provenance.get("sample_rate", 22050))
+            if self.transform is not None:
+                wave = self.transform(wave, sr, emotion)
+            if self.accept is not None and not self.accept(wave, sr, emotion):
+                self.rejected += 1
+                return None
+            clip_id = self.library.add(wave, sr, "play", ClipInfo(
+                source="restock", label=emotion, intended_emotion=emotion, text=sentence, voice=voice,
+                engine=provenance.get("engine"), provenance={**provenance, "restock": True}))
+        except Exception:
+            self.failed += 1
+            log.exception("restock: rendering %r in %s by %s failed", sentence, emotion, voice)
+            raise
+        finally:
+            self.render_s += time.perf_counter() - started
+        self.rendered += 1
+        return clip_id
 
     def _engine(self) -> tuple[Render, tuple[str, ...]]:
         if self._render is None:
+            from functools import partial
+
             from .corpus.synth import available_voices, render_clip
 
-            self._render = render_clip
+            self._render = partial(render_clip, variation=self.variation) if self.variation else render_clip
             self._voices = self._voices or available_voices()
         if not self._voices:
             raise RuntimeError("no voice is available to render new clips")
@@ -179,4 +222,4 @@ class Restocker:
 
     def stats(self) -> RestockStats:
         return RestockStats(self.rendered, self.failed, round(self.render_s, 3),
-                            self._thread is not None and self._thread.is_alive())
+                            self._thread is not None and self._thread.is_alive(), self.rejected)

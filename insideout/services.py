@@ -20,7 +20,7 @@ from .library import Library
 from .login import LoginFlow
 from .ratelimit import RateLimits
 from .research import Research
-from .restock import Restocker
+from .restock import Restocker, variation_of
 from .retraining import Retraining
 from .settings import Settings
 from .stats import Dashboard
@@ -100,7 +100,7 @@ def build_services(settings: Settings, announce: Callable[[str], None] = print) 
         dashboard=Dashboard(db, consensus, captcha),
         # The bot lab's starter library is cached beside the data it serves, built by the first evaluation.
         research=Research(db, jobs, captcha.policy, settings.data_dir / "botlab-library"),
-        restock=Restocker(library, settings.play_pool_target),
+        restock=Restocker(library, settings.play_pool_target, variation=variation_of(settings)),
     )
 
 

@@ -177,6 +177,32 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("PLAY_POOL_TARGET", "play_pool_target", 192,
             "fresh play clips the restock job keeps, rendering new ones (new sentences, the starter voices and "
             "presets) when the pool falls below; `0`: no restocking", whole(0, 1_000_000)),
+    Setting("PRESET_VARIATION", "preset_variation", 0.0,
+            "fresh clips: each emotion's preset departs from the public one by a factor within 1 +- this on F0 "
+            "level, F0 range, rate and energy (1 +- twice this on contour and voice quality), drawn from the "
+            "secret key, so no one else can render this deployment's recipe; `0`: the public presets",
+            decimal(0.0, 0.5)),
+    Setting("CLIP_PITCH_ST", "clip_pitch_st", 0.0,
+            "fresh clips: each clip's voice moves up or down by up to this many semitones (formants a third as "
+            "far), every emotion alike, as between speakers; `0`: the starter voices' pitch", decimal(0.0, 6.0)),
+    Setting("CLIP_TEMPO", "clip_tempo", 0.0,
+            "fresh clips: each clip's tempo changes by a factor within 1 +- this, every emotion alike; `0`: none",
+            decimal(0.0, 0.3)),
+    Setting("SERVE_GAIN_DB", "serve_gain_db", 1.0,
+            "each serving of a clip: its level changes by up to +- this many dB (besides random edge silence and "
+            "dither, which make every serving's bytes differ)", decimal(0.0, 12.0)),
+    Setting("SERVE_NOISE_SNR_DB", "serve_noise_snr_db", 0.0,
+            "each serving: speech-shaped noise this many dB below the speech; `0`: none", decimal(0.0, 60.0)),
+    Setting("SERVE_CROP_S", "serve_crop_s", 0.0,
+            "each serving: up to this many seconds cut from the start of the speech (never its end); `0`: none",
+            decimal(0.0, 1.0)),
+    Setting("MACHINE_HARD", "machine_hard", 0.0,
+            "fresh clips: the share of rendered clips that the site's own machine listener names right, "
+            "rejected before they reach the play pool, so controls are those machines get wrong; `0`: none",
+            decimal(0.0, 1.0)),
+    Setting("ADVERSARIAL_SNR_DB", "adversarial_snr_db", 0.0,
+            "fresh clips: an adversarial perturbation against the site's own machine listener, this many dB "
+            "below the speech; `0`: none", decimal(0.0, 60.0)),
     Setting("CONSENSUS_MIN_VOTES", "consensus_min_votes", 10, "consensus: counted votes a clip needs at least",
             whole(1, 100_000)),
     Setting("CONSENSUS_MIN_SHARE", "consensus_min_share", 0.6,
@@ -272,6 +298,14 @@ class Settings:
     votes_per_network: int = _DEFAULT["votes_per_network"]
     suspect_vote_share: float = _DEFAULT["suspect_vote_share"]
     play_pool_target: int = _DEFAULT["play_pool_target"]
+    preset_variation: float = _DEFAULT["preset_variation"]
+    clip_pitch_st: float = _DEFAULT["clip_pitch_st"]
+    clip_tempo: float = _DEFAULT["clip_tempo"]
+    serve_gain_db: float = _DEFAULT["serve_gain_db"]
+    serve_noise_snr_db: float = _DEFAULT["serve_noise_snr_db"]
+    serve_crop_s: float = _DEFAULT["serve_crop_s"]
+    machine_hard: float = _DEFAULT["machine_hard"]
+    adversarial_snr_db: float = _DEFAULT["adversarial_snr_db"]
     consensus_min_votes: int = _DEFAULT["consensus_min_votes"]
     consensus_min_share: float = _DEFAULT["consensus_min_share"]
     ambiguous_after_votes: int = _DEFAULT["ambiguous_after_votes"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import struct
+from dataclasses import dataclass
 from math import gcd
 
 import numpy as np
@@ -90,17 +91,61 @@ def decode_storage(data: bytes) -> np.ndarray:
     return samples
 
 
-def vary_for_serving(pcm: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """Make each serving of a clip differ in its bytes, not in how it sounds.
+@dataclass(frozen=True)
+class Serving:
+    """How each serving of a clip is varied (the settings SERVE_GAIN_DB, SERVE_NOISE_SNR_DB, SERVE_CROP_S)."""
 
-    Random leading and trailing silence, a gain change within +-1 dB and dither at about -80 dBFS
-    mean that no two servings hash alike, so a bot cannot build a table of known clips by hash.
-    (A fingerprinting bot is the bot lab's subject, not this function's.)
+    gain_db: float = 1.0  # level within +- gain_db
+    noise_snr_db: float = 0.0  # speech-shaped noise this far below the speech; 0: none
+    crop_s: float = 0.0  # up to this much of the speech's start cut away; 0: none
+
+
+NOISE_KNEE_HZ = 500.0  # long-term speech spectrum: about flat below, falling 6 dB per octave above
+
+
+def speech_shaped_noise(n: int, rng: np.random.Generator, sr: int = SAMPLE_RATE) -> np.ndarray:
+    """Gaussian noise with the long-term spectrum of speech in general (not of this clip, which would tell
+    its timbre again): flat to 500 Hz, then -6 dB per octave; unit RMS."""
+    spectrum = np.fft.rfft(rng.standard_normal(n))
+    freqs = np.fft.rfftfreq(n, 1.0 / sr)
+    spectrum *= NOISE_KNEE_HZ / np.maximum(freqs, NOISE_KNEE_HZ)
+    spectrum[freqs < 60.0] = 0.0
+    noise = np.fft.irfft(spectrum, n)
+    return (noise / (np.sqrt(np.mean(noise**2)) + 1e-12)).astype(np.float32)
+
+
+def vary_for_serving(pcm: np.ndarray, rng: np.random.Generator, serving: Serving = Serving()) -> np.ndarray:
+    """Make each serving of a clip differ: in its bytes always, in its sound as far as `serving` says.
+
+    Random leading and trailing silence, a gain change within +-gain_db and dither at about -80 dBFS
+    mean that no two servings hash alike, so a bot cannot build a table of known clips by hash. A crop
+    cuts up to crop_s from the start of the speech (never the end: the final rise or fall carries
+    surprise, anger, disgust). Speech-shaped noise at noise_snr_db below the speech's level (its speech
+    frames, so a soft clip gets soft noise) covers the fine spectral detail a classifier reads more than
+    the F0, rhythm and loudness people hear; it spans the whole served clip, silences included.
     """
     x = pcm.astype(np.float32) / 32767
-    x = x * np.float32(10 ** (rng.uniform(-1, 1) / 20))
+    if serving.crop_s > 0:
+        from .corpus.acoustics import HOP_S, speech_frames
+
+        active = np.flatnonzero(speech_frames(x, SAMPLE_RATE))
+        if active.size:
+            start = int(active[0] * HOP_S * SAMPLE_RATE) + int(rng.uniform(0, serving.crop_s) * SAMPLE_RATE)
+            start = min(start, x.size // 2)  # never more than half the clip
+            fade = min(int(0.01 * SAMPLE_RATE), x.size - start)
+            x = x[start:].copy()
+            x[:fade] *= np.linspace(0.0, 1.0, fade, dtype=np.float32)
+    x = x * np.float32(10 ** (rng.uniform(-serving.gain_db, serving.gain_db) / 20))
     lead = np.zeros(int(rng.integers(0, int(0.12 * SAMPLE_RATE))), np.float32)
     tail = np.zeros(int(rng.integers(0, int(0.12 * SAMPLE_RATE))), np.float32)
     x = np.concatenate([lead, x, tail])
+    if serving.noise_snr_db > 0:
+        from .corpus.acoustics import energy_db
+
+        level = 10 ** ((energy_db(x, SAMPLE_RATE) - serving.noise_snr_db) / 20)
+        x = x + np.float32(level) * speech_shaped_noise(x.size, rng)
+        peak = float(np.max(np.abs(x)))
+        if peak > 0.99:
+            x = x * np.float32(0.99 / peak)
     x = x + rng.normal(0, 1e-4, x.size).astype(np.float32)
     return np.round(np.clip(x, -1, 1) * 32767).astype(np.int16)

@@ -288,3 +288,42 @@ def test_a_server_whose_limits_refuse_the_run_is_a_clear_error(tmp_path):
                                 capture_output=True, text=True, timeout=120)
     assert result.returncode == 2 and "HTTP 429" in result.stderr and "RATE_LIMIT" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_undefended_turns_every_fresh_clip_and_serving_defence_off():
+    changes = UNDEFENDED.changes
+    assert changes["preset_variation"] == changes["clip_pitch_st"] == changes["clip_tempo"] == 0
+    assert changes["serve_noise_snr_db"] == changes["serve_crop_s"] == 0
+    assert changes["machine_hard"] == changes["adversarial_snr_db"] == 0 and changes["serve_gain_db"] == 1.0
+
+
+def test_a_fresh_only_deployment_serves_nothing_but_fresh_clips_of_its_own_recipe(cache):
+    fresh = Configuration("fresh", {"serve_budget": 1, "play_pool_target": 12, "preset_variation": 0.2},
+                          fresh_only=True)
+    with deployment(fresh, (1, 3), SMALL, cache) as d, d.client() as http:
+        arena = Arena(http)
+        for i in range(3):
+            arena.play(RandomGuesser(i), f"198.51.100.{i + 1}")
+        served = [row for row in d.services.db.clips("play") if row["served"]]
+    assert served and all(row["source"] == "restock" for row in served)
+    assert all(row["provenance"]["variation"]["spread"] == 0.2 for row in served)
+
+
+def test_the_defence_aware_attacker_renders_its_recipe_through_the_sites_strengths(cache):
+    from insideout.botlab.attackers.acoustic import Defences, Recipe, render_examples
+
+    attacker = ATTACKERS["acoustic-aware"](0)
+    assert attacker.name == "acoustic-aware" and attacker.recipe.defences == Defences.shipped()
+    site = Configuration("site", {"serve_noise_snr_db": 25.0, "preset_variation": 0.3})
+    with deployment(site, (1, 3), SMALL, cache) as d:
+        attacker.know_settings(d.services.settings)
+    assert attacker.recipe.defences.serve_noise_snr_db == 25.0 and attacker.recipe.defences.preset_variation == 0.3
+    plain = ATTACKERS["acoustic"](0)
+    plain.know_settings(d.services.settings)  # the recipe-only bot ignores what the site says
+    assert plain.recipe.defences is None
+    small = Recipe(1, 0, ("espeak-m",), attacker.recipe.defences)
+    aware, public = render_examples(small), render_examples(Recipe(1, 0, ("espeak-m",)))
+    assert [e.emotion for e in aware] == list(EMOTION_IDS)
+    for a, p in zip(aware, public, strict=True):
+        assert not (a.wave.size == p.wave.size and abs(a.wave - p.wave).max() < 1e-3)
+    assert Recipe(1, 0, ("espeak-m",)).key(["espeak-m"]) != small.key(["espeak-m"])

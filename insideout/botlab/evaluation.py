@@ -77,12 +77,15 @@ class Configuration:
     name: str
     changes: Mapping[str, Any] = field(default_factory=dict)
     unverified_limit: int | None = None
+    fresh_only: bool = False  # retire the starter library's play clips: every control a fresh clip (steady state)
 
 
 TODAY = Configuration("today")  # the defaults of the settings table
 # The shipped defaults but the defences a setting turns off: what issue 12 measured (decoys are no setting).
 UNDEFENDED = Configuration("undefended", {"serve_budget": 0, "play_pool_target": 0, "votes_per_network": 0,
-                                          "suspect_vote_share": 1.0})
+                                          "suspect_vote_share": 1.0, "preset_variation": 0.0, "clip_pitch_st": 0.0,
+                                          "clip_tempo": 0.0, "serve_gain_db": 1.0, "serve_noise_snr_db": 0.0,
+                                          "serve_crop_s": 0.0, "machine_hard": 0.0, "adversarial_snr_db": 0.0})
 CONFIGURATIONS: dict[str, Configuration] = {c.name: c for c in (
     TODAY,
     UNDEFENDED,
@@ -99,7 +102,7 @@ CONFIGURATIONS: dict[str, Configuration] = {c.name: c for c in (
 )}
 
 
-def configuration_from_settings(name: str, assignments: Sequence[str]) -> Configuration:
+def configuration_from_settings(name: str, assignments: Sequence[str], fresh_only: bool = False) -> Configuration:
     """A configuration from INSIDEOUT_NAME=VALUE assignments, parsed and checked as the app parses its
     environment (so every setting the table knows can be evaluated, defences included)."""
     from ..settings import setting_changes
@@ -114,7 +117,7 @@ def configuration_from_settings(name: str, assignments: Sequence[str]) -> Config
     owned = sorted(set(changes) & EVALUATION_OWNS)
     if owned:
         raise ValueError(f"the evaluation sets {', '.join(owned)} itself (the policy with --policies)")
-    return Configuration(name, changes)
+    return Configuration(name, changes, fresh_only=fresh_only)
 
 
 @dataclass(frozen=True)
@@ -191,6 +194,13 @@ def _retire_unverified_beyond(services: Services, keep: int) -> None:
                            time.time())
 
 
+def _retire_play_clips(services: Services) -> None:
+    """The starter library's play clips out: a deployment past its first days, whose controls are all fresh
+    clips of its own recipe (the restocker renders them as the evaluation starts)."""
+    for row in services.db.clips("play", include_retired=False):
+        services.db.retire(row["id"], "play", "botlab: steady state, fresh clips only", time.time())
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -215,6 +225,8 @@ def deployment(configuration: Configuration = TODAY, policy: tuple[int, int] = (
         services = build_services(deployment_settings(data_dir, configuration, policy), announce=lambda _: None)
         if configuration.unverified_limit is not None:
             _retire_unverified_beyond(services, configuration.unverified_limit)
+        if configuration.fresh_only:
+            _retire_play_clips(services)
         port = _free_port()
         server = uvicorn.Server(uvicorn.Config(create_app(services), host="127.0.0.1", port=port,
                                                log_level="warning", proxy_headers=False))
@@ -446,7 +458,10 @@ def evaluate(attackers: Mapping[str, Callable[[int], Attacker]],
 
     def play_one(arena: Arena, services: Services | None, configuration: str, policy: tuple[int, int],
                  index: int, name: str, factory: Callable[[int], Attacker], identities: Identities) -> None:
-        cell = replace(play_cell(arena, services, factory(seed), challenges_per_cell, index, identities,
+        attacker = factory(seed)
+        if services is not None and hasattr(attacker, "know_settings"):
+            attacker.know_settings(services.settings)  # what a site's settings say is public; its secrets are not
+        cell = replace(play_cell(arena, services, attacker, challenges_per_cell, index, identities,
                                  configuration, tuple(policy)), attacker=name)
         cells.append(cell)
         if progress:
@@ -475,7 +490,8 @@ def evaluate(attackers: Mapping[str, Callable[[int], Attacker]],
                             # fresh identities per deployment: the same addresses play every cell, so cells compare
                             play_one(Arena(http), live.services, configuration.name, policy, index, name, factory,
                                      Identities())
-        meta["configurations"] = {c.name: {"changes": dict(c.changes), "unverified_limit": c.unverified_limit}
+        meta["configurations"] = {c.name: {"changes": dict(c.changes), "unverified_limit": c.unverified_limit,
+                                           "fresh_only": c.fresh_only}
                                   for c in configurations}
         meta["library"] = asdict(library)
     meta |= {"started_at": round(started, 1), "wall_s": round(time.time() - started, 1), "cpus": os.cpu_count()}

@@ -59,6 +59,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     ev.add_argument("--set", action="append", default=[], metavar="INSIDEOUT_NAME=VALUE", dest="assignments",
                     help="a setting of a configuration of your own (repeatable), played after the named ones")
     ev.add_argument("--set-name", default="custom", help="the name of the --set configuration (default: custom)")
+    ev.add_argument("--fresh-only", action="store_true",
+                    help="the --set configuration starts without the starter library's play clips: every control "
+                         "is a fresh clip of the deployment's own recipe (a site past its first days)")
     ev.add_argument("--challenges", type=int, default=300, help="challenges per attacker and cell")
     ev.add_argument("--seed", type=int, default=0)
     ev.add_argument("--out", type=Path, default=Path("botlab-report.json"), help="the JSON report")
@@ -82,11 +85,27 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     fe.add_argument("--recipe-per-emotion", type=int, default=64, help="recipe sentences (each in 8 emotions)")
     fe.add_argument("--starter-per-emotion", type=int, default=30)
     fe.add_argument("--seed", type=int, default=0)
+    cu = actions.add_parser("cues", help="measure each emotion's cues under the fresh-clip and serving defences",
+                            description="Render sentences in every emotion twice, clean (the public recipe) and "
+                                        "defended (the deployment's recipe from the PRESET_VARIATION and CLIP_* "
+                                        "settings, then one serving's SERVE_* transforms), measure F0 level and "
+                                        "range, rate and energy against the clean neutral clip, and print each "
+                                        "emotion's mean departure from neutral clean and defended, whether it stays "
+                                        "within 20 %% of the clean one, and how often a clip's cue points the other "
+                                        "way. Settings come from the environment and --set.",
+                            epilog=EXIT_CODES)
+    cu.add_argument("--per-emotion", type=int, default=12, help="sentences, each in every emotion (default 12)")
+    cu.add_argument("--set", action="append", default=[], metavar="INSIDEOUT_NAME=VALUE", dest="assignments",
+                    help="a setting to measure under (repeatable); the rest from the environment")
+    cu.add_argument("--seed", type=int, default=0)
+    cu.add_argument("--json", type=Path, help="write the rows here as JSON")
 
 
 def run(args: argparse.Namespace, ctx: Context) -> int:
     if args.action == "features":
         return features(args)
+    if args.action == "cues":
+        return cues(args)
     return evaluate_command(args, ctx)
 
 
@@ -107,6 +126,60 @@ def features(args: argparse.Namespace) -> int:
     return 0
 
 
+def cues(args: argparse.Namespace) -> int:
+    import secrets
+    from dataclasses import replace
+
+    import numpy as np
+
+    from insideout import wav
+    from insideout.botlab import cues as cue_check
+    from insideout.captcha import serving_of
+    from insideout.corpus.synth import available_voices, render_clip
+    from insideout.restock import Sentences, variation_of
+    from insideout.settings import SettingsError, setting_changes, settings_from_env
+
+    if args.per_emotion < 1:
+        raise CommandError("--per-emotion must be at least 1")
+    try:
+        pairs = dict(text.partition("=")[::2] for text in args.assignments)
+        settings = replace(settings_from_env(), **setting_changes(pairs))
+    except (ValueError, SettingsError) as e:
+        raise CommandError(f"--set: {e}") from None
+    settings = replace(settings, secret_key=settings.secret_key or secrets.token_urlsafe(32))
+    variation, serving = variation_of(settings), serving_of(settings)
+    rng = np.random.default_rng(args.seed)
+
+    def served(wave: np.ndarray, how: wav.Serving) -> np.ndarray:
+        return wav.vary_for_serving(wav.to_storage(wave, wav.SAMPLE_RATE), rng, how).astype(np.float32) / 32767
+
+    def clean(sentence: str, emotion: str, voice: str, seed: int) -> np.ndarray:
+        # served too (16-bit, edge silence, dither), unchanged in sound: only the defences differ
+        return served(render_clip(sentence, emotion, voice, seed)[0], wav.Serving(gain_db=0.0))
+
+    def defended(sentence: str, emotion: str, voice: str, seed: int) -> np.ndarray:
+        return served(render_clip(sentence, emotion, voice, seed, variation)[0], serving)
+
+    def progress(done: int, total: int) -> None:
+        print(f"\r  {done}/{total} sentence-emotions", end="", file=sys.stderr, flush=True)
+
+    sentences = [Sentences(secrets.SystemRandom(args.seed)).next() for _ in range(args.per_emotion)]
+    started = time.perf_counter()
+    rows = cue_check.measure_shifts(sentences, available_voices(), args.seed, clean, defended, progress)
+    print(file=sys.stderr)
+    print(f"recipe: {variation.describe()}; serving: {serving}")
+    print(cue_check.table(rows))
+    summary = cue_check.summary(rows)
+    print(f"{summary['kept']} of {summary['cues']} cues kept within {cue_check.BOUND:.0%} (largest change "
+          f"{summary['largest_change']:.0%}); clips whose cue points the other way: "
+          f"{summary['flipped_clean']:.0%} clean, {summary['flipped_defended']:.0%} defended "
+          f"({time.perf_counter() - started:.0f} s)")
+    if args.json:
+        args.json.write_text(json.dumps({"variation": variation.describe(), "serving": vars(serving),
+                                         "summary": summary, "rows": [r.as_dict() for r in rows]}, indent=2))
+    return 0
+
+
 def evaluate_command(args: argparse.Namespace, ctx: Context) -> int:
     from insideout.botlab.arena import ArenaError
     from insideout.botlab.attackers import ATTACKERS
@@ -124,7 +197,7 @@ def evaluate_command(args: argparse.Namespace, ctx: Context) -> int:
         if args.set_name in names:
             raise CommandError(f"--set-name {args.set_name} is a named configuration already: choose another name")
         try:
-            configurations.append(configuration_from_settings(args.set_name, args.assignments))
+            configurations.append(configuration_from_settings(args.set_name, args.assignments, args.fresh_only))
         except (ValueError, SettingsError) as e:
             raise CommandError(f"--set: {e}") from None
     if not configurations:

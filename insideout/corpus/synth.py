@@ -23,7 +23,7 @@ import json
 import tempfile
 import threading
 import zlib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -35,6 +35,7 @@ from scipy.signal import butter, sosfiltfilt
 
 from insideout.corpus import acoustics
 from insideout.corpus.presets import EmotionPreset, preset_for
+from insideout.corpus.variation import Variation
 from insideout.sentences import clean_text
 from insideout.wav import SAMPLE_RATE  # the one sample rate: voices render at it
 
@@ -498,18 +499,27 @@ def _vary(preset: EmotionPreset, rng: np.random.Generator) -> dict[str, float]:
     }
 
 
-def render_clip(text: str, emotion_id: str, voice_id: str, seed: int) -> tuple[np.ndarray, dict]:
+def render_clip(text: str, emotion_id: str, voice_id: str, seed: int,
+                variation: Variation | None = None) -> tuple[np.ndarray, dict]:
     """Speak text in an emotion and a voice: float32 mono at SAMPLE_RATE, peaks under -1 dBFS.
 
     The same arguments give the same samples. The dict is the clip's provenance. ValueError on an
     unknown emotion or voice, an empty text or a bad seed; VoiceUnavailable when the voice's engine
-    does not load here (see available_voices()).
+    does not load here (see available_voices()). variation: the deployment's departure from the public
+    recipe (variation.py); None renders the public recipe exactly.
     """
-    preset = preset_for(emotion_id)
+    preset = variation.preset(emotion_id) if variation is not None else preset_for(emotion_id)
     profile = _profile(voice_id)
     cleaned = clean_text(text, MAX_TEXT_CHARS)
     rng = _clip_rng(seed, cleaned, preset.emotion_id, voice_id)
     applied = _vary(preset, rng)
+    shift = None
+    if variation is not None and (variation.pitch_st or variation.tempo):
+        # a generator of its own, so that the public recipe's draws above stay what they were
+        shift = variation.voice_shift(np.random.default_rng([int(seed), 0x5EED]))
+        profile = replace(profile, pitch_shift_st=profile.pitch_shift_st + shift[0],
+                          formant_scale=profile.formant_scale * shift[1])
+        applied["rate"] *= shift[2]
     engine = _engine(profile.engine)
     if profile.engine == "piper":
         speech = engine.synthesize(cleaned, applied["rate"], rng)
@@ -527,6 +537,7 @@ def render_clip(text: str, emotion_id: str, voice_id: str, seed: int) -> tuple[n
         "applied_params": applied,
         "text": cleaned,
         "seed": int(seed),
+        **({"variation": {**variation.describe(), "voice_shift": shift}} if variation is not None else {}),
         "sample_rate": SAMPLE_RATE,
         "duration_s": round(len(wave) / SAMPLE_RATE, 3),
     }

@@ -10,6 +10,8 @@
   remembers what each round's outcome says about them (the replay attack a fresh-clip defence must stop);
 - acoustic: AcousticAttacker, a classifier trained only on clips it renders itself from the public recipe
   (the offline voices and emotion presets, its own sentences and seed), cached under the user's cache dir;
+  "acoustic-aware" renders that recipe through the shipped defaults' fresh-clip and serving defences (their
+  strengths are public, the deployment's secret is not: each sentence gets a secret of its own);
 - transcript: TranscriptAttacker, recognises each clip's words offline and names the emotion from them with
   a text classifier fitted on transcripts of recipe clips: the check that the sentences carry no emotion
   (it should stay at chance);
@@ -83,6 +85,13 @@ def _acoustic(seed: int) -> Attacker:
     return AcousticAttacker(seed, cache=cache)
 
 
+def _acoustic_aware(seed: int) -> Attacker:
+    from .acoustic import AcousticAttacker, Defences
+
+    # renders its recipe through the shipped defaults' defences, each sentence under a secret of its own
+    return AcousticAttacker(seed, cache=_cache_dir() / f"acoustic-aware-{seed}.pkl", defences=Defences.shipped())
+
+
 def _cache_dir():
     import os
     from pathlib import Path
@@ -112,6 +121,7 @@ ATTACKERS: dict[str, Factory] = {
     "sybil-acoustic-spread": _sybil_acoustic_spread,
     "memory": _memory,
     "acoustic": _acoustic,
+    "acoustic-aware": _acoustic_aware,
     "transcript": _transcript,
     "adaptive": _adaptive,
 }

@@ -25,8 +25,10 @@ from __future__ import annotations
 import hashlib
 import pickle
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
+
+import numpy as np
 
 from ..arena import Round
 from ..classifier import EmotionClassifier, Example
@@ -39,12 +41,40 @@ SENTENCE_SEED = 4242  # the teacher corpus is seed 0; another seed gives other s
 
 
 @dataclass(frozen=True)
+class Defences:
+    """The fresh-clip and serving defences a defence-aware bot renders its recipe through: the strengths are
+    public (the settings table's defaults), the deployment's secret is not, so each of its sentences gets a
+    secret of its own and the bot learns the whole family of deployments' presets."""
+
+    preset_variation: float = 0.0
+    clip_pitch_st: float = 0.0
+    clip_tempo: float = 0.0
+    serve_gain_db: float = 1.0
+    serve_noise_snr_db: float = 0.0
+    serve_crop_s: float = 0.0
+
+    @classmethod
+    def of(cls, settings) -> Defences:
+        """The strengths a site's settings name (its secret key stays its own)."""
+        return cls(settings.preset_variation, settings.clip_pitch_st, settings.clip_tempo, settings.serve_gain_db,
+                   settings.serve_noise_snr_db, settings.serve_crop_s)
+
+    @classmethod
+    def shipped(cls) -> Defences:
+        from ...settings import Settings
+
+        return cls.of(Settings())
+
+
+@dataclass(frozen=True)
 class Recipe:
-    """What the bot renders: clips_per_emotion sentences, each in all eight emotions."""
+    """What the bot renders: clips_per_emotion sentences, each in all eight emotions; through defences, when
+    it knows them."""
 
     clips_per_emotion: int = 64
     seed: int = 0
     voices: tuple[str, ...] | None = None  # None: every voice that loads here
+    defences: Defences | None = None
 
     def sentences(self) -> list[str]:
         return own_sentences(self.clips_per_emotion, SENTENCE_SEED + self.seed)
@@ -52,6 +82,8 @@ class Recipe:
     def key(self, voices: Sequence[str]) -> str:
         h = hashlib.sha256(b"insideout-acoustic-attacker-1")
         h.update(repr((self.clips_per_emotion, self.seed, tuple(voices), feature_names(FEATURE_SET))).encode())
+        if self.defences is not None:
+            h.update(repr(self.defences).encode())
         h.update("\n".join(self.sentences()).encode())
         return "recipe:" + h.hexdigest()[:16]
 
@@ -68,18 +100,34 @@ def own_sentences(count: int, seed: int = SENTENCE_SEED) -> list[str]:
 
 def render_examples(recipe: Recipe) -> list[Example]:
     """The recipe's clips, grouped by sentence (so the classifier's cross-validation splits by sentence)."""
+    from ... import wav
     from ...corpus.synth import available_voices, render_clip
+    from ...corpus.variation import Variation
     from ...emotions import EMOTION_IDS
     from ...wav import SAMPLE_RATE
 
     voices = recipe.voices or available_voices()
+    d = recipe.defences
+    rng = np.random.default_rng(RENDER_SEED_BASE + recipe.seed)
     out = []
     for i, sentence in enumerate(recipe.sentences()):
+        variation = None
+        if d is not None:
+            variation = Variation.for_deployment(f"attacker-guess-{recipe.seed}-{i}", d.preset_variation,
+                                                 d.clip_pitch_st, d.clip_tempo)
         for e, emotion in enumerate(EMOTION_IDS):
             # voices rotate with sentence and emotion, as in the starter library, so no voice is one emotion
             voice = voices[(i + e) % len(voices)]
-            wave, provenance = render_clip(sentence, emotion, voice, RENDER_SEED_BASE + recipe.seed * 10_007 + i)
-            out.append(Example(wave, int(provenance.get("sample_rate", SAMPLE_RATE)), emotion, sentence))
+            seed = RENDER_SEED_BASE + recipe.seed * 10_007 + i
+            if d is not None:
+                seed = seed * 8 + e  # its own clip shifts per emotion, as a deployment's fresh clips have
+            wave, provenance = render_clip(sentence, emotion, voice, seed, variation)
+            sr = int(provenance.get("sample_rate", SAMPLE_RATE))
+            if d is not None:
+                serving = wav.Serving(d.serve_gain_db, d.serve_noise_snr_db, d.serve_crop_s)
+                wave = wav.vary_for_serving(wav.to_storage(wave, sr), rng, serving).astype(np.float32) / 32767
+                sr = wav.SAMPLE_RATE
+            out.append(Example(wave, sr, emotion, sentence))
     return out
 
 
@@ -124,8 +172,10 @@ class AcousticAttacker:
     name = "acoustic"
 
     def __init__(self, seed: int = 0, examples: Sequence[Example] | None = None, clips_per_emotion: int = 64,
-                 cache: str | Path | None = None):
-        self.recipe = Recipe(clips_per_emotion, seed)
+                 cache: str | Path | None = None, defences: Defences | None = None):
+        self.recipe = Recipe(clips_per_emotion, seed, defences=defences)
+        if defences is not None:
+            self.name = "acoustic-aware"
         self.examples = examples
         self.cache = cache
         self._classifier: EmotionClassifier | None = None
@@ -140,6 +190,15 @@ class AcousticAttacker:
             else:
                 self._classifier = trained_classifier(self.recipe, self.cache)
         return self._classifier
+
+    def know_settings(self, settings) -> None:
+        """A defence-aware bot reads the strengths of the site it attacks (public: the settings), so it renders
+        its recipe through them; the recipe-only bot ignores them."""
+        if self.recipe.defences is not None and self.examples is None:
+            defences = Defences.of(settings)
+            if defences != self.recipe.defences:
+                self.recipe = replace(self.recipe, defences=defences)
+                self._classifier = None
 
     def answer(self, round: Round) -> dict[str, str]:
         from ...wav import decode
