@@ -4,6 +4,7 @@ constructs engine objects for the app, the command line or the tests."""
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -100,8 +101,39 @@ def build_services(settings: Settings, announce: Callable[[str], None] = print) 
         dashboard=Dashboard(db, consensus, captcha),
         # The bot lab's starter library is cached beside the data it serves, built by the first evaluation.
         research=Research(db, jobs, captcha.policy, settings.data_dir / "botlab-library"),
-        restock=Restocker(library, settings.play_pool_target, variation=variation_of(settings)),
+        restock=Restocker(library, settings.play_pool_target, variation=variation_of(settings),
+                          transform=_perturber(settings, library), accept=_hard_filter(settings, library)),
     )
+
+
+def _hard_filter(settings: Settings, library: Library):
+    """MACHINE_HARD: the restocker drops fresh clips the site's own listener names right (its judge is fitted
+    on the first candidate, on the restock thread, and kept in the data dir)."""
+    if settings.machine_hard <= 0:
+        return None
+    from .hardness import hard_filter
+
+    return hard_filter(library, settings.data_dir, settings.machine_hard)
+
+
+def _perturber(settings: Settings, library: Library):
+    """ADVERSARIAL_SNR_DB: fresh clips perturbed against the site's own surrogate (fitted, or read from the data
+    dir, when the restock thread first needs it: torch is not imported before)."""
+    if settings.adversarial_snr_db <= 0:
+        return None
+    lock = threading.Lock()
+    built = []
+
+    def transform(wave, sample_rate: int, emotion: str):
+        with lock:
+            if not built:
+                from .adversarial import Perturber, surrogate_for
+
+                surrogate = surrogate_for(library, settings.data_dir / "adversarial-surrogate.pt")
+                built.append(Perturber(surrogate, settings.adversarial_snr_db))
+        return built[0](wave, sample_rate, emotion)
+
+    return transform
 
 
 def recover(services: Services) -> dict[str, int]:

@@ -27,7 +27,7 @@ HOUR, DAY = 3600, 86400
 
 TALLY_COLUMNS = ("clip", "pool", "state", "label", "intended_emotion", "counted_votes", "top",
                  "top_share", *EMOTION_IDS)
-VOTE_COLUMNS = ("id", "clip_id", "voter", "emotion", "counted", "why_not_counted", "source",
+VOTE_COLUMNS = ("id", "clip_id", "voter", "network", "emotion", "counted", "why_not_counted", "source",
                 "challenge_id", "round_no", "created_at")
 
 

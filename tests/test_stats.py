@@ -11,6 +11,7 @@ import pytest
 from insideout import stats
 from insideout.db import Vote
 from insideout.emotions import EMOTION_IDS
+from insideout.identity import network_of
 from tests.helpers import answers
 
 # Fleiss (1971) via Wikipedia's worked example: 10 subjects, 14 raters, 5 categories, kappa = 0.210.
@@ -252,6 +253,7 @@ def test_the_votes_csv_has_every_vote_and_why_it_did_not_count(stocked):
     assert tuple(rows[0]) == stats.VOTE_COLUMNS
     assert (rows[0]["clip_id"], rows[0]["emotion"], rows[0]["counted"]) == (str(clip), "sad", "1")
     assert {r["why_not_counted"] for r in rows[1:]} == {"control_wrong"}
+    assert {r["network"] for r in rows[1:]} == {network_of("203.0.113.9")}  # what a cap per network groups by
     assert rows[0]["created_at"].endswith("+00:00")
 
 

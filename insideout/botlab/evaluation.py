@@ -296,7 +296,7 @@ class Cell:
     cpu_s: float  # the attacker's own CPU, answer and learn (refits included)
     cpu_s_per_pass: float | None
     clients: int  # distinct client identities it played as
-    counted_votes: int | None  # its votes on unverified clips whose round's control it answered right
+    counted_votes: int | None  # its votes on unverified clips that the server counted (control right, under the cap)
     learned_with_its_label: int | None  # clips in the learning pool with a label it cast a counted vote for
     learned_against_intended: int | None  # of those, labelled other than the clip's intended emotion
     wall_s: float
@@ -386,6 +386,8 @@ def play_cell(arena: Arena, services: Services | None, attacker: Attacker, n: in
     confusion: dict[str, Counter] = defaultdict(Counter)
     correct = rounds = 0
     votes: dict[int, set[str]] = defaultdict(set)  # clip -> labels it cast counted votes for
+    voted_on: set[int] = set()
+    challenge_ids: set[str] = set()
     n_votes = 0
     pow_total: float | None = None
     for _ in range(n):
@@ -409,8 +411,14 @@ def play_cell(arena: Arena, services: Services | None, attacker: Attacker, n: in
             confusion[truth][control.answer] += 1
             for s in slots:
                 if not s.is_control and not s.is_decoy and right:
-                    votes[s.clip_id].add(s.answer)
-                    n_votes += 1
+                    voted_on.add(s.clip_id)
+        challenge_ids.add(played.challenge_id)
+    if services is not None and voted_on:
+        # the server's own count: a vote past the network cap, or a repeat voter's, is kept but not counted
+        for row in services.db.counted_votes_on(voted_on):
+            if row["challenge_id"] in challenge_ids:
+                votes[row["clip_id"]].add(row["emotion"])
+                n_votes += 1
     learned = against = 0
     for clip_id, cast in votes.items() if services is not None else ():
         row = services.db.get_clip(clip_id)

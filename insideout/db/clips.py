@@ -100,16 +100,23 @@ def play_counts(db: sqlite_utils.Database) -> dict[str, int]:
     return counts
 
 
-def pick_unverified(db: sqlite_utils.Database, exclude: Iterable[int], voter: str) -> int | None:
+def pick_unverified(db: sqlite_utils.Database, exclude: Iterable[int], voter: str, network: str | None = None,
+                    cap: int = 0) -> int | None:
+    """The unverified clip with fewest counted votes that this voter has not voted on, and (with a cap per
+    network) whose counted votes from the voter's network are under the cap: a vote that could not count
+    would spend a visitor's attention for nothing."""
     exclude = list(exclude)
+    capped = network is not None and cap > 0
     row = db.execute(
         "SELECT c.id FROM clips c "
         "LEFT JOIN votes v ON v.clip_id = c.id AND v.counted = 1 "
         "WHERE c.pool = 'unverified' AND c.retired IS NULL "
         f"AND c.id NOT IN ({marks(exclude)}) "
         "AND NOT EXISTS (SELECT 1 FROM votes w WHERE w.clip_id = c.id AND w.voter = ?) "
-        "GROUP BY c.id ORDER BY count(v.id), random() LIMIT 1",
-        [*exclude, voter],
+        + ("AND (SELECT count(*) FROM votes n WHERE n.clip_id = c.id AND n.counted = 1 AND n.network = ?) < ? "
+           if capped else "")
+        + "GROUP BY c.id ORDER BY count(v.id), random() LIMIT 1",
+        [*exclude, voter, *([network, cap] if capped else [])],
     ).fetchone()
     return row[0] if row else None
 

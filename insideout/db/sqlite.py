@@ -19,6 +19,7 @@ from typing import Any
 
 import sqlite_utils
 
+from ..identity import network_of
 from . import analytics, botlab, challenges, clips, jobs, models, schema
 from . import votes as _votes  # votes is also the operations' parameter name
 from .records import Challenge, RoundSlot, Slot, Vote
@@ -90,7 +91,7 @@ class Database:
 
     def pick_unverified(self, exclude: Iterable[int], voter: str) -> int | None:
         with self.read() as db:
-            return clips.pick_unverified(db, exclude, voter)
+            return clips.pick_unverified(db, exclude, voter, network_of(voter), self.votes_per_network)
 
     def set_pool(
         self,
