@@ -59,6 +59,10 @@ COMMANDS = (
     Command("bench-tts", "bench_tts", "real-time factors of speech synthesis on this machine"),
     Command("bench-restock", "bench_restock", "fresh clips: synthesis rate against challenge demand, and beyond it"),
     Command("bench-pow", "bench_pow", "proof of work: the server's cost, and a bot's and a browser's per difficulty"),
+    Command("bench-hardness", "bench_hardness",
+            "machine-hard controls: the judge's render cost, and how far its hardness transfers to the attackers"),
+    Command("bench-adversarial", "bench_adversarial",
+            "adversarial perturbation: the surrogate, the recipe attacker and one retrained on perturbed audio"),
     Command("bots", "bots", "the bot lab: attackers play the captcha over HTTP; pass rates with intervals"),
     Command("settings", "show_settings", "list every INSIDEOUT_* setting with its default and help"),
 )

@@ -17,6 +17,7 @@ core between clips. When demand outruns it, the pool drains and new challenges a
 from __future__ import annotations
 
 import logging
+import random
 import secrets
 import threading
 import time
@@ -72,7 +73,7 @@ class Sentences:
     """An endless supply of generator sentences that neither the starter library nor the held-out set
     speaks, in batches at unpredictable seeds."""
 
-    def __init__(self, rng: secrets.SystemRandom | None = None):
+    def __init__(self, rng: random.Random | None = None):
         self._rng = rng or secrets.SystemRandom()
         self._batch: list[str] = []
         self._taken: set[str] | None = None

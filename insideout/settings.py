@@ -178,9 +178,9 @@ SETTINGS: tuple[Setting, ...] = (
             "fresh play clips the restock job keeps, rendering new ones (new sentences, the starter voices and "
             "presets) when the pool falls below; `0`: no restocking", whole(0, 1_000_000)),
     Setting("PRESET_VARIATION", "preset_variation", 0.0,
-            "fresh clips: each emotion's preset departs from the public one by a factor within 1 +- this on F0 "
-            "level, F0 range, rate and energy (1 +- twice this on contour and voice quality), drawn from the "
-            "secret key, so no one else can render this deployment's recipe; `0`: the public presets",
+            "fresh clips: each emotion's departure from neutral in every preset field (F0 level and range, rate, "
+            "energy, contour, voice quality) is scaled by a factor within 1 +- this, drawn from the secret key, "
+            "so no one else can render this deployment's recipe; `0`: the public presets",
             decimal(0.0, 0.5)),
     Setting("CLIP_PITCH_ST", "clip_pitch_st", 0.0,
             "fresh clips: each clip's voice moves up or down by up to this many semitones (formants a third as "

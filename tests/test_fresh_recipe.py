@@ -22,6 +22,7 @@ from insideout.corpus.synth import available_voices, render_clip
 from insideout.corpus.variation import CUE_FIELDS, QUALITY_FIELDS, Variation
 from insideout.emotions import EMOTION_IDS
 from insideout.restock import MAX_TRIES, Restocker, variation_of
+from insideout.services import build_services
 from insideout.settings import SettingsError, settings_from_env
 from tests.conftest import SECRET
 
@@ -44,7 +45,7 @@ def test_each_deviation_is_scaled_within_its_bound_and_neutral_stays_neutral():
         for field in CUE_FIELDS:
             assert 0.8 <= variation.factor(emotion_id, field) <= 1.2
         for field in QUALITY_FIELDS:
-            assert 0.6 <= variation.factor(emotion_id, field) <= 1.4
+            assert 0.8 <= variation.factor(emotion_id, field) <= 1.2
     sad, public = variation.preset("sad"), PRESETS["sad"]
     k = variation.factor("sad", "rate")
     assert math.log(sad.rate) == pytest.approx(math.log(public.rate) * k)  # a factor's deviation is its log
@@ -200,3 +201,13 @@ def test_an_accept_that_refuses_everything_stops_the_step_with_a_clear_error(ser
     with pytest.raises(RuntimeError, match="not accepted"):
         restock.step()
     assert len(calls) == MAX_TRIES and services.db.clips("play") == []
+
+
+def test_the_restock_gets_the_machine_hard_filter_and_the_perturber_only_when_their_settings_ask(services):
+    assert services.restock.accept is None and services.restock.transform is None
+    assert services.restock.variation == variation_of(services.settings)
+    on = build_services(replace(services.settings, machine_hard=0.5, adversarial_snr_db=30.0,
+                                preset_variation=0.1))
+    assert on.restock.accept is not None and on.restock.accept.share == 0.5
+    assert callable(on.restock.transform)
+    assert on.restock.variation.spread == 0.1

@@ -81,11 +81,19 @@ class Configuration:
 
 
 TODAY = Configuration("today")  # the defaults of the settings table
+# The defences against a recipe-trained listener off: fresh clips rendered by the public recipe, served as
+# before them (a +-1 dB gain, edge silence, dither).
+RECIPE_DEFENCES_OFF = {"preset_variation": 0.0, "clip_pitch_st": 0.0, "clip_tempo": 0.0, "serve_gain_db": 1.0,
+                       "serve_noise_snr_db": 0.0, "serve_crop_s": 0.0, "machine_hard": 0.0, "adversarial_snr_db": 0.0}
 # The shipped defaults but the defences a setting turns off: what issue 12 measured (decoys are no setting).
 UNDEFENDED = Configuration("undefended", {"serve_budget": 0, "play_pool_target": 0, "votes_per_network": 0,
-                                          "suspect_vote_share": 1.0, "preset_variation": 0.0, "clip_pitch_st": 0.0,
-                                          "clip_tempo": 0.0, "serve_gain_db": 1.0, "serve_noise_snr_db": 0.0,
-                                          "serve_crop_s": 0.0, "machine_hard": 0.0, "adversarial_snr_db": 0.0})
+                                          "suspect_vote_share": 1.0, **RECIPE_DEFENCES_OFF})
+FRESH = {"serve_budget": 1, "play_pool_target": 192}  # every clip served once, the restock rendering new ones
+
+
+def _one_recipe_defence(name: str, **on: Any) -> Configuration:
+    """Fresh clips only (the starter library spent), with one defence against recipe-trained listeners on."""
+    return Configuration(name, {**FRESH, **RECIPE_DEFENCES_OFF, **on}, fresh_only=True)
 CONFIGURATIONS: dict[str, Configuration] = {c.name: c for c in (
     TODAY,
     UNDEFENDED,
@@ -99,6 +107,14 @@ CONFIGURATIONS: dict[str, Configuration] = {c.name: c for c in (
     Configuration("fresh-clips", {"serve_budget": 1, "play_pool_target": 192}),
     # every round played, only the end told
     Configuration("deferred-feedback", {"feedback": "deferred"}),
+    # a site past its first days under the shipped defaults: every control a fresh clip of its own recipe
+    Configuration("steady-state", fresh_only=True),
+    # the defences against a listener trained on the public recipe, one at a time, on fresh clips only:
+    _one_recipe_defence("public-recipe"),  # none of them: the baseline of the four below
+    _one_recipe_defence("own-recipe", preset_variation=0.1, clip_pitch_st=1.0, clip_tempo=0.05),
+    _one_recipe_defence("serving-noise", serve_noise_snr_db=20.0),
+    _one_recipe_defence("machine-hard", machine_hard=1.0),
+    _one_recipe_defence("adversarial", adversarial_snr_db=30.0),
 )}
 
 
@@ -469,6 +485,8 @@ def evaluate(attackers: Mapping[str, Callable[[int], Attacker]],
         attacker = factory(seed)
         if services is not None and hasattr(attacker, "know_settings"):
             attacker.know_settings(services.settings)  # what a site's settings say is public; its secrets are not
+        if hasattr(attacker, "prepare"):
+            attacker.prepare()  # its training before the first challenge, which would expire meanwhile
         cell = replace(play_cell(arena, services, attacker, challenges_per_cell, index, identities,
                                  configuration, tuple(policy)), attacker=name)
         cells.append(cell)

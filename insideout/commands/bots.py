@@ -127,6 +127,7 @@ def features(args: argparse.Namespace) -> int:
 
 
 def cues(args: argparse.Namespace) -> int:
+    import random
     import secrets
     from dataclasses import replace
 
@@ -163,7 +164,8 @@ def cues(args: argparse.Namespace) -> int:
     def progress(done: int, total: int) -> None:
         print(f"\r  {done}/{total} sentence-emotions", end="", file=sys.stderr, flush=True)
 
-    sentences = [Sentences(secrets.SystemRandom(args.seed)).next() for _ in range(args.per_emotion)]
+    supply = Sentences(random.Random(args.seed))  # the same sentences for a seed: runs compare
+    sentences = [supply.next() for _ in range(args.per_emotion)]
     started = time.perf_counter()
     rows = cue_check.measure_shifts(sentences, available_voices(), args.seed, clean, defended, progress)
     print(file=sys.stderr)

@@ -7,11 +7,12 @@ approximates:
 
 - **per deployment** (`spread`, the setting PRESET_VARIATION): each emotion's deviation from neutral in
   every preset field is scaled by a factor drawn from the deployment's secret (HMAC-SHA256 of the secret
-  key, the emotion and the field). The factor lies within 1 +- spread for the four cues the bot lab
-  measures against the clean preset (F0 level, F0 range, rate, energy), and within 1 +- 2 spread for the
-  contour and voice-quality fields (slope, final movement, tremolo depth, jitter, breathiness, creak,
-  tilt), which carry emotion too but which no cue check covers, so they may move further. Neutral has no
-  deviation and stays neutral. Another deployment has another recipe, and nobody without its secret can
+  key, the emotion and the field), within 1 +- spread, for the four cue fields (F0 level, F0 range, rate,
+  energy) and the contour and voice-quality ones (slope, final movement, tremolo depth, jitter,
+  breathiness, creak, tilt) alike. The quality fields move the measured cues too (a final fall or creak
+  lowers the median F0; breath and tilt move the syllable detector), so letting them vary twice as far
+  broke the 20 % bound on 8 of 27 cues at spread 0.15 (`insideout bots cues`). Neutral has no deviation
+  and stays neutral. Another deployment has another recipe, and nobody without its secret can
   render it.
 - **per clip** (`pitch_st` and `tempo`, the settings CLIP_PITCH_ST and CLIP_TEMPO): a speaker-like
   shift that every emotion gets alike: the voice's F0 moves by up to +- pitch_st semitones, its formants
@@ -63,7 +64,7 @@ class Variation:
 
     def factor(self, emotion_id: str, field: str) -> float:
         """This deployment's scale on one field's deviation from neutral, in 1 +- width."""
-        width = self.spread * (2.0 if field in QUALITY_FIELDS else 1.0)
+        width = self.spread
         if not width:
             return 1.0
         digest = hmac.new(self.key, f"{emotion_id}|{field}".encode(), hashlib.sha256).digest()

@@ -200,6 +200,10 @@ class AcousticAttacker:
                 self.recipe = replace(self.recipe, defences=defences)
                 self._classifier = None
 
+    def prepare(self) -> None:
+        """Fit (or load) the classifier now: rendering a recipe takes minutes, longer than a challenge lives."""
+        _ = self.classifier
+
     def answer(self, round: Round) -> dict[str, str]:
         from ...wav import decode
 

@@ -79,6 +79,10 @@ class AdaptiveAttacker:
         self.retrains = 0
         self.retrain_cpu_s = 0.0
 
+    def prepare(self) -> None:
+        """The base classifier fitted (or loaded) before the first challenge."""
+        self.base.prepare()
+
     # -- recognising and answering -------------------------------------------------------------------
 
     @property

@@ -45,6 +45,11 @@ class SybilVoter:
         self.rng = np.random.default_rng(seed)
         self.planted: list[tuple[str, int, str, str]] = []  # (challenge, round, slot, label) it chose
 
+    def prepare(self) -> None:
+        """Its answerer's training, before the first challenge."""
+        if hasattr(self.answerer, "prepare"):
+            self.answerer.prepare()
+
     def answer(self, round: Round) -> dict[str, str]:
         answers = dict(self.answerer.answer(round))
         if len(round.slots) >= 2:
