@@ -114,7 +114,7 @@ CONFIGURATIONS: dict[str, Configuration] = {c.name: c for c in (
     _one_recipe_defence("own-recipe", preset_variation=0.1, clip_pitch_st=1.0, clip_tempo=0.05),
     _one_recipe_defence("serving-noise", serve_noise_snr_db=20.0),
     _one_recipe_defence("machine-hard", machine_hard=1.0),
-    _one_recipe_defence("adversarial", adversarial_snr_db=30.0),
+    _one_recipe_defence("adversarial", adversarial_snr_db=20.0),
 )}
 
 

@@ -515,8 +515,10 @@ def render_clip(text: str, emotion_id: str, voice_id: str, seed: int,
     applied = _vary(preset, rng)
     shift = None
     if variation is not None and (variation.pitch_st or variation.tempo):
-        # a generator of its own, so that the public recipe's draws above stay what they were
-        shift = variation.voice_shift(np.random.default_rng([int(seed), 0x5EED]))
+        # a generator of its own, so that the public recipe's draws above stay what they were; the emotion in
+        # its key, so clips of one seed in several emotions (the cue check's) get independent shifts
+        key = [int(seed), zlib.crc32(preset.emotion_id.encode()), 0x5EED]
+        shift = variation.voice_shift(np.random.default_rng(key))
         profile = replace(profile, pitch_shift_st=profile.pitch_shift_st + shift[0],
                           formant_scale=profile.formant_scale * shift[1])
         applied["rate"] *= shift[2]
