@@ -2,14 +2,17 @@
 
     insideout bots evaluate [--attackers random sybil sybil-every] [--policies 1/3 2/3 3/3] [--challenges 300]
                             [--configurations today] [--set INSIDEOUT_NAME=VALUE ...] [--set-name custom]
+                            [--fresh-only]
                             [--seed 0] [--out botlab-report.json] [--plot botlab-report.png]
                             [--library-cache DIR] [--starter-per-emotion 30] [--no-store] [--url URL]
 
 Each attacker under each (configuration, policy) gets its own local server on loopback over a fresh copy
 of the starter library (built once, or reused from --library-cache) and plays N challenges there. A
 configuration is a named set of settings: today (the defaults), strict-consensus, few-unverified, the
-defences one at a time (fresh-clips, deferred-feedback), or one of your own from --set assignments (every
-INSIDEOUT_* setting the app reads; named by --set-name). Prints the
+defences one at a time (fresh-clips, deferred-feedback), steady-state (the defaults with the starter
+library spent: every control a fresh clip), the defences against a recipe-trained listener one at a time on
+fresh clips (public-recipe, own-recipe, serving-noise, machine-hard, adversarial), or one of your own from
+--set assignments (every INSIDEOUT_* setting the app reads; named by --set-name; --fresh-only). Prints the
 table (pass rate, Wilson 95 % interval, chance, control accuracy, clips it got into the learning pool)
 and writes the JSON report and the plot. It plays against no data dir of yours: it only stores the report
 in INSIDEOUT_DATA_DIR's metadata store, where the admin dashboard's Bot lab shows it, when that data dir
