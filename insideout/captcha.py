@@ -17,6 +17,7 @@ import base64
 import hashlib
 import hmac
 import json
+import math
 import re
 import secrets
 import time
@@ -67,6 +68,16 @@ class NoClips(CaptchaError):
     code = "no_clips"
 
 
+class CoolingDown(CaptchaError):
+    """The bot verdict: this client failed as many rounds lately as fail a challenge."""
+
+    code = "cooldown"
+
+    def __init__(self, message: str, retry_after: float):
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
 @dataclass(frozen=True)
 class Policy:
     """Pass rounds_to_pass of at most max_rounds rounds. Defaults: the settings table."""
@@ -114,6 +125,13 @@ class RoundView:
 
 
 @dataclass(frozen=True)
+class TokenClaims:
+    jti: str
+    challenge_id: str
+    expires_at: float
+
+
+@dataclass(frozen=True)
 class AnswerResult:
     status: str  # "passed", "retry" or "failed"
     round: int
@@ -134,8 +152,27 @@ class Captcha:
 
     # -- creating and reading ------------------------------------------------------------------
 
-    def create(self, client: str, now: float | None = None) -> RoundView:
+    def cooldown_left(self, client: str, now: float | None = None) -> float:
+        """Seconds until this client may open a challenge again; 0 when it may now. Its failed rounds since
+        its last pass within FAIL_COOLDOWN_S count, answered in abandoned challenges too, so walking away
+        from a losing challenge does not escape the verdict. Keyed on the client, never on an account name,
+        so nobody can lock anyone else out."""
+        window = self.settings.fail_cooldown_s
+        if window <= 0:
+            return 0.0
         now = time.time() if now is None else now
+        failed, oldest = self.db.strikes(client, now - window)
+        if failed < self.policy.max_rounds - self.policy.rounds_to_pass + 1 or oldest is None:
+            return 0.0
+        return max(1.0, oldest + window - now)
+
+    def create(self, client: str, now: float | None = None, *, site: str = "builtin",
+               hostname: str | None = None, action: str | None = None) -> RoundView:
+        """A new challenge for a site's page (hostname: the page's host, action: the site's label for it)."""
+        now = time.time() if now is None else now
+        wait = self.cooldown_left(client, now)
+        if wait > 0:
+            raise CoolingDown(f"too many wrong answers lately; try again in {math.ceil(wait)} s", wait)
         # Every round needs a fresh control clip, so a challenge needs max_rounds of them; with a serve budget,
         # a decoy too (a spent clip cannot stand in), so that a challenge once opened can run to its end.
         available = self.db.count_pickable("play")
@@ -159,6 +196,9 @@ class Captcha:
                 "max_rounds": self.policy.max_rounds,
                 "created_at": now,
                 "expires_at": now + self.settings.challenge_ttl_s,
+                "site": site,
+                "hostname": hostname,
+                "action": action,
             },
             slots,
         )
@@ -195,6 +235,13 @@ class Captcha:
             raise Expired("this challenge has expired; start a new one")
         return challenge
 
+    def site_of(self, challenge_id: str) -> str | None:
+        """The site key a challenge was created for; None for no such challenge."""
+        if not isinstance(challenge_id, str) or not CHALLENGE_ID.match(challenge_id):
+            return None
+        challenge = self.db.get_challenge(challenge_id)
+        return challenge.site if challenge else None
+
     def audio(self, challenge_id: str, slot: str, now: float | None = None) -> bytes:
         """The WAV of one slot of the current round, re-encoded and varied for this serving."""
         now = time.time() if now is None else now
@@ -204,6 +251,22 @@ class Captcha:
             raise NotFound("no such clip in this round")
         pcm = self.library.pcm(match[0].clip_id)
         return wav.encode(wav.vary_for_serving(pcm, np.random.default_rng(), self.serving))
+
+    def pass_by_work(self, client: str, now: float | None = None, *, site: str = "builtin",
+                     hostname: str | None = None, action: str | None = None) -> str:
+        """The route for people who cannot hear: the caller has checked a solved proof-of-work puzzle of the
+        alternative's difficulty; this records a challenge passed by it (method "pow", no rounds, no votes)
+        and returns its token, which siteverify reports with method "pow" so the site can decide."""
+        now = time.time() if now is None else now
+        challenge_id = secrets.token_urlsafe(24)
+        token, token_row = self._issue_token(challenge_id, now)
+        self.db.create_passed_challenge(
+            {"id": challenge_id, "client": client, "state": CHALLENGE_PASSED, "round": 0, "rounds_passed": 0,
+             "rounds_to_pass": 0, "max_rounds": 0, "created_at": now, "expires_at": now, "closed_at": now,
+             "site": site, "hostname": hostname, "action": action, "method": "pow"},
+            token_row,
+        )
+        return token
 
     # -- answering -----------------------------------------------------------------------------
 
@@ -267,30 +330,43 @@ class Captcha:
         row = {"jti": jti, "challenge_id": challenge_id, "issued_at": now, "expires_at": expires}
         return token, row
 
-    def verify_token(self, token: object, now: float | None = None) -> tuple[bool, list[str]]:
-        """siteverify: (success, error codes). A token succeeds once, before it expires."""
-        now = time.time() if now is None else now
+    def read_token(self, token: object) -> TokenClaims | None:
+        """The claims of a token this server signed (not yet checked for expiry or use); None otherwise."""
         if not isinstance(token, str) or not token:
-            return False, ["missing-input-token"]
+            return None
         parts = token.split(".")
         if len(token) > 512 or len(parts) != 3 or parts[0] != "v1":
-            return False, ["invalid-input-token"]
+            return None
         body, signature = parts[1], parts[2]
         if not hmac.compare_digest(self._sign(body.encode()), signature):
-            return False, ["invalid-input-token"]
+            return None
         try:
             claims = json.loads(_unb64(body))
-            jti, cid, exp = str(claims["jti"]), str(claims["cid"]), float(claims["exp"])
+            return TokenClaims(str(claims["jti"]), str(claims["cid"]), float(claims["exp"]))
         except (ValueError, KeyError, TypeError):
-            return False, ["invalid-input-token"]
-        if exp <= now:
-            return False, ["timeout-or-duplicate"]
-        outcome = self.db.consume_token(jti, cid, now)
+            return None
+
+    def spend_token(self, claims: TokenClaims, now: float | None = None) -> str:
+        """Spend a token once: 'ok', 'used', 'expired' or 'unknown'."""
+        now = time.time() if now is None else now
+        if claims.expires_at <= now:
+            return "expired"
+        return self.db.consume_token(claims.jti, claims.challenge_id, now)
+
+    def verify_token(self, token: object, now: float | None = None) -> tuple[bool, list[str]]:
+        """(success, error codes) of a token, whatever its site: the engine's own check, used by the bot lab.
+        Websites use siteverify (insideout.verify), which also asks for the site's secret."""
+        if not isinstance(token, str) or not token:
+            return False, ["missing-input-response"]
+        claims = self.read_token(token)
+        if claims is None:
+            return False, ["invalid-input-response"]
+        outcome = self.spend_token(claims, now)
         if outcome == "ok":
             return True, []
         if outcome in ("used", "expired"):
             return False, ["timeout-or-duplicate"]
-        return False, ["invalid-input-token"]
+        return False, ["invalid-input-response"]
 
 
 def _b64(data: bytes) -> str:

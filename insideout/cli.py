@@ -64,6 +64,10 @@ COMMANDS = (
     Command("bench-adversarial", "bench_adversarial",
             "adversarial perturbation: the surrogate, the recipe attacker and one retrained on perturbed audio"),
     Command("bots", "bots", "the bot lab: attackers play the captcha over HTTP; pass rates with intervals"),
+    Command("sites", "sites", "the websites that embed the captcha: add (prints the site key and secret), list, "
+                              "rotate-secret, remove"),
+    Command("bench-widget", "bench_widget",
+            "widget.js size and the time from script load to an interactive round, beside the Gradio captcha"),
     Command("settings", "show_settings", "list every INSIDEOUT_* setting with its default and help"),
 )
 BY_NAME = {c.name: c for c in COMMANDS}

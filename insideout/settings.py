@@ -168,6 +168,14 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("POW_DIFFICULTY", "pow_difficulty", 0,
             "proof of work before a new challenge: leading zero bits of SHA-256 a client must find at its lowest "
             "rate (rising with its recent rate); `0`: off", whole(0, 32)),
+    Setting("ALT_POW_DIFFICULTY", "alt_pow_difficulty", 22,
+            "the route for people who cannot hear (POST /api/v1/alternative): leading zero bits of SHA-256 the "
+            "browser finds instead of answering audio (22: about 3 s on average in a desktop browser); its token says "
+            "`method` `pow`", whole(1, 32)),
+    Setting("FAIL_COOLDOWN_S", "fail_cooldown_s", 60,
+            "the bot verdict: a client whose failed rounds since its last pass, in this many seconds, reach "
+            "those that fail a challenge (abandoned challenges' included) opens no new challenge until they "
+            "age out; `0`: off", whole(0, 86_400)),
     Setting("VOTES_PER_NETWORK", "votes_per_network", 2,
             "counted votes one client network (IPv4 /24, IPv6 /48) may give one clip; `0`: no cap", whole(0, 1_000)),
     Setting("SUSPECT_VOTE_SHARE", "suspect_vote_share", 0.5,
@@ -295,6 +303,8 @@ class Settings:
     feedback: str = _DEFAULT["feedback"]
     serve_budget: int = _DEFAULT["serve_budget"]
     pow_difficulty: int = _DEFAULT["pow_difficulty"]
+    alt_pow_difficulty: int = _DEFAULT["alt_pow_difficulty"]
+    fail_cooldown_s: int = _DEFAULT["fail_cooldown_s"]
     votes_per_network: int = _DEFAULT["votes_per_network"]
     suspect_vote_share: float = _DEFAULT["suspect_vote_share"]
     play_pool_target: int = _DEFAULT["play_pool_target"]

@@ -48,9 +48,10 @@ def make_settings(data_dir: Path, **changes) -> Settings:
     # Fresh clips off: most tests play a handful of clips many times over; the tests of the serve budget and
     # the restock (test_restock.py, test_captcha.py, the bot lab's) turn them on. No network cap and no batch
     # refusal: tests vote from loopback, one network, each address once (test_vote_integrity.py turns them on).
+    # No bot verdict: tests fail rounds from one address on purpose (test_sites.py turns it on).
     base = Settings(data_dir=data_dir, secret_key=SECRET, admin_token=ADMIN_TOKEN,
                     rate_limit_per_min=10_000, request_limit_per_min=100_000, serve_budget=0, play_pool_target=0,
-                    votes_per_network=0, suspect_vote_share=1.0)
+                    votes_per_network=0, suspect_vote_share=1.0, fail_cooldown_s=0)
     return replace(base, **changes)
 
 

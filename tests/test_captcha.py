@@ -345,13 +345,13 @@ def test_a_foreign_token_fails(stocked, tmp_path):
     other = build_services(replace(stocked.settings, data_dir=tmp_path / "other",
                                    secret_key="another-secret-key-0123456789abcdefgh"))
     stock(other)
-    assert stocked.captcha.verify_token(passed_token(other)) == (False, ["invalid-input-token"])
+    assert stocked.captcha.verify_token(passed_token(other)) == (False, ["invalid-input-response"])
 
 
 def test_a_token_signed_right_but_never_issued_fails(stocked):
     forger = Captcha(stocked.library, stocked.consensus, stocked.settings)
     token, _row = forger._issue_token("x" * 32, time.time())  # signed, but not in the database
-    assert stocked.captcha.verify_token(token) == (False, ["invalid-input-token"])
+    assert stocked.captcha.verify_token(token) == (False, ["invalid-input-response"])
 
 
 @pytest.mark.parametrize("junk", [None, "", 42, "v1", "v1.a.b", "v2.x.y", "." * 600])

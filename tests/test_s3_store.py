@@ -419,8 +419,9 @@ def test_the_app_serves_a_full_challenge_cycle_from_s3(stocked_s3):
         r = http.post(f"/api/v1/challenges/{c['challenge_id']}/answer",
                       json={"answers": answers(stocked_s3, c["challenge_id"], True)})
         assert r.status_code == 200 and r.json()["status"] == "passed"
-        verdict = http.post("/api/v1/siteverify", json={"token": r.json()["token"]}).json()
-        assert verdict == {"success": True, "error_codes": []}
+        verdict = http.post("/api/v1/siteverify", json={"secret": stocked_s3.sites.builtin_secret(),
+                                                        "response": r.json()["token"]}).json()
+        assert verdict["success"] is True and verdict["error_codes"] == []
 
 
 # -- settings ------------------------------------------------------------------------------------

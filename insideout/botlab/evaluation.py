@@ -185,7 +185,7 @@ def stock(data_dir: Path, library: StarterConfig, cache_dir: Path | None = None)
 
 # What deployment_settings decides whatever the configuration: where it lives, how it counts clients, and
 # that nothing but the answers limits play. The policy is the evaluation's other axis.
-EVALUATION_OWNS = frozenset({"data_dir", "secret_key", "starter_library", "rate_limit_per_min",
+EVALUATION_OWNS = frozenset({"data_dir", "secret_key", "starter_library", "rate_limit_per_min", "fail_cooldown_s",
                              "request_limit_per_min", "trusted_proxies", "retrain_threshold", "rounds_to_pass",
                              "max_rounds", "host", "port"})
 
@@ -197,6 +197,7 @@ def deployment_settings(data_dir: Path, configuration: Configuration, policy: tu
         starter_library=False,
         rate_limit_per_min=10_000_000,  # the evaluation measures answers, not the rate limiter
         request_limit_per_min=10_000_000,
+        fail_cooldown_s=0,  # nor the bot verdict's cooldown: a throughput limit, like the rate limits
         trusted_proxies=(LOOPBACK_PROXY,),  # X-Forwarded-For names the client: one process, many clients
         retrain_threshold=10_000_000,  # no fine-tune starts in the middle of an evaluation
     )

@@ -31,7 +31,8 @@ from insideout.cli import CommandError
 from insideout.db import Database
 from insideout.emotions import EMOTION_IDS
 from insideout.library import ClipInfo, Library
-from insideout.settings import Settings
+from insideout.settings import Settings, ensure_secret_key
+from insideout.sites import Sites
 from insideout.storage import LocalStore
 
 if TYPE_CHECKING:
@@ -87,7 +88,9 @@ class Answerer:
     """Reads the control's label from the server's database, as only a test harness can."""
 
     def __init__(self, data_dir: Path):
-        self.db = Database(Settings(data_dir=data_dir).db_path)
+        settings = ensure_secret_key(Settings(data_dir=data_dir))
+        self.db = Database(settings.db_path)
+        self.secret = Sites(self.db, settings.secret_key).builtin_secret()  # the site of `{}` challenges
 
     def answers(self, challenge_id: str) -> dict[str, str]:
         challenge = self.db.get_challenge(challenge_id)
@@ -141,7 +144,8 @@ def run_cycles(url: str, answerer: Answerer, concurrency: int, seconds: float) -
                 if not token:
                     errors.append(f"answer {r.status_code} {r.json().get('status')}")
                     continue
-                r = timed(client, "siteverify", "POST", "/api/v1/siteverify", json={"token": token})
+                r = timed(client, "siteverify", "POST", "/api/v1/siteverify",
+                          json={"secret": answerer.secret, "response": token})
                 if not r.json().get("success"):
                     errors.append("siteverify failed")
                     continue

@@ -20,7 +20,26 @@ CHALLENGE_STATES = (CHALLENGE_OPEN, CHALLENGE_PASSED, CHALLENGE_FAILED)
 
 def insert(db: sqlite_utils.Database, challenge: dict[str, Any], slots: list[Slot]) -> None:
     db["challenges"].insert(challenge)
-    insert_round(db, challenge["id"], challenge["round"], challenge["created_at"], slots)
+    if slots:  # a challenge passed by the proof-of-work route has no rounds
+        insert_round(db, challenge["id"], challenge["round"], challenge["created_at"], slots)
+
+
+def strikes(db: sqlite_utils.Database, client: str, since: float) -> tuple[int, float | None]:
+    """(failed rounds of this client's challenges created since `since` and after its latest pass, when the
+    oldest of those challenges was created). A round counts once answered: an abandoned challenge's failed
+    rounds count as much as a finished one's."""
+    last_pass = db.execute(
+        "SELECT MAX(created_at) FROM challenges WHERE client = ? AND created_at >= ? AND state = ?",
+        [client, since, CHALLENGE_PASSED],
+    ).fetchone()[0]
+    start = since if last_pass is None else max(since, last_pass)
+    row = db.execute(
+        "SELECT COALESCE(SUM((CASE WHEN state = 'open' THEN round - 1 ELSE round END) - rounds_passed), 0), "
+        "MIN(created_at) FROM challenges WHERE client = ? AND created_at >= ? AND method = 'audio' "
+        "AND (state != ? OR created_at > ?)",
+        [client, start, CHALLENGE_PASSED, start],
+    ).fetchone()
+    return int(row[0]), row[1]
 
 
 def get(db: sqlite_utils.Database, challenge_id: str) -> Challenge | None:
@@ -49,6 +68,10 @@ def get(db: sqlite_utils.Database, challenge_id: str) -> Challenge | None:
         closed_at=c["closed_at"],
         slots=tuple(slots),
         used_clip_ids=tuple(used),
+        site=c["site"],
+        hostname=c["hostname"],
+        action=c["action"],
+        method=c["method"],
     )
 
 

@@ -130,6 +130,43 @@ class Metadata(Protocol):
         """Mark a token used; returns 'ok', 'unknown', 'used' or 'expired'."""
         ...
 
+    def create_passed_challenge(self, challenge: dict[str, Any], token: dict[str, Any]) -> None:
+        """A challenge already passed (the proof-of-work route: no rounds) and its token, together."""
+        ...
+
+    def strikes(self, client: str, since: float) -> tuple[int, float | None]:
+        """(failed rounds of the client's audio challenges created since `since` and after its latest pass,
+        abandoned ones included; when the oldest of those challenges was created, None when none)."""
+        ...
+
+    # -- sites ----------------------------------------------------------------------------------
+
+    def insert_site(self, row: dict[str, Any]) -> bool:
+        """Add a site (sitekey, name, secret_hash, origins list, alternative, created_at, secret_rotated_at);
+        False when its key, name or secret hash is taken."""
+        ...
+
+    def sites(self) -> list[dict[str, Any]]:
+        """Every site, oldest first."""
+        ...
+
+    def find_site(self, column: str, value: str) -> dict[str, Any] | None:
+        """The site whose column ("sitekey", "name" or "secret_hash") has this value."""
+        ...
+
+    def set_site_secret(self, sitekey: str, secret_hash: str, now: float) -> bool: ...
+
+    def delete_site(self, sitekey: str) -> bool: ...
+
+    def remembered_verification(self, site: str, key: str) -> dict[str, Any] | None:
+        """siteverify's answer kept under this site's idempotency key: {"response_hash", "answer"}."""
+        ...
+
+    def remember_verification(self, site: str, key: str, response_hash: str, answer: dict[str, Any],
+                              now: float) -> bool:
+        """Keep an answer under an idempotency key; False when the key already has one (a race: read it)."""
+        ...
+
     # -- votes and tallies ----------------------------------------------------------------------
 
     def insert_votes(self, votes: list[Vote], now: float) -> list[bool]:

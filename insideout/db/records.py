@@ -53,6 +53,10 @@ class Challenge:
     closed_at: float | None
     slots: tuple[Slot, ...]  # the current round's
     used_clip_ids: tuple[int, ...]  # every clip any round of this challenge has shown
+    site: str = "builtin"  # the site key it was created for
+    hostname: str | None = None  # the host of the page that asked for it (its Origin), when known
+    action: str | None = None  # the site's label for where it was used (e.g. "login")
+    method: str = "audio"  # the route that passes it: "audio" (rounds) or "pow" (the alternative)
 
 
 @dataclass(frozen=True)

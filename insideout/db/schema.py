@@ -157,6 +157,33 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE clips ADD COLUMN served INTEGER NOT NULL DEFAULT 0;
     ALTER TABLE votes ADD COLUMN network TEXT;
     """,
+    # Sites: the websites that embed the captcha (a public site key, a hashed secret, their origins). A
+    # challenge remembers its site, the page's hostname, the site's action and the route that passed it
+    # (audio, or proof of work for people who cannot hear); siteverify keeps its answers by idempotency key.
+    """
+    CREATE TABLE sites (
+        sitekey TEXT PRIMARY KEY,
+        name TEXT NOT NULL UNIQUE,
+        secret_hash TEXT NOT NULL UNIQUE,
+        origins TEXT NOT NULL DEFAULT '[]',
+        alternative INTEGER NOT NULL DEFAULT 1,
+        created_at REAL NOT NULL,
+        secret_rotated_at REAL NOT NULL
+    );
+    ALTER TABLE challenges ADD COLUMN site TEXT NOT NULL DEFAULT 'builtin';
+    ALTER TABLE challenges ADD COLUMN hostname TEXT;
+    ALTER TABLE challenges ADD COLUMN action TEXT;
+    ALTER TABLE challenges ADD COLUMN method TEXT NOT NULL DEFAULT 'audio';
+    CREATE INDEX challenges_client ON challenges (client, created_at);
+    CREATE TABLE verifications (
+        site TEXT NOT NULL,
+        idempotency_key TEXT NOT NULL,
+        response_hash TEXT NOT NULL,
+        answer TEXT NOT NULL,
+        created_at REAL NOT NULL,
+        PRIMARY KEY (site, idempotency_key)
+    );
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

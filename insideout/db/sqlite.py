@@ -21,6 +21,7 @@ import sqlite_utils
 
 from ..identity import network_of
 from . import analytics, botlab, challenges, clips, jobs, models, schema
+from . import sites as _sites
 from . import votes as _votes  # votes is also the operations' parameter name
 from .records import Challenge, RoundSlot, Slot, Vote
 
@@ -166,6 +167,46 @@ class Database:
     def consume_token(self, jti: str, challenge_id: str, now: float) -> str:
         with self.transaction() as db:
             return challenges.consume_token(db, jti, challenge_id, now)
+
+    def create_passed_challenge(self, challenge: dict[str, Any], token: dict[str, Any]) -> None:
+        with self.transaction() as db:
+            challenges.insert(db, challenge, [])
+            challenges.insert_token(db, token)
+
+    def strikes(self, client: str, since: float) -> tuple[int, float | None]:
+        with self.read() as db:
+            return challenges.strikes(db, client, since)
+
+    # -- sites ---------------------------------------------------------------------------------
+
+    def insert_site(self, row: dict[str, Any]) -> bool:
+        with self.transaction() as db:
+            return _sites.insert(db, row)
+
+    def sites(self) -> list[dict[str, Any]]:
+        with self.read() as db:
+            return _sites.all_sites(db)
+
+    def find_site(self, column: str, value: str) -> dict[str, Any] | None:
+        with self.read() as db:
+            return _sites.get(db, column, value)
+
+    def set_site_secret(self, sitekey: str, secret_hash: str, now: float) -> bool:
+        with self.transaction() as db:
+            return _sites.set_secret(db, sitekey, secret_hash, now)
+
+    def delete_site(self, sitekey: str) -> bool:
+        with self.transaction() as db:
+            return _sites.delete(db, sitekey)
+
+    def remembered_verification(self, site: str, key: str) -> dict[str, Any] | None:
+        with self.read() as db:
+            return _sites.remembered(db, site, key)
+
+    def remember_verification(self, site: str, key: str, response_hash: str, answer: dict[str, Any],
+                              now: float) -> bool:
+        with self.transaction() as db:
+            return _sites.remember(db, site, key, response_hash, answer, now)
 
     # -- votes and tallies ---------------------------------------------------------------------
 

@@ -1,32 +1,49 @@
 """The HTTP API (the README's table; /openapi.json): thin handlers that call the engine and translate its
 refusals. With INSIDEOUT_POW_DIFFICULTY above 0, a new challenge needs a solved proof-of-work puzzle
-(insideout.pow: the rules; GET /api/v1/pow.js: the browser's solver)."""
+(insideout.pow: the rules; GET /api/v1/pow.js: the browser's solver).
+
+Every challenge belongs to a site (insideout.sites). A browser may call the captcha's routes only from that
+site's registered origins: SiteCors answers exactly those origins, on preflight and on real replies, and a
+handler refuses any other Origin before it creates or spends anything. Requests without an Origin (a
+server, a script) are not a browser's and pass; siteverify and the admin routes never answer CORS."""
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 import logging
+import math
+import re
+import secrets
+import time
 from importlib import resources
 from typing import Any
+from urllib.parse import parse_qs
 
-from fastapi import APIRouter, FastAPI, Header, Request
+from fastapi import APIRouter, FastAPI, Header, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from .. import pow as proof
-from ..captcha import BadAnswer, CaptchaError, Closed, Expired, NoClips, NotFound, RoundView
+from .. import testkeys
+from ..captcha import BadAnswer, CaptchaError, Closed, CoolingDown, Expired, NoClips, NotFound, RoundView
 from ..emotions import EMOTION_IDS
 from ..ratelimit import RateLimited
 from ..services import Services
+from ..sites import BUILTIN_SITEKEY, TEST_SITEKEY_PASSES, TEST_SITEKEYS, Site, hostname_of, origin_allowed
 from ..storage import StoreUnavailable
 from .client import client_of
 
 log = logging.getLogger("insideout.api")
 PREFIX = "/api/v1"
 
-STATUS_OF = {NotFound: 404, Closed: 409, Expired: 410, BadAnswer: 422, NoClips: 503}
+STATUS_OF = {NotFound: 404, Closed: 409, Expired: 410, BadAnswer: 422, NoClips: 503, CoolingDown: 429}
+ACTION = r"^[A-Za-z0-9_-]{1,32}$"
+SITEKEY = r"^[A-Za-z0-9_-]{1,64}$"
+WIDGET_VERSION = "1"
+WIDGET_JS = resources.files(__package__).joinpath("static/widget.js")
 
 
 class ApiError(Exception):
@@ -48,9 +65,13 @@ class PowSolutionIn(BaseModel):
 
 
 class ChallengeBody(BaseModel):
-    """`{}`; with proof of work on, `{"pow": {...}}`."""
+    """`{"sitekey"}` (`{}`: the app's own site); with proof of work on, also `"pow": {...}`."""
 
     model_config = ConfigDict(extra="forbid")
+    sitekey: str | None = Field(default=None, pattern=SITEKEY, description="the site's public key; omitted: the "
+                                                                          "app's own built-in site")
+    action: str | None = Field(default=None, pattern=ACTION, description="the site's label for where the captcha "
+                                                                       "is used (e.g. `login`); siteverify says it")
     pow: PowSolutionIn | None = Field(default=None, description="a solved puzzle: required when the server asks "
                                                                 "for proof of work (ignored when it does not)")
 
@@ -60,9 +81,19 @@ class AnswerBody(BaseModel):
     answers: dict[str, str] = Field(description="slot -> emotion id, one entry per slot")
 
 
-class VerifyBody(BaseModel):
+class AlternativeBody(BaseModel):
+    """The route for people who cannot hear: a solved puzzle from GET /api/v1/pow?for=alternative."""
+
     model_config = ConfigDict(extra="forbid")
-    token: str = Field(max_length=1024)
+    sitekey: str | None = Field(default=None, pattern=SITEKEY)
+    action: str | None = Field(default=None, pattern=ACTION)
+    pow: PowSolutionIn
+
+
+class AlternativeOut(BaseModel):
+    status: str = Field(description="`passed` (`failed` only for the test key that always fails)")
+    token: str | None = None
+    method: str = "pow"
 
 
 class ClipRef(BaseModel):
@@ -77,6 +108,8 @@ class ChallengeOut(BaseModel):
     max_rounds: int
     emotions: list[str]
     clips: list[ClipRef]
+    feedback: str = Field(description="`immediate`: `retry` means the last round was wrong; `deferred`: `retry` "
+                                      "means only \"go on\" (the outcome comes after the last round)")
 
 
 class AnswerOut(BaseModel):
@@ -90,6 +123,13 @@ class AnswerOut(BaseModel):
 class VerifyOut(BaseModel):
     success: bool
     error_codes: list[str]
+    challenge_ts: str | None = Field(default=None, description="when the challenge was passed (ISO 8601, UTC)")
+    hostname: str | None = Field(default=None, description="the host of the page that solved it (from its "
+                                                           "Origin); null when no browser Origin was sent")
+    sitekey: str | None = None
+    action: str | None = None
+    method: str | None = Field(default=None, description="`audio` (the emotion rounds) or `pow` (the route for "
+                                                        "people who cannot hear: proof of work only)")
 
 
 class PuzzleOut(BaseModel):
@@ -110,6 +150,36 @@ POW_REFUSALS = ("proof of work required, malformed or wrong (`pow_required`, `po
                 "(`pow_expired`), already spent (`pow_reused`), or easier than this client now needs "
                 "(`pow_too_easy`): fetch a new puzzle from GET /api/v1/pow")
 POW_JS = resources.files(__package__).joinpath("static/pow.js")
+
+
+VERIFY_SCHEMA = {
+    "type": "object",
+    "required": ["secret", "response"],
+    "properties": {
+        "secret": {"type": "string", "description": "your site's secret (`insideout sites add`)"},
+        "response": {"type": "string", "description": "the token from the widget's `insideout-response` field"},
+        "token": {"type": "string", "description": "an alias of `response`"},
+        "remoteip": {"type": "string", "description": "the visitor's address (accepted, not checked)"},
+        "idempotency_key": {"type": "string", "description": "a retry with the same key and response gets the "
+                                                             "same answer (1-128 of A-Z a-z 0-9 _ . : -)"},
+    },
+}
+VERIFY_FIELDS = ("secret", "response", "token", "remoteip", "idempotency_key")
+
+
+async def verify_fields(request: Request) -> dict[str, Any]:
+    """siteverify's fields from a JSON object or a form; a field of the wrong type reads as missing."""
+    kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    try:
+        if kind == "application/x-www-form-urlencoded" or kind == "multipart/form-data":
+            data: Any = dict((await request.form()).items())
+        else:
+            data = await request.json()
+    except Exception:  # noqa: BLE001 - any unreadable body is the caller's bad request
+        raise ApiError(400, "bad_request", "send a JSON object or a form with secret and response") from None
+    if not isinstance(data, dict):
+        raise ApiError(400, "bad_request", "send a JSON object with secret and response")
+    return {k: (data[k] if isinstance(data.get(k), str) else None) for k in VERIFY_FIELDS if k in data}
 
 
 def error_json(status: int, code: str, message: str, headers: dict | None = None) -> JSONResponse:
@@ -144,6 +214,8 @@ def build_router(services: Services) -> APIRouter:
     def run(call, *args):
         try:
             return call(*args)
+        except CoolingDown as e:
+            raise ApiError(429, e.code, e.message, {"Retry-After": str(math.ceil(e.retry_after))}) from None
         except CaptchaError as e:
             raise ApiError(STATUS_OF.get(type(e), 400), e.code, e.message) from None
         except StoreUnavailable:
@@ -160,14 +232,16 @@ def build_router(services: Services) -> APIRouter:
     def pow_required(client: str) -> int:
         return proof.required_difficulty(settings.pow_difficulty, services.rate_limits.recent_challenges(client))
 
-    def checked_pow(request: Request, given: PowSolutionIn | None) -> proof.Solution:
+    def checked_pow(request: Request, given: PowSolutionIn | None, difficulty: int | None = None) -> proof.Solution:
         """The solution, checked but not spent yet: a refusal counts as a request, never as a new challenge."""
         try:
             if given is None:
                 raise proof.PowRefused("pow_required", "this server asks for proof of work before a new challenge: "
                                        "solve a puzzle from GET /api/v1/pow and send it as \"pow\"")
             solution = proof.parse_solution(given.model_dump())
-            proof.check(solution, settings.secret_key, pow_required(client_of(request, settings.trusted_proxies)))
+            required = difficulty if difficulty is not None else pow_required(
+                client_of(request, settings.trusted_proxies))
+            proof.check(solution, settings.secret_key, required)
             if spent.is_spent(solution.puzzle):
                 raise proof.PowRefused("pow_reused", "this puzzle was already spent: fetch a new one")
         except proof.PowRefused as e:
@@ -175,12 +249,46 @@ def build_router(services: Services) -> APIRouter:
             raise ApiError(403, e.code, e.message) from None
         return solution
 
+    def site_for(request: Request, sitekey: str | None, query_key: str | None = None) -> Site:
+        """The site a request is for, checked against the page's Origin before anything is spent; marks the
+        reply for CORS when a browser page of the site asked."""
+        if query_key is not None and query_key != (sitekey or BUILTIN_SITEKEY):
+            raise ApiError(400, "invalid_sitekey", "the sitekey in the URL and in the body differ")
+        site = services.sites.get(sitekey or BUILTIN_SITEKEY)
+        if site is None:
+            raise ApiError(400, "invalid_sitekey", "no site has this sitekey: register one with "
+                                                   "`insideout sites add NAME --origin https://...`")
+        allow_origin(request, lambda: site)
+        return site
+
+    def allow_origin(request: Request, site_of) -> None:
+        origin = request.headers.get("origin")
+        if origin is None:
+            return  # not a browser page: CORS is the browser's rule, and scripts send no Origin
+        if not origin_allowed(site_of(), origin, request.headers.get("host")):
+            raise ApiError(403, "origin_not_allowed", "this page's origin is not registered for the site")
+        cors_holder(request)["origin"] = origin
+
+    def challenge_site(challenge_id: str) -> Site | None:
+        if testkeys.is_test_challenge(challenge_id):
+            return services.sites.get(TEST_SITEKEY_PASSES)
+        found = services.captcha.site_of(challenge_id)
+        return services.sites.get(found) if found else None
+
     @router.get("/pow", response_model=PuzzleOut, tags=["captcha"])
-    def pow_puzzle(request: Request, response: Response) -> PuzzleOut:
-        """A proof-of-work puzzle for this client, to solve before POST /challenges (difficulty 0 when off)."""
+    def pow_puzzle(request: Request, response: Response,
+                   purpose: str | None = Query(default=None, alias="for", pattern="^(challenge|alternative)$",
+                                               description="`alternative`: a puzzle for the route for people who "
+                                                           "cannot hear (POST /api/v1/alternative)"),
+                   sitekey: str | None = Query(default=None, pattern=SITEKEY)) -> PuzzleOut:
+        """A proof-of-work puzzle for this client, to solve before POST /challenges (difficulty 0 when off), or
+        before POST /alternative (`?for=alternative`)."""
+        if sitekey is not None or request.headers.get("origin"):
+            site_for(request, sitekey)
         client = limit(request)
         response.headers["Cache-Control"] = "no-store"  # one puzzle per solve: a cached one would be spent
-        return PuzzleOut(**proof.issue(settings.secret_key, pow_required(client)).as_dict())
+        difficulty = settings.alt_pow_difficulty if purpose == "alternative" else pow_required(client)
+        return PuzzleOut(**proof.issue(settings.secret_key, difficulty).as_dict())
 
     @router.get("/pow.js", response_class=PlainTextResponse, tags=["captcha"],
                 responses={200: {"content": {"text/javascript": {}}}})
@@ -190,21 +298,38 @@ def build_router(services: Services) -> APIRouter:
         return Response(POW_JS.read_bytes(), media_type="text/javascript; charset=utf-8",
                         headers={"Cache-Control": "public, max-age=3600"})
 
+    def spend(solution: proof.Solution) -> None:
+        try:
+            spent.spend(solution.puzzle)  # atomic: of two racing uses of one solution, one wins
+        except proof.PowRefused as e:
+            status = 503 if e.code == "pow_busy" else 403
+            raise ApiError(status, e.code, e.message, {"Retry-After": "5"} if status == 503 else None) from None
+
     @router.post("/challenges", status_code=201, response_model=ChallengeOut, tags=["captcha"],
-                 responses={403: {"model": ErrorOut, "description": POW_REFUSALS},
-                            429: {"model": ErrorOut, "description": "too many requests or new challenges"},
+                 responses={400: {"model": ErrorOut, "description": "no site has this sitekey (`invalid_sitekey`)"},
+                            403: {"model": ErrorOut, "description": "the page's origin is not the site's "
+                                                                    "(`origin_not_allowed`; nothing is created), or "
+                                                                    + POW_REFUSALS},
+                            429: {"model": ErrorOut, "description": "too many requests or new challenges "
+                                                                    "(`rate_limited`), or this client failed "
+                                                                    "too many rounds lately (`cooldown`)"},
                             503: {"model": ErrorOut, "description": "the play pool is too small, or too many "
                                                                     "puzzles are in flight (`pow_busy`)"}})
-    def create_challenge(request: Request, body: ChallengeBody | None = None) -> ChallengeOut:
-        solution = checked_pow(request, body.pow if body else None) if settings.pow_difficulty > 0 else None
+    def create_challenge(request: Request, body: ChallengeBody | None = None,
+                         sitekey: str | None = Query(default=None, pattern=SITEKEY,
+                                                     description="the body's sitekey again, for the preflight")
+                         ) -> ChallengeOut:
+        body = body or ChallengeBody()
+        site = site_for(request, body.sitekey, sitekey)
+        solution = checked_pow(request, body.pow) if settings.pow_difficulty > 0 else None
         client = limit(request, new_challenge=True)
         if solution is not None:
-            try:
-                spent.spend(solution.puzzle)  # atomic: of two racing uses of one solution, one wins
-            except proof.PowRefused as e:
-                status = 503 if e.code == "pow_busy" else 403
-                raise ApiError(status, e.code, e.message, {"Retry-After": "5"} if status == 503 else None) from None
-        view = run(captcha.create, client)
+            spend(solution)
+        if site.sitekey in TEST_SITEKEYS:
+            view = testkeys.create(site.sitekey, time.time(), settings.challenge_ttl_s)
+        else:
+            view = run(lambda: captcha.create(client, site=site.sitekey, action=body.action,
+                                              hostname=hostname_of(request.headers.get("origin"))))
         return ChallengeOut(
             challenge_id=view.challenge_id,
             expires_at=view.expires_at,
@@ -212,7 +337,33 @@ def build_router(services: Services) -> APIRouter:
             max_rounds=view.max_rounds,
             emotions=list(EMOTION_IDS),
             clips=_clips(view),
+            feedback=settings.feedback,
         )
+
+    @router.post("/alternative", response_model=AlternativeOut, response_model_exclude_none=True,
+                 tags=["captcha"],
+                 responses={400: {"model": ErrorOut, "description": "`invalid_sitekey`"},
+                            403: {"model": ErrorOut, "description": "`origin_not_allowed`; `alternative_off` (the "
+                                                                    "site does not offer this route); " + POW_REFUSALS},
+                            429: {"model": ErrorOut, "description": "`rate_limited`"}})
+    def alternative(request: Request, body: AlternativeBody,
+                    sitekey: str | None = Query(default=None, pattern=SITEKEY)) -> AlternativeOut:
+        """The route for people who cannot hear: a solved puzzle of the alternative's difficulty (GET
+        /api/v1/pow?for=alternative) passes at once. Its token says `method` `pow` in siteverify: proof of work
+        shows a cost paid, not a person, and the site decides what that is worth."""
+        site = site_for(request, body.sitekey, sitekey)
+        if not site.alternative:
+            raise ApiError(403, "alternative_off", "this site does not offer the proof-of-work route")
+        solution = checked_pow(request, body.pow, settings.alt_pow_difficulty)
+        client = limit(request, new_challenge=True)
+        spend(solution)
+        if site.sitekey in TEST_SITEKEYS:
+            passes = site.sitekey == TEST_SITEKEY_PASSES
+            return AlternativeOut(status="passed" if passes else "failed",
+                                  token=testkeys.TOKEN_PREFIX + secrets.token_urlsafe(24) if passes else None)
+        token = captcha.pass_by_work(client, site=site.sitekey, action=body.action,
+                                     hostname=hostname_of(request.headers.get("origin")))
+        return AlternativeOut(status="passed", token=token)
 
     @router.get(
         "/challenges/{challenge_id}/audio/{slot}",
@@ -221,26 +372,44 @@ def build_router(services: Services) -> APIRouter:
         tags=["captcha"],
     )
     def challenge_audio(challenge_id: str, slot: str, request: Request) -> Response:
+        allow_origin(request, lambda: challenge_site(challenge_id))
         limit(request)
-        data = run(captcha.audio, challenge_id, slot)
+        if testkeys.is_test_challenge(challenge_id):
+            data = run(testkeys.audio, challenge_id, slot)
+        else:
+            data = run(captcha.audio, challenge_id, slot)
         return Response(data, media_type="audio/wav", headers={"Cache-Control": "no-store"})
 
     @router.post("/challenges/{challenge_id}/answer", response_model=AnswerOut,
                  response_model_exclude_none=True, tags=["captcha"])
     def answer(challenge_id: str, body: AnswerBody, request: Request) -> AnswerOut:
+        allow_origin(request, lambda: challenge_site(challenge_id))
         client = limit(request)
-        result = run(captcha.answer, challenge_id, body.answers, client)
+        if testkeys.is_test_challenge(challenge_id):
+            result = run(testkeys.answer, challenge_id, body.answers)
+        else:
+            result = run(captcha.answer, challenge_id, body.answers, client)
         out = AnswerOut(status=result.status, round=result.round, token=result.token)
         if result.next_round is not None:
             out.clips = _clips(result.next_round)
             out.expires_at = result.next_round.expires_at
         return out
 
-    @router.post("/siteverify", response_model=VerifyOut, tags=["captcha"])
-    def siteverify(body: VerifyBody, request: Request) -> VerifyOut:
+    @router.post("/siteverify", response_model=VerifyOut, tags=["captcha"],
+                 openapi_extra={"requestBody": {"content": {
+                     "application/json": {"schema": VERIFY_SCHEMA},
+                     "application/x-www-form-urlencoded": {"schema": VERIFY_SCHEMA}}}})
+    async def siteverify(request: Request) -> VerifyOut:
+        """Your server redeems a visitor's token with your site's secret (never from a browser). Always 200:
+        `success`, with `error_codes` when it is false. JSON or form-encoded, as Turnstile's."""
         limit(request)
-        success, codes = captcha.verify_token(body.token)
-        return VerifyOut(success=success, error_codes=codes)
+        fields = await verify_fields(request)
+        response, alias = fields.get("response"), fields.get("token")
+        if response is not None and alias is not None and response != alias:
+            return VerifyOut(success=False, error_codes=["bad-request"])
+        verdict = services.verifier.siteverify(fields.get("secret"), response if response is not None else alias,
+                                               fields.get("remoteip"), fields.get("idempotency_key"))
+        return VerifyOut(**verdict.as_dict())
 
     @router.get("/admin/tallies", tags=["admin"])
     def admin_tallies(request: Request, authorization: str | None = Header(default=None)) -> Any:
@@ -265,6 +434,81 @@ def build_router(services: Services) -> APIRouter:
         raise ApiError(404, "not_found", "no such API endpoint")
 
     return router
+
+
+CORS_KEY = "insideout.cors"
+# The captcha's browser routes and the methods they take; everything else under the API answers no CORS.
+CORS_ROUTES = (
+    (re.compile(rf"^{PREFIX}/challenges$"), "POST"),
+    (re.compile(rf"^{PREFIX}/alternative$"), "POST"),
+    (re.compile(rf"^{PREFIX}/pow$"), "GET"),
+    (re.compile(rf"^{PREFIX}/challenges/([A-Za-z0-9_-]{{1,64}})/answer$"), "POST"),
+    (re.compile(rf"^{PREFIX}/challenges/([A-Za-z0-9_-]{{1,64}})/audio/[A-Za-z0-9_-]{{1,16}}$"), "GET"),
+)
+PREFLIGHT_MAX_AGE_S = 600
+
+
+def cors_holder(request: Request) -> dict:
+    """Where a handler leaves the Origin it accepted, for SiteCors to answer on the reply."""
+    return request.scope.setdefault(CORS_KEY, {})
+
+
+class SiteCors:
+    """CORS for the captcha's browser routes: a reply carries Access-Control-Allow-Origin exactly when a handler
+    accepted the page's Origin for the challenge's site (nothing else under the API carries it, whatever an
+    inner layer added); a preflight is answered here, by the same rule, before any handler runs. A preflight
+    without a site key in the URL is answered for an origin that some registered site lists."""
+
+    def __init__(self, app, services: Services):
+        self.app, self.services = app, services
+
+    def preflight_allowed(self, path: str, query: str, origin: str, host: str | None) -> str | None:
+        """The method a preflight may go on to, or None."""
+        for pattern, method in CORS_ROUTES:
+            match = pattern.match(path)
+            if not match:
+                continue
+            sites = self.services.sites
+            if match.groups():  # answer and audio: the challenge names its site
+                challenge_id = match.group(1)
+                key = TEST_SITEKEY_PASSES if testkeys.is_test_challenge(challenge_id) else \
+                    self.services.captcha.site_of(challenge_id)
+                candidates = [sites.get(key)] if key else []
+            else:
+                keys = parse_qs(query).get("sitekey")
+                candidates = [sites.get(keys[0])] if keys else sites.all()
+            return method if any(origin_allowed(site, origin, host) for site in candidates) else None
+        return None
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http" or not scope["path"].startswith(PREFIX):
+            return await self.app(scope, receive, send)
+        headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope.get("headers", [])}
+        origin = headers.get("origin")
+        if scope["method"] == "OPTIONS" and origin and "access-control-request-method" in headers:
+            method = self.preflight_allowed(scope["path"], scope.get("query_string", b"").decode("latin-1"),
+                                            origin, headers.get("host"))
+            if method is None or headers["access-control-request-method"].upper() != method:
+                return await PlainTextResponse("origin or method not allowed", status_code=403,
+                                               headers={"Vary": "Origin"})(scope, receive, send)
+            return await Response(status_code=204, headers={
+                "Access-Control-Allow-Origin": origin, "Access-Control-Allow-Methods": method,
+                "Access-Control-Allow-Headers": "Content-Type", "Access-Control-Max-Age": str(PREFLIGHT_MAX_AGE_S),
+                "Vary": "Origin"})(scope, receive, send)
+        holder = scope.setdefault(CORS_KEY, {})
+
+        async def send_with_cors(message):
+            if message["type"] == "http.response.start":
+                kept = [(k, v) for k, v in message.get("headers", [])
+                        if not k.lower().startswith(b"access-control-") and k.lower() != b"vary"]
+                kept.append((b"vary", b"Origin"))
+                if holder.get("origin"):
+                    kept.append((b"access-control-allow-origin", holder["origin"].encode("latin-1")))
+                    kept.append((b"access-control-expose-headers", b"Retry-After"))  # the page's countdown
+                message = {**message, "headers": kept}
+            await send(message)
+
+        await self.app(scope, receive, send_with_cors)
 
 
 class BodyLimit:
@@ -307,10 +551,36 @@ class BodyLimit:
         await self.app(scope, replay, send)
 
 
+def install_widget(app: FastAPI) -> None:
+    """GET /widget.js (cached briefly, revalidated by ETag) and GET /widget/v1.js (this version, cached long)."""
+
+    def widget(request: Request, max_age: int) -> Response:
+        try:
+            data = WIDGET_JS.read_bytes()
+        except FileNotFoundError:
+            return error_json(404, "not_found", "the widget is not installed")
+        etag = '"' + hashlib.sha256(data).hexdigest()[:20] + '"'
+        headers = {"Cache-Control": f"public, max-age={max_age}", "ETag": etag,
+                   "X-Content-Type-Options": "nosniff", "Cross-Origin-Resource-Policy": "cross-origin"}
+        if request.headers.get("if-none-match") == etag:
+            return Response(status_code=304, headers=headers)
+        return Response(data, media_type="text/javascript; charset=utf-8", headers=headers)
+
+    @app.get("/widget.js", include_in_schema=False)
+    def widget_latest(request: Request) -> Response:
+        return widget(request, 300)
+
+    @app.get(f"/widget/v{WIDGET_VERSION}.js", include_in_schema=False)
+    def widget_versioned(request: Request) -> Response:
+        return widget(request, 86_400)
+
+
 def install(app: FastAPI, services: Services) -> None:
     """Add the API, its error handling and its limits to a FastAPI app."""
     app.include_router(build_router(services))
     app.add_middleware(BodyLimit, max_bytes=services.settings.max_body_bytes)
+    app.add_middleware(SiteCors, services=services)  # added last: the outermost, it sees every reply
+    install_widget(app)
 
     @app.exception_handler(ApiError)
     async def on_api_error(request: Request, exc: ApiError):

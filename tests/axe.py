@@ -1,0 +1,38 @@
+"""axe-core inside a Playwright page: the accessibility check of the browser tests.
+
+.ci/install_browser.sh installs axe-core from npm under tests/.axe; a test injects it into the page it
+has open and asks for the WCAG 2.x A and AA rules (2.2 included). Only serious and critical violations fail
+a test; the rest are returned for the test to print.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+AXE_JS = Path(__file__).parent / ".axe" / "node_modules" / "axe-core" / "axe.min.js"
+TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22aa"]
+BLOCKING = ("serious", "critical")
+
+
+def run_axe(page: Any, context: str | None = None) -> list[dict[str, Any]]:
+    """Every violation axe finds in the page (or in the element that the CSS selector context names),
+    each as {"id", "impact", "help", "targets"}. axe reaches into open shadow roots by itself."""
+    if not AXE_JS.exists():
+        raise RuntimeError(f"{AXE_JS} is missing: run `bash .ci/install_browser.sh`")
+    page.add_script_tag(content=AXE_JS.read_text(encoding="utf-8"))
+    result = page.evaluate(
+        """async ([context, tags]) => {
+            const target = context ? document.querySelector(context) : document;
+            const r = await axe.run(target, {runOnly: {type: "tag", values: tags}});
+            return r.violations.map(v => ({id: v.id, impact: v.impact, help: v.help,
+                                           targets: v.nodes.map(n => n.target.join(" "))}));
+        }""",
+        [context, TAGS],
+    )
+    return list(result)
+
+
+def blocking(violations: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The serious and critical ones: what a test fails on."""
+    return [v for v in violations if v["impact"] in BLOCKING]
