@@ -15,7 +15,7 @@ IPV4_NETWORK_PREFIX = 24
 IPV6_NETWORK_PREFIX = 48
 
 
-def _is_trusted(address: str, trusted: Sequence[Network]) -> bool:
+def is_trusted(address: str, trusted: Sequence[Network]) -> bool:
     try:
         ip = ipaddress.ip_address(address.strip())
     except ValueError:
@@ -28,11 +28,11 @@ def client_address(peer: str | None, forwarded_for: str | None, trusted: Sequenc
     is not itself a trusted proxy. Entries left of an untrusted one are the client's own claims and
     are ignored, so a client cannot pick its own address by sending the header."""
     peer = (peer or "unknown").strip()
-    if not forwarded_for or not _is_trusted(peer, trusted):
+    if not forwarded_for or not is_trusted(peer, trusted):
         return peer
     hops = [h.strip() for h in forwarded_for.split(",") if h.strip()]
     for hop in reversed(hops):
-        if not _is_trusted(hop, trusted):
+        if not is_trusted(hop, trusted):
             try:
                 return str(ipaddress.ip_address(hop))
             except ValueError:

@@ -95,9 +95,9 @@ def hostname_of(origin: str | None) -> str | None:
         return None
 
 
-def origin_allowed(site: Site | None, origin: str | None, own_host: str | None = None) -> bool:
+def origin_allowed(site: Site | None, origin: str | None, own_hosts: Sequence[str] = ()) -> bool:
     """Whether a browser page at `origin` may use this site's challenges. Test keys: any origin. The
-    built-in site: only the app's own pages (origin host:port equal to the Host the request was sent to)."""
+    built-in site: only the app's own pages (the origin's host[:port] is one the app is reached by)."""
     if site is None or not origin:
         return False
     if site.sitekey in TEST_SITEKEYS:
@@ -107,7 +107,7 @@ def origin_allowed(site: Site | None, origin: str | None, own_host: str | None =
     except SiteError:
         return False
     if site.builtin:
-        return own_host is not None and urlsplit(given).netloc == own_host.lower()
+        return urlsplit(given).netloc in own_hosts
     return given in site.origins
 
 

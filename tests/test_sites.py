@@ -387,3 +387,15 @@ def test_a_pass_clears_the_strikes_before_it(tmp_path):
         c = http.post("/api/v1/challenges", json={}).json()
         play_wrong(http, live, c["challenge_id"])
         assert http.post("/api/v1/challenges", json={}).status_code == 201
+
+
+def test_behind_a_trusted_proxy_the_apps_own_pages_are_known_by_the_forwarded_host(tmp_path):
+    proxies = (ip_network("127.0.0.1/32"),)
+    with serve(tmp_path, play=8, trusted_proxies=proxies) as live, live.client() as http:
+        page = {"Origin": "https://me-insideout.hf.space", "X-Forwarded-Host": "me-insideout.hf.space"}
+        assert http.post("/api/v1/challenges", json={}, headers=page).status_code == 201
+        forged = {"Origin": "https://evil.example", "X-Forwarded-Host": "me-insideout.hf.space"}
+        assert http.post("/api/v1/challenges", json={}, headers=forged).status_code == 403
+    with serve(tmp_path / "untrusted", play=8) as live, live.client() as http:
+        page = {"Origin": "https://evil.example", "X-Forwarded-Host": "evil.example"}
+        assert http.post("/api/v1/challenges", json={}, headers=page).status_code == 403

@@ -34,7 +34,7 @@ from ..ratelimit import RateLimited
 from ..services import Services
 from ..sites import BUILTIN_SITEKEY, TEST_SITEKEY_PASSES, TEST_SITEKEYS, Site, hostname_of, origin_allowed
 from ..storage import StoreUnavailable
-from .client import client_of
+from .client import client_of, own_hosts
 
 log = logging.getLogger("insideout.api")
 PREFIX = "/api/v1"
@@ -265,7 +265,8 @@ def build_router(services: Services) -> APIRouter:
         origin = request.headers.get("origin")
         if origin is None:
             return  # not a browser page: CORS is the browser's rule, and scripts send no Origin
-        if not origin_allowed(site_of(), origin, request.headers.get("host")):
+        peer = request.client.host if request.client else None
+        if not origin_allowed(site_of(), origin, own_hosts(request.headers, peer, settings.trusted_proxies)):
             raise ApiError(403, "origin_not_allowed", "this page's origin is not registered for the site")
         cors_holder(request)["origin"] = origin
 
@@ -462,7 +463,7 @@ class SiteCors:
     def __init__(self, app, services: Services):
         self.app, self.services = app, services
 
-    def preflight_allowed(self, path: str, query: str, origin: str, host: str | None) -> str | None:
+    def preflight_allowed(self, path: str, query: str, origin: str, hosts: tuple[str, ...]) -> str | None:
         """The method a preflight may go on to, or None."""
         for pattern, method in CORS_ROUTES:
             match = pattern.match(path)
@@ -477,7 +478,7 @@ class SiteCors:
             else:
                 keys = parse_qs(query).get("sitekey")
                 candidates = [sites.get(keys[0])] if keys else sites.all()
-            return method if any(origin_allowed(site, origin, host) for site in candidates) else None
+            return method if any(origin_allowed(site, origin, hosts) for site in candidates) else None
         return None
 
     async def __call__(self, scope, receive, send):
@@ -486,8 +487,10 @@ class SiteCors:
         headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope.get("headers", [])}
         origin = headers.get("origin")
         if scope["method"] == "OPTIONS" and origin and "access-control-request-method" in headers:
+            peer = scope["client"][0] if scope.get("client") else None
+            hosts = own_hosts(headers, peer, self.services.settings.trusted_proxies)
             method = self.preflight_allowed(scope["path"], scope.get("query_string", b"").decode("latin-1"),
-                                            origin, headers.get("host"))
+                                            origin, hosts)
             if method is None or headers["access-control-request-method"].upper() != method:
                 return await PlainTextResponse("origin or method not allowed", status_code=403,
                                                headers={"Vary": "Origin"})(scope, receive, send)

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 
-from ..identity import Network, client_address
+from ..identity import Network, client_address, is_trusted
 
 
 def client_of(request, trusted_proxies: Sequence[Network]) -> str:
@@ -15,3 +16,14 @@ def client_of(request, trusted_proxies: Sequence[Network]) -> str:
         return "unknown"
     peer = inner.client.host if getattr(inner, "client", None) else None
     return client_address(peer, inner.headers.get("x-forwarded-for"), trusted_proxies)
+
+
+def own_hosts(headers, peer: str | None, trusted_proxies: Sequence[Network]) -> tuple[str, ...]:
+    """The host[:port] names this app is reached by, for the built-in site's same-origin rule: the Host the
+    request was sent to, the X-Forwarded-Host a trusted proxy set (Hugging Face Spaces' proxy rewrites Host),
+    and SPACE_HOST, which Spaces sets."""
+    hosts = [headers.get("host")]
+    if peer is not None and is_trusted(peer, trusted_proxies):
+        hosts.append((headers.get("x-forwarded-host") or "").split(",")[0].strip())
+    hosts.append(os.environ.get("SPACE_HOST"))
+    return tuple(h.lower() for h in hosts if h)
