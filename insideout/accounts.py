@@ -1,12 +1,17 @@
-"""The login mock: demo accounts, the admin account, roles, and the bot verdict's cooldown.
+"""The login mock: demo accounts, the admin account, roles, and the signed session tokens that keep a
+visitor signed in across page reloads.
 
 Accounts live in one JSON file in the data dir with scrypt password hashes. The demo accounts share
 a public password (they are a mock, shown on the home page); the `admin` account's password is
 INSIDEOUT_ADMIN_PASSWORD, or one generated at first start, printed once and kept only as a hash.
+
+No bot verdict lives here: the captcha engine refuses new challenges to a client that failed too many rounds
+lately, so nothing is ever keyed on an account name that anyone can type.
 """
 
 from __future__ import annotations
 
+import base64
 import functools
 import hashlib
 import hmac
@@ -26,12 +31,18 @@ ROLES = ("volunteer", "admin")
 ADMIN = "admin"
 DEMO_USERS = ("alice", "bob", "carol")
 DEMO_PASSWORD = "insideout-demo"  # public: shown on the home page
-COOLDOWN_S = 60.0
 USERNAME = re.compile(r"^[a-z0-9_-]{1,32}$")
 
 # scrypt at n=2**14, r=8 takes 16 MiB and tens of milliseconds: dear for a guesser, cheap for a login.
 SCRYPT_N, SCRYPT_R, SCRYPT_P = 2**14, 8, 1
 MAX_PASSWORD_CHARS = 256
+
+# A session token keeps a visitor signed in across reloads (the browser keeps it); it names the account, its
+# expiry and a nonce, signed with a key derived from the secret key (never the pass tokens' own key).
+SESSION_TTL_S = 12 * 3600
+SESSION_VERSION = "s1"
+MAX_SESSION_TOKEN_CHARS = 256
+_SESSION_CONTEXT = b"insideout: session token v1"
 
 
 class NotAllowed(PermissionError):
@@ -78,6 +89,54 @@ def normalize_username(username: object) -> str | None:
     return name if USERNAME.match(name) else None
 
 
+def _session_mac(payload: str, secret_key: str) -> str:
+    key = hmac.new(secret_key.encode(), _SESSION_CONTEXT, hashlib.sha256).digest()
+    digest = hmac.new(key, payload.encode(), hashlib.sha256).digest()
+    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
+
+
+def sign_session(username: str, secret_key: str, now: float | None = None, ttl_s: float = SESSION_TTL_S) -> str:
+    """A session token for the account: `s1.NAME.EXPIRES.NONCE.MAC`, valid for ttl_s seconds. It carries no
+    role: whoever reads it back takes the role from the account file as it is then."""
+    name = normalize_username(username)
+    if name is None or name != username:
+        raise ValueError(f"not an account name: {username!r}")
+    if not secret_key:
+        raise ValueError("a session token needs the secret key")
+    now = time.time() if now is None else now
+    payload = f"{SESSION_VERSION}.{name}.{int(now + ttl_s)}.{secrets.token_urlsafe(12)}"
+    return f"{payload}.{_session_mac(payload, secret_key)}"
+
+
+@dataclass(frozen=True)
+class SessionClaim:
+    """What a session token whose signature holds says: the account, when it ends, and its nonce."""
+
+    username: str
+    expires_at: int
+    nonce: str
+
+
+def read_session(token: object, secret_key: str, now: float | None = None) -> SessionClaim | None:
+    """The claim of a session token signed with secret_key and not expired; None for anything else (a damaged,
+    tampered, foreign or expired token, or no key)."""
+    if not isinstance(token, str) or not token or len(token) > MAX_SESSION_TOKEN_CHARS or not secret_key:
+        return None
+    parts = token.split(".")
+    if len(parts) != 5 or parts[0] != SESSION_VERSION:
+        return None
+    payload, mac = ".".join(parts[:4]), parts[4]
+    if not hmac.compare_digest(_session_mac(payload, secret_key).encode(), mac.encode()):
+        return None
+    _, name, expires, nonce = parts[:4]
+    if normalize_username(name) != name or not expires.isdecimal() or not nonce:
+        return None
+    now = time.time() if now is None else now
+    if int(expires) <= now:
+        return None
+    return SessionClaim(name, int(expires), nonce)
+
+
 @functools.cache
 def _dummy_hash() -> str:
     """A hash to check against when the account does not exist, so that a wrong name costs the same
@@ -87,18 +146,20 @@ def _dummy_hash() -> str:
 
 class Accounts:
     def __init__(self, data_dir: str | Path, admin_password: str | None = None,
-                 cooldown_s: float = COOLDOWN_S, announce: Callable[[str], None] = print):
+                 announce: Callable[[str], None] = print, secret_key: str = "",
+                 session_ttl_s: float = SESSION_TTL_S):
         self.path = Path(data_dir) / "accounts.json"
-        self.cooldown_s = cooldown_s
         self._announce = announce
         self._lock = threading.Lock()
-        self._until: dict[str, float] = {}  # cooldown key -> monotonic time it ends
         self._admin_password = admin_password
         self._table: dict[str, dict[str, str]] | None = None
+        self._secret_key = secret_key
+        self.session_ttl_s = session_ttl_s
+        self._ended: dict[str, float] = {}  # nonces of session tokens ended by a logout -> their expiry
 
     @classmethod
     def from_settings(cls, settings: Settings, **kwargs) -> Accounts:
-        return cls(settings.data_dir, settings.admin_password, **kwargs)
+        return cls(settings.data_dir, settings.admin_password, secret_key=settings.secret_key, **kwargs)
 
     # -- the account file ----------------------------------------------------------------------
 
@@ -214,33 +275,34 @@ class Accounts:
             raise NotAllowed("sign in first")
         return session
 
-    # -- the bot verdict -----------------------------------------------------------------------
+    # -- sessions that outlive a page reload ---------------------------------------------------------
 
-    @staticmethod
-    def _keys(username: str | None, session_key: str | None) -> list[str]:
-        keys = []
-        if username:
-            keys.append(f"user:{username}")
-        if session_key:
-            keys.append(f"session:{session_key}")
-        return keys
+    def session_token(self, session: Session, now: float | None = None) -> str | None:
+        """A signed token the browser keeps so that a reload finds the person still signed in (None without a
+        secret key: then a reload signs out, as before)."""
+        if not self._secret_key:
+            return None
+        return sign_session(session.username, self._secret_key, now, self.session_ttl_s)
 
-    def mark_bot(self, username: str | None, session_key: str | None,
-                 now: float | None = None) -> float:
-        """After a failed captcha: refuse new attempts of this account name and this browser session
-        for the cooldown. Returns its length in seconds."""
-        now = time.monotonic() if now is None else now
+    def restore(self, token: object, now: float | None = None) -> Session | None:
+        """The session a kept token stands for: its signature holds, it has not expired nor been ended by a
+        logout, and its account still exists (with the role the account file gives it now)."""
+        claim = read_session(token, self._secret_key, now)
+        if claim is None:
+            return None
         with self._lock:
-            for key in [k for k, until in self._until.items() if until <= now]:
-                del self._until[key]  # keep the table small
-            for key in self._keys(username, session_key):
-                self._until[key] = now + self.cooldown_s
-        return self.cooldown_s
+            if claim.nonce in self._ended:
+                return None
+        role = self.role(claim.username)
+        return Session(claim.username, role) if role else None
 
-    def cooldown_left(self, username: str | None, session_key: str | None,
-                      now: float | None = None) -> float:
-        """Seconds until this account name and session may try again; 0 when they may now."""
-        now = time.monotonic() if now is None else now
+    def end_session(self, token: object, now: float | None = None) -> None:
+        """A logout: the token no longer restores anything in this process, even if a copy of it was kept."""
+        claim = read_session(token, self._secret_key, now)
+        if claim is None:
+            return
+        now = time.time() if now is None else now
         with self._lock:
-            ends = [self._until.get(k, 0.0) for k in self._keys(username, session_key)]
-        return max([0.0, *(end - now for end in ends)])
+            for nonce in [n for n, until in self._ended.items() if until <= now]:
+                del self._ended[nonce]  # expired tokens are refused anyway: keep the table small
+            self._ended[claim.nonce] = claim.expires_at

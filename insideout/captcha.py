@@ -152,27 +152,33 @@ class Captcha:
 
     # -- creating and reading ------------------------------------------------------------------
 
-    def cooldown_left(self, client: str, now: float | None = None) -> float:
-        """Seconds until this client may open a challenge again; 0 when it may now. Its failed rounds since
-        its last pass within FAIL_COOLDOWN_S count, answered in abandoned challenges too, so walking away
-        from a losing challenge does not escape the verdict. Keyed on the client, never on an account name,
-        so nobody can lock anyone else out."""
+    def _strikes(self, client: str, now: float) -> tuple[int, float]:
+        """(the client's failed rounds that count, seconds until the verdict they make lifts; 0: none)."""
         window = self.settings.fail_cooldown_s
         if window <= 0:
-            return 0.0
-        now = time.time() if now is None else now
+            return 0, 0.0
         failed, oldest = self.db.strikes(client, now - window)
         if failed < self.policy.max_rounds - self.policy.rounds_to_pass + 1 or oldest is None:
-            return 0.0
-        return max(1.0, oldest + window - now)
+            return failed, 0.0
+        return failed, max(1.0, oldest + window - now)
+
+    def cooldown_left(self, client: str, now: float | None = None) -> float:
+        """Seconds until this client may play again; 0 when it may now. Its failed rounds since its last pass
+        within FAIL_COOLDOWN_S count, answered in abandoned challenges too, so walking away from a losing
+        challenge does not escape the verdict. Keyed on the client, never on an account name, so nobody can
+        lock anyone else out."""
+        return self._strikes(client, time.time() if now is None else now)[1]
 
     def create(self, client: str, now: float | None = None, *, site: str = "builtin",
                hostname: str | None = None, action: str | None = None) -> RoundView:
-        """A new challenge for a site's page (hostname: the page's host, action: the site's label for it)."""
+        """A new challenge for a site's page (hostname: the page's host, action: the site's label for it).
+        Under the bot verdict a client's failed rounds are spent from one budget: a new challenge gets only the
+        rounds it has left, so abandoning a losing challenge buys no extra tries."""
         now = time.time() if now is None else now
-        wait = self.cooldown_left(client, now)
+        failed, wait = self._strikes(client, now)
         if wait > 0:
             raise CoolingDown(f"too many wrong answers lately; try again in {math.ceil(wait)} s", wait)
+        max_rounds = self.policy.max_rounds - failed
         # Every round needs a fresh control clip, so a challenge needs max_rounds of them; with a serve budget,
         # a decoy too (a spent clip cannot stand in), so that a challenge once opened can run to its end.
         available = self.db.count_pickable("play")
@@ -193,7 +199,7 @@ class Captcha:
                 "round": 1,
                 "rounds_passed": 0,
                 "rounds_to_pass": self.policy.rounds_to_pass,
-                "max_rounds": self.policy.max_rounds,
+                "max_rounds": max_rounds,
                 "created_at": now,
                 "expires_at": now + self.settings.challenge_ttl_s,
                 "site": site,
@@ -203,7 +209,7 @@ class Captcha:
             slots,
         )
         return RoundView(challenge_id, now + self.settings.challenge_ttl_s, 1,
-                         self.policy.max_rounds, tuple(s.slot for s in slots))
+                         max_rounds, tuple(s.slot for s in slots))
 
     def _pick_round(self, used: list[int], voter: str, now: float) -> list[Slot]:
         budget = self.settings.serve_budget
@@ -275,6 +281,9 @@ class Captcha:
         now = time.time() if now is None else now
         challenge = self._open(challenge_id, now)
         self._check_answers(challenge, answers)
+        wait = self._strikes(client, now)[1]
+        if wait > 0:  # challenges opened side by side share the one budget of failed rounds
+            raise CoolingDown(f"too many wrong answers lately; try again in {math.ceil(wait)} s", wait)
         control = next(s for s in challenge.slots if s.is_control)
         passed = answers[control.slot] == self.library.clip(control.clip_id)["label"]
         votes = [

@@ -1,110 +1,102 @@
-"""The login flow of the demo site: credentials plus a passed captcha sign a person in.
+"""The login flow of the demo site, the same as any website's that embeds the widget.
 
-The password is checked before the captcha starts but its verdict is told only after a pass, so every
-guess costs one captcha. A failed captcha is a bot verdict: that account name and browser session wait
-out a cooldown. The site redeems its own pass token as any website would (siteverify), so the login
-proves what a third-party site's would. Every step counts against the one rate-limit policy.
+The home page's form holds the widget of the built-in site (sitekey `builtin`, action `login`). The widget
+plays the captcha through the HTTP API like on any other site and puts its pass token in the form; the
+login then redeems the token with siteverify and the built-in site's secret, as a third-party server would,
+and only after a verified token checks the credentials. So every password guess costs one captcha pass, and
+a wrong password is told the same way whatever was wrong.
 
-The web layer keeps a LoginAttempt in its per-tab state (on the server) and renders each LoginStep.
+The bot verdict is the captcha engine's: it refuses new challenges to a client that failed too many rounds
+lately (the widget shows the wait). The login keeps no lockout of its own, so no account name can be locked,
+by anybody. Each sign-in counts against the one rate-limit policy.
+
+A person who signed in gets a signed, expiring session token (insideout.accounts) that the browser keeps:
+a page reload restores the session from it, and a logout ends it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
-from .accounts import Accounts, Session, normalize_username
-from .captcha import Captcha, CaptchaError, NoClips, RoundView
+from .accounts import Accounts, Session
 from .ratelimit import RateLimited, RateLimits
 
-# Why a step was refused: the web layer says each in the visitor's language.
-COOLDOWN = "cooldown"  # a bot verdict on this name or session is still in force (wait_s)
+ACTION = "login"  # the widget's data-action on the home page; a token earned for another action is refused
+MAX_TOKEN_CHARS = 2048
+
+# Why a sign-in was refused: the web layer says each in the visitor's language.
 RATE_LIMITED = "rate_limited"
-NO_CLIPS = "no_clips"
-EXPIRED = "expired"  # the challenge closed or expired, or its token did not verify
-BOT = "bot"  # every round failed: the cooldown starts (wait_s)
+CAPTCHA_NEEDED = "captcha_needed"  # no pass token came with the form: solve the captcha first
+EXPIRED = "expired"  # the token expired or was already used: solve the captcha again
+CAPTCHA_REFUSED = "captcha_refused"  # the token did not verify for this site and action
 BAD_CREDENTIALS = "bad_credentials"  # the captcha passed but the name or password was wrong
-PICK_ALL = "pick_all"  # not every clip of the round has an answer
 
 
-@dataclass(frozen=True)
-class LoginAttempt:
-    """One login in progress: who it claims to be, who signs in on a pass (None: wrong credentials,
-    not told yet), and the captcha's current round."""
+class _Verdict(Protocol):
+    success: bool
+    error_codes: tuple[str, ...]
+    action: str | None
 
-    claimed: str | None
-    pending: Session | None
-    round: RoundView
+
+class _Verifier(Protocol):
+    def siteverify(self, secret, response, remoteip=None, idempotency_key=None, now=None) -> _Verdict: ...
+
+
+class _Sites(Protocol):
+    def builtin_secret(self) -> str: ...
 
 
 @dataclass(frozen=True)
 class LoginStep:
-    """What a login action led to. status: "round" (a round to answer: the first, or the next after a
-    missed one when retry is True), "signed_in" or "refused" (with reason; attempt kept when the same
-    round can still be answered)."""
+    """What a sign-in led to: "signed_in" (with the session and the token the browser keeps, None when no
+    secret key signs one) or "refused" (with the reason, and wait_s for a rate limit)."""
 
     status: str
-    attempt: LoginAttempt | None = None
     session: Session | None = None
+    session_token: str | None = None
     reason: str | None = None
     wait_s: float = 0.0
-    retry: bool = False
+
+    @property
+    def signed_in(self) -> bool:
+        return self.status == "signed_in"
 
 
 class LoginFlow:
-    def __init__(self, accounts: Accounts, captcha: Captcha, rate_limits: RateLimits):
+    def __init__(self, accounts: Accounts, rate_limits: RateLimits, verifier: _Verifier, sites: _Sites):
         self.accounts = accounts
-        self.captcha = captcha
         self.rate_limits = rate_limits
+        self.verifier = verifier
+        self.sites = sites
 
-    def start(self, username: object, password: object, client: str, session_key: str | None) -> LoginStep:
-        """Take the credentials and open a captcha, unless a cooldown or the rate limit stands."""
-        claimed = normalize_username(username)
-        wait = self.accounts.cooldown_left(claimed, session_key)
-        if wait > 0:
-            return LoginStep("refused", reason=COOLDOWN, wait_s=wait)
-        try:
-            self.rate_limits.new_challenge(client)
-        except RateLimited as e:
-            return LoginStep("refused", reason=RATE_LIMITED, wait_s=e.retry_after)
-        pending = self.accounts.authenticate(username, password)
-        try:
-            view = self.captcha.create(client)
-        except NoClips:
-            return LoginStep("refused", reason=NO_CLIPS)
-        return LoginStep("round", LoginAttempt(claimed, pending, view))
-
-    def answer(self, attempt: LoginAttempt | None, picks: Sequence[str | None], client: str,
-               session_key: str | None) -> LoginStep:
-        """Answer the round, one pick per clip in the order shown. On a pass the token is redeemed and the
-        pending account signs in; on a fail the bot verdict starts its cooldown."""
-        if attempt is None:
-            return LoginStep("refused", reason=EXPIRED)
-        slots = attempt.round.slots
-        picks = list(picks)[: len(slots)]
-        if len(picks) < len(slots) or any(p is None for p in picks):
-            return LoginStep("refused", attempt, reason=PICK_ALL)
+    def sign_in(self, username: object, password: object, token: object, client: str,
+                now: float | None = None) -> LoginStep:
+        """Redeem the widget's pass token with the built-in site's secret; only then check the credentials."""
         try:
             self.rate_limits.request(client)
         except RateLimited as e:
-            return LoginStep("refused", attempt, reason=RATE_LIMITED, wait_s=e.retry_after)
-        try:
-            result = self.captcha.answer(attempt.round.challenge_id, dict(zip(slots, picks, strict=True)), client)
-        except CaptchaError:
-            return LoginStep("refused", reason=EXPIRED)
-        if result.status == "retry":
-            # retry: the last round was wrong, when the feedback policy says so (deferred feedback never does)
-            return LoginStep("round", LoginAttempt(attempt.claimed, attempt.pending, result.next_round),
-                             retry=result.revealed)
-        if result.status == "failed":
-            return LoginStep("refused", reason=BOT, wait_s=self.accounts.mark_bot(attempt.claimed, session_key))
-        verified, _ = self.captcha.verify_token(result.token)
-        if not verified:
-            return LoginStep("refused", reason=EXPIRED)
-        if attempt.pending is None:
+            return LoginStep("refused", reason=RATE_LIMITED, wait_s=e.retry_after)
+        token = token.strip() if isinstance(token, str) else ""
+        if not token:
+            return LoginStep("refused", reason=CAPTCHA_NEEDED)
+        if len(token) > MAX_TOKEN_CHARS:
+            return LoginStep("refused", reason=CAPTCHA_REFUSED)
+        verdict = self.verifier.siteverify(self.sites.builtin_secret(), token, remoteip=client, now=now)
+        if not verdict.success:
+            expired = "timeout-or-duplicate" in verdict.error_codes
+            return LoginStep("refused", reason=EXPIRED if expired else CAPTCHA_REFUSED)
+        if verdict.action != ACTION:
+            return LoginStep("refused", reason=CAPTCHA_REFUSED)
+        session = self.accounts.authenticate(username, password)
+        if session is None:
             return LoginStep("refused", reason=BAD_CREDENTIALS)
-        return LoginStep("signed_in", session=attempt.pending)
+        return LoginStep("signed_in", session=session, session_token=self.accounts.session_token(session, now))
 
-    def audio(self, attempt: LoginAttempt, index: int) -> bytes:
-        """The index-th clip of the attempt's round, re-encoded and varied as the API serves it."""
-        return self.captcha.audio(attempt.round.challenge_id, attempt.round.slots[index])
+    def restore(self, session_token: object, now: float | None = None) -> Session | None:
+        """The session a token kept by the browser stands for (after a page reload), or None."""
+        return self.accounts.restore(session_token, now)
+
+    def sign_out(self, session_token: object, now: float | None = None) -> None:
+        """End the kept token's session, so that a copy of it restores nothing."""
+        self.accounts.end_session(session_token, now)

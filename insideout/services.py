@@ -24,8 +24,10 @@ from .research import Research
 from .restock import Restocker, variation_of
 from .retraining import Retraining
 from .settings import Settings
+from .sites import Sites
 from .stats import Dashboard
 from .storage import AudioStore, LocalStore, S3Store
+from .verify import Verifier
 
 if TYPE_CHECKING:
     from .tts.train import TrainConfig
@@ -51,6 +53,8 @@ class Services:
     dashboard: Dashboard
     research: Research
     restock: Restocker  # started by `insideout serve` (and the bot lab's deployments) when PLAY_POOL_TARGET > 0
+    sites: Sites
+    verifier: Verifier
 
     def checkpoint(self, explicit: str | None = None) -> str:
         """The acoustic model that generates (generation.checkpoint_for's rule)."""
@@ -84,6 +88,8 @@ def build_services(settings: Settings, announce: Callable[[str], None] = print) 
     captcha = Captcha(library, consensus, settings)
     rate_limits = RateLimits.per_minute(settings.request_limit_per_min, settings.rate_limit_per_min)
     accounts = Accounts.from_settings(settings, announce=announce)
+    sites = Sites(db, settings.secret_key)
+    verifier = Verifier(sites, captcha, db)
     return Services(
         settings=settings,
         db=db,
@@ -96,13 +102,15 @@ def build_services(settings: Settings, announce: Callable[[str], None] = print) 
         retraining=retraining,
         generation=Generation(settings, library, jobs, retraining.active_checkpoint),
         accounts=accounts,
-        login=LoginFlow(accounts, captcha, rate_limits),
+        login=LoginFlow(accounts, rate_limits, verifier=verifier, sites=sites),
         labeling=LabelingFlow(db, library, consensus, rate_limits),
         dashboard=Dashboard(db, consensus, captcha),
         # The bot lab's starter library is cached beside the data it serves, built by the first evaluation.
         research=Research(db, jobs, captcha.policy, settings.data_dir / "botlab-library"),
         restock=Restocker(library, settings.play_pool_target, variation=variation_of(settings),
                           transform=_perturber(settings, library), accept=_hard_filter(settings, library)),
+        sites=sites,
+        verifier=verifier,
     )
 
 

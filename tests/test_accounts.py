@@ -1,4 +1,5 @@
-"""The login mock: accounts in the data dir, scrypt hashes, roles, and the bot verdict's cooldown."""
+"""The login mock: accounts in the data dir, scrypt hashes, roles, and the signed session tokens that keep a
+visitor signed in across reloads."""
 
 import json
 import stat
@@ -14,6 +15,8 @@ from insideout.accounts import (
     Session,
     hash_password,
     normalize_username,
+    read_session,
+    sign_session,
     verify_password,
 )
 
@@ -127,24 +130,100 @@ def test_a_session_claiming_admin_for_a_volunteer_account_is_refused(settings):
         accounts.require_user(Session("mallory", "volunteer"))
 
 
-def test_a_bot_verdict_holds_the_account_name_and_the_session(settings):
-    accounts, _ = open_accounts(settings, cooldown_s=60)
-    accounts.mark_bot("bob", "session-1", now=1000)
-    assert accounts.cooldown_left("bob", "session-2", now=1010) == pytest.approx(50)
-    assert accounts.cooldown_left("carol", "session-1", now=1010) == pytest.approx(50)
-    assert accounts.cooldown_left("carol", "session-2", now=1010) == 0
+KEY = "a-secret-key-of-at-least-32-characters"
 
 
-def test_the_cooldown_ends(settings):
-    accounts, _ = open_accounts(settings, cooldown_s=60)
-    accounts.mark_bot("bob", "session-1", now=1000)
-    assert accounts.cooldown_left("bob", "session-1", now=1060.5) == 0
+def test_nothing_is_keyed_on_an_account_name_any_more():
+    """The bot verdict is the captcha engine's, per client: no name can be locked by anybody."""
+    assert not hasattr(Accounts, "mark_bot") and not hasattr(Accounts, "cooldown_left")
 
 
-def test_a_verdict_without_a_claimed_name_still_holds_the_session(settings):
-    accounts, _ = open_accounts(settings, cooldown_s=30)
-    accounts.mark_bot(None, "session-1", now=0)
-    assert accounts.cooldown_left(None, "session-1", now=10) == pytest.approx(20)
+def test_a_session_token_names_its_account_until_it_expires():
+    token = sign_session("alice", KEY, now=1000, ttl_s=60)
+    claim = read_session(token, KEY, now=1059)
+    assert claim.username == "alice" and claim.expires_at == 1060
+    assert read_session(token, KEY, now=1060) is None  # expired
+    assert sign_session("alice", KEY, now=1000) != sign_session("alice", KEY, now=1000)  # a nonce each
+
+
+def test_a_tampered_session_token_is_refused():
+    token = sign_session("alice", KEY, now=1000, ttl_s=60)
+    version, name, expires, nonce, mac = token.split(".")
+    for forged in (
+        ".".join([version, "admin", expires, nonce, mac]),  # another account
+        ".".join([version, name, str(int(expires) + 3600), nonce, mac]),  # a longer life
+        ".".join([version, name, expires, nonce + "x", mac]),
+        ".".join([version, name, expires, nonce, mac[:-1] + ("A" if mac[-1] != "A" else "B")]),
+        ".".join(["s2", name, expires, nonce, mac]),
+        token + ".x", token[:-3], "", "s1....", None, 42, "x" * 10_000,
+    ):
+        assert read_session(forged, KEY, now=1001) is None, forged
+
+
+def test_a_session_token_signed_with_another_key_is_refused():
+    token = sign_session("alice", KEY, now=1000, ttl_s=60)
+    assert read_session(token, "another-key-of-at-least-32-characters", now=1001) is None
+    assert read_session(token, "", now=1001) is None
+    with pytest.raises(ValueError):
+        sign_session("alice", "", now=1000)
+
+
+def test_a_session_token_is_not_a_pass_token_and_a_pass_token_is_not_a_session():
+    """Sessions are signed with a key derived from the secret key: neither token passes for the other."""
+    import base64
+    import hashlib
+    import hmac as hmac_
+
+    body = base64.urlsafe_b64encode(b'{"jti":"x","cid":"y","exp":9999999999}').rstrip(b"=").decode()
+    signature = base64.urlsafe_b64encode(hmac_.new(KEY.encode(), body.encode(), hashlib.sha256).digest())
+    assert read_session(f"v1.{body}.{signature.rstrip(b'=').decode()}", KEY) is None
+    payload = "s1.alice.9999999999.nonce"
+    raw = base64.urlsafe_b64encode(hmac_.new(KEY.encode(), payload.encode(), hashlib.sha256).digest())
+    assert read_session(f"{payload}.{raw.rstrip(b'=').decode()}", KEY) is None
+
+
+def test_only_account_names_are_signed():
+    for name in ("Alice", "a b", "../x", "", None):
+        with pytest.raises(ValueError):
+            sign_session(name, KEY)
+
+
+def test_a_kept_session_restores_the_account_with_its_role_of_now(settings):
+    accounts, _ = open_accounts(settings, ADMIN_PASSWORD, secret_key=KEY)
+    token = accounts.session_token(Session("admin", "admin"), now=1000)
+    assert accounts.restore(token, now=1001) == Session("admin", "admin")
+    forged_role = accounts.session_token(Session("alice", "admin"), now=1000)  # the token carries no role
+    assert accounts.restore(forged_role, now=1001) == Session("alice", "volunteer")
+    assert accounts.restore(token, now=1000 + accounts.session_ttl_s) is None  # expired
+
+
+def test_a_session_of_an_unknown_account_is_refused(settings):
+    accounts, _ = open_accounts(settings, secret_key=KEY)
+    assert accounts.restore(sign_session("mallory", KEY, now=1000), now=1001) is None
+
+
+def test_a_logout_ends_the_kept_session_and_no_other(settings):
+    accounts, _ = open_accounts(settings, secret_key=KEY)
+    first = accounts.session_token(Session("alice", "volunteer"), now=1000)
+    second = accounts.session_token(Session("alice", "volunteer"), now=1000)
+    accounts.end_session(first, now=1001)
+    assert accounts.restore(first, now=1002) is None
+    assert accounts.restore(second, now=1002) == Session("alice", "volunteer")
+    accounts.end_session("not a token", now=1003)  # nothing to end: no error
+
+
+def test_without_a_secret_key_no_session_is_kept(settings):
+    accounts, _ = open_accounts(settings)
+    assert accounts.session_token(Session("alice", "volunteer")) is None
+    assert accounts.restore(sign_session("alice", KEY)) is None
+
+
+def test_the_services_sign_sessions_with_the_settings_key(settings):
+    from insideout.services import build_services
+
+    services = build_services(settings, announce=lambda _: None)
+    token = services.accounts.session_token(Session("bob", "volunteer"))
+    assert read_session(token, settings.secret_key).username == "bob"
 
 
 def test_a_damaged_account_file_is_reported_not_overwritten(settings):

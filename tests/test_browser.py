@@ -1,12 +1,18 @@
-"""The app in a real browser: Debian's Chromium driven by Playwright (.ci/install_browser.sh installs it).
+"""The app in a real browser: Debian's Chromium driven by Playwright (.ci/install_browser.sh installs it,
+with axe-core).
 
-Visitors log in through the captcha, fail it, switch to Korean and label clips; an admin reads the
-dashboard. Each visitor is a browser context that records the page and every response it receives,
-so the last test can look for answers in what reached the browser. Screenshots go to artifacts/.
+Visitors log in through the captcha widget embedded in the login form (the same widget.js any website
+embeds), reload the page and stay signed in, label clips with the keyboard alone, fail the captcha into the
+engine's bot verdict while claiming the admin's name, switch to Korean; the admin then signs in all the same,
+reads the dashboard and manages sites. axe-core checks the home page with the widget, an open round, and the
+labeling view. Each visitor is a browser context with its own client address (X-Forwarded-For from a trusted
+loopback proxy) that records the page and every response it receives, so the last test can look for answers
+in what reached the browser. Screenshots go to artifacts/.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import os
 import re
@@ -22,6 +28,7 @@ from insideout.db import Vote
 from insideout.emotions import EMOTIONS
 from insideout.services import build_services
 from tests import tts_fixtures
+from tests.axe import blocking, run_axe
 from tests.conftest import LiveServer, make_settings, stock
 from tests.helpers import answers
 from tests.test_api import wav_chunks
@@ -34,6 +41,8 @@ ADMIN_PASSWORD = "admin-password-for-the-browser"
 # Clip ids start here, so that an id in a page is a long, unmistakable number.
 FIRST_CLIP_ID = 48_151_623
 WAIT_MS = 20_000
+WIDGET = ".insideout-captcha"
+BOT_CLAIMS = "admin"  # the name the failing visitor types: a verdict must not lock it
 
 # Run in the page before its own scripts: keep every <audio> it makes (the waveform player makes
 # its own), and a copy of the text of every app response read through fetch, streams included
@@ -46,6 +55,13 @@ Document.prototype.createElement = function (tag, options) {
   if (String(tag).toLowerCase() === 'audio') window.__media.push(el);
   return el;
 };
+const RealAudio = window.Audio;  // the widget's players: new Audio(), in memory only
+window.Audio = function (src) {
+  const el = src === undefined ? new RealAudio() : new RealAudio(src);
+  window.__media.push(el);
+  return el;
+};
+window.Audio.prototype = RealAudio.prototype;
 window.__traffic = [];
 const realFetch = window.fetch;
 window.fetch = async function (...args) {
@@ -137,8 +153,10 @@ def seed(services) -> None:
 def live(tmp_path_factory):
     folder = tmp_path_factory.mktemp("browser")
     checkpoint = tts_fixtures.write_insideout(folder / "tiny-tacotron2.pt")  # for the generation panel
+    # The bot verdict on, as in production; each visitor its own client behind a trusted loopback proxy.
     services = build_services(make_settings(folder / "data", admin_password=ADMIN_PASSWORD,
-                                            tts_checkpoint=str(checkpoint)))
+                                            tts_checkpoint=str(checkpoint), fail_cooldown_s=60,
+                                            trusted_proxies=(ipaddress.ip_network("127.0.0.0/8"),)))
     with services.db.transaction() as db:  # a retired row that sets where the clip ids start
         db["clips"].insert({"id": FIRST_CLIP_ID - 1, "audio_name": secrets.token_hex(16), "pool": "play",
                             "store_pool": "play", "label": "calm", "label_source": "trusted",
@@ -168,11 +186,14 @@ def browser():
 
 
 class Visitor:
-    """One person in their own browser context, recording the page and each response it gets."""
+    """One person in their own browser context and client address, recording the page and each response it
+    gets."""
 
-    def __init__(self, browser: Browser, url: str, name: str):
+    def __init__(self, browser: Browser, url: str, name: str, client: str):
         self.name = name
-        self.context = browser.new_context(viewport={"width": 1200, "height": 900})
+        self.client = client
+        self.context = browser.new_context(viewport={"width": 1200, "height": 900},
+                                           extra_http_headers={"X-Forwarded-For": client})
         self.context.add_init_script(TAP)
         self.page: Page = self.context.new_page()
         self.page.set_default_timeout(WAIT_MS)
@@ -180,10 +201,17 @@ class Visitor:
         self.finished = []  # requests whose response arrived whole
         self.joins = []  # the bodies of the events this page sent
         self.pages = []  # READ_PAGE snapshots
+        self.axe = {}  # axe-core's violations, by the state of the page they were found in
+        self.kept = []  # (url, type, body) of each finished request, None for those not kept
+        self.streams = []  # (url, type, text) of the event streams the page read
         self.page.on("request", self._on_request)
         self.page.on("requestfinished", lambda r: self.finished.append(r))
         self.page.goto(url)
+        self.wait_for_widget()
+
+    def wait_for_widget(self) -> None:
         expect(self.page.locator("#login")).to_be_visible()
+        expect(self.page.locator(f"{WIDGET} button").first).to_be_visible()  # widget.js rendered it
 
     def snapshot(self) -> None:
         self.pages.append(self.page.evaluate(READ_PAGE))
@@ -192,48 +220,81 @@ class Visitor:
         self.snapshot()
         self.page.screenshot(path=ARTIFACTS / f"{name}.png", full_page=True)
 
-    def log_in(self, username: str, password: str) -> None:
+    def check_axe(self, state: str) -> None:
+        self.axe[state] = run_axe(self.page)
+
+    def fill(self, username: str, password: str) -> None:
         self.page.fill("#username input", username)
         self.page.fill("#password input", password)
-        self.page.click("#login")
+
+    def start_widget(self) -> None:
+        self.page.locator(f"{WIDGET} button").first.click()  # the widget's start button
+        expect(self.page.locator(f"{WIDGET} fieldset[data-i='1']")).to_be_attached()
 
     def answer_round(self, services, right: bool) -> None:
-        """Pick for every clip shown (the right answer read from the server's database)."""
-        cid = open_challenge(services)
+        """Pick for every clip of the widget's round (the right answer read from the server's database), submit."""
+        cid = open_challenge(services, self.client)
         given = answers(services, cid, right)
         for i, slot in enumerate(s.slot for s in services.db.get_challenge(cid).slots):
-            self.page.locator(f"#clip-{i} input[value='{given[slot]}']").check()
-        self.page.click("#submit")
+            self.page.locator(f"{WIDGET} fieldset[data-i='{i}'] input[value='{given[slot]}']").check()
+        self.page.locator(f"{WIDGET} button[type=submit]").click()
+
+    def pass_widget(self, services) -> None:
+        self.start_widget()
+        self.answer_round(services, right=True)
+        self.page.wait_for_function("window.insideoutLogin && window.insideoutLogin.response() !== ''")
+
+    def log_in(self, services, username: str, password: str) -> None:
+        """Fill the form, pass the captcha in it, and log in."""
+        self.fill(username, password)
+        self.pass_widget(services)
+        self.page.click("#login")
+
+    def widget_text(self) -> str:
+        return self.page.locator(f"{WIDGET} .io").inner_text()  # inside the widget's shadow root
 
     def _on_request(self, request) -> None:
         self.urls.append(request.url)
         if "/queue/join" in request.url:
             self.joins.append(request.post_data_json)
 
+    def keep_bodies(self) -> None:
+        """Read what arrived so far (a navigation drops the bodies of the page it leaves, and its fetch tap)."""
+        for request in self.finished[len(self.kept):]:
+            url = request.url
+            response = request.response()
+            if ("/assets/" in url or "/static/" in url or url.startswith(("blob:", "data:")) or response is None
+                    or "event-stream" in response.headers.get("content-type", "")):
+                self.kept.append(None)
+                continue
+            try:
+                body = response.body()
+            except Exception:  # noqa: BLE001 - a response without a body (a redirect, a cancelled fetch)
+                body = b""
+            self.kept.append((url, response.headers.get("content-type", ""), body))
+        for entry in self.page.evaluate("window.__traffic || []"):
+            if "event-stream" in entry["kind"]:
+                self.streams.append((entry["url"], entry["kind"], entry["text"].encode()))
+        self.page.evaluate("window.__traffic = []")
+
+    def reload(self) -> None:
+        self.keep_bodies()
+        self.page.reload()
+
     def bodies(self) -> list[tuple[str, str, bytes]]:
         """(url, content type, body) of what the app sent, its static assets aside: whole responses
         from the network log, event streams from the page's fetch tap."""
-        out = []
-        for request in self.finished:
-            url = request.url
-            if "/assets/" in url or "/static/" in url or url.startswith(("blob:", "data:")):
-                continue
-            response = request.response()
-            if response is not None and "event-stream" not in response.headers.get("content-type", ""):
-                out.append((url, response.headers.get("content-type", ""), response.body()))
-        for entry in self.page.evaluate("window.__traffic"):
-            if "event-stream" in entry["kind"]:
-                out.append((entry["url"], entry["kind"], entry["text"].encode()))
-        return out
+        self.keep_bodies()
+        return [b for b in self.kept if b is not None] + self.streams
 
     def close(self) -> None:
         self.context.close()
 
 
-def open_challenge(services) -> str:
+def open_challenge(services, client: str) -> str:
     with services.db.read() as db:
-        return db.execute("SELECT id FROM challenges WHERE state = 'open' "
-                          "ORDER BY created_at DESC LIMIT 1").fetchone()[0]
+        return db.execute("SELECT id FROM challenges WHERE state = 'open' AND client = ? "
+                          "ORDER BY created_at DESC LIMIT 1", [client]).fetchone()[0]
 
 
 # -- the journeys (each once per module; the tests below read what they recorded) --------------
@@ -241,51 +302,93 @@ def open_challenge(services) -> str:
 
 @pytest.fixture(scope="module")
 def alice(live, browser):
-    """Logs in, hears the clips, answers right, reaches the signed-in page and labels a clip."""
-    v = Visitor(browser, live.url, "alice")
+    """Logs in through the widget (hearing its clips), labels a clip, reloads the page and stays signed in,
+    then labels a clip with the keyboard alone."""
+    v = Visitor(browser, live.url, "alice", "198.51.100.11")
     v.shot("01-home")
-    v.log_in("alice", DEMO_PASSWORD)
-    expect(v.page.locator("#round-counter")).to_contain_text("Round 1 / 3")
+    v.check_axe("home")
+    v.fill("alice", DEMO_PASSWORD)
+    v.start_widget()
     v.page.wait_for_function(
         "window.__media.filter(a => a.currentSrc && a.readyState >= 1 && a.duration > 0).length >= 2")
     v.media = v.page.evaluate(
         "window.__media.filter(a => a.currentSrc).map(a => ({src: a.currentSrc, ready: a.readyState,"
         " duration: a.duration}))")
-    v.page.click("#clip-0 button[aria-label='Play']")
+    v.page.locator(f"{WIDGET} fieldset[data-i='0'] button").click()  # play clip 1
     v.page.wait_for_function("window.__media.some(a => !a.paused && a.currentTime > 0)")
     v.shot("02-captcha-round-1")
+    v.check_axe("round")
     v.answer_round(live.services, right=True)
+    v.page.wait_for_function("window.insideoutLogin.response() !== ''")
+    v.page.click("#login")
     expect(v.page.locator("#welcome")).to_contain_text("Signed in as alice")
+    v.focus_after_login = v.page.evaluate("document.activeElement && document.activeElement.id")
     expect(v.page.locator("#label-audio audio").first).to_be_attached()
     v.shot("03-signed-in")
     v.page.locator("#label-choice input[value='sad']").check()
     v.page.click("#send-label")
     expect(v.page.locator("#label-message")).to_contain_text("your vote counts")
     v.shot("04-label-sent")
+    v.check_axe("labeling")
+    v.play_names = v.page.eval_on_selector_all("#label-audio button", "bs => bs.map(b => b.getAttribute('aria-label'))")
+    v.group_name = v.page.locator("#label-choice").evaluate(
+        "e => document.getElementById(e.getAttribute('aria-labelledby')).textContent.trim()")
+    v.message_role = v.page.locator("#label-message").evaluate("e => [e.getAttribute('role'), e.ariaLive]")
+
+    # A reload: the browser's kept session signs the person in again.
+    v.reload()
+    expect(v.page.locator("#welcome")).to_contain_text("Signed in as alice")
+    v.login_shown_after_reload = v.page.locator("#login").is_visible()
+    expect(v.page.locator("#label-audio audio").first).to_be_attached()
+    v.page.wait_for_timeout(300)  # the clip's player settles
+
+    # Keyboard only: a number key picks, Tab reaches the send button, Enter sends; focus goes to the next clip.
+    page = v.page
+    page.keyboard.press("3")
+    v.picked = page.evaluate("[document.activeElement.value, document.activeElement.checked]")
+    for _ in range(12):
+        if page.evaluate("document.activeElement.id") == "send-label":
+            break
+        page.keyboard.press("Tab")
+    v.tabbed_to = page.evaluate("document.activeElement.id")
+    page.keyboard.press("Enter")
+    expect(page.locator("#label-message")).to_contain_text("your vote counts")
+    on_play = "(document.activeElement.getAttribute('aria-label') || '').startsWith('Play')"
+    page.wait_for_function(on_play)
+    page.wait_for_timeout(500)  # the new clip's player settles (the page keeps the focus on its play button)
+    page.wait_for_function(on_play)
+    v.focus_after_label = page.evaluate("document.activeElement.getAttribute('aria-label')")
+    page.keyboard.press("Enter")  # plays the new clip (a short one: it may have ended when looked at)
+    page.wait_for_function("window.__media.some(a => a.played.length > 0 && a.currentTime > 0)")
     yield v
     v.close()
 
 
 @pytest.fixture(scope="module")
 def bob(live, browser):
-    """Fails three rounds, gets the bot verdict, then tries again during the cooldown."""
-    v = Visitor(browser, live.url, "bob")
-    v.log_in("bob", DEMO_PASSWORD)
+    """Types the admin's name with a guessed password, fails three rounds of the widget, gets the engine's bot
+    verdict, and is refused a new challenge while it lasts; the login itself tells him to pass the captcha."""
+    v = Visitor(browser, live.url, "bob", "198.51.100.22")
+    v.fill(BOT_CLAIMS, "a-guess")
+    v.start_widget()
     v.rounds_seen = []
     for n in (1, 2, 3):
-        expect(v.page.locator("#round-counter")).to_contain_text(f"Round {n} / 3")
-        # The counter's own text (the progress overlay may still be fading out around it).
-        v.rounds_seen.append(re.search(r"Round \d+ / \d+", v.page.inner_text("#round-counter")).group())
+        heading = v.page.locator(f"{WIDGET} p.ttl")
+        expect(heading).to_have_text(f"Round {n} of 3")
+        v.rounds_seen.append(heading.inner_text())
         if n == 3:
             v.shot("05-round-3-of-3")
         v.answer_round(live.services, right=False)
-    expect(v.page.locator("#login-message")).to_contain_text("Bot verdict")
-    v.verdict = v.page.inner_text("#login-message")
+    expect(v.page.locator(WIDGET)).to_contain_text("Not passed")
+    v.verdict = v.widget_text()
     v.shot("06-bot-verdict")
-    v.log_in("bob", DEMO_PASSWORD)
-    expect(v.page.locator("#login-message")).to_contain_text("Try again in")
-    v.retry = v.page.inner_text("#login-message")
-    v.captcha_shown_after_verdict = v.page.locator("#round-counter").is_visible()
+    v.page.locator(f"{WIDGET} button", has_text="New challenge").first.click()
+    expect(v.page.locator(WIDGET)).to_contain_text("Too many wrong answers lately")
+    v.retry = v.widget_text()
+    v.round_shown_after_verdict = v.page.locator(f"{WIDGET} fieldset").count() > 0
+    v.page.click("#login")
+    expect(v.page.locator("#login-message")).to_contain_text("Pass the captcha first")
+    v.login_message = v.page.inner_text("#login-message")
     v.shot("07-cooldown")
     yield v
     v.close()
@@ -293,27 +396,27 @@ def bob(live, browser):
 
 @pytest.fixture(scope="module")
 def carol(live, browser):
-    """Switches the page to Korean and opens the captcha."""
-    v = Visitor(browser, live.url, "carol")
+    """Switches the page to Korean and opens the widget's round, in Korean too."""
+    v = Visitor(browser, live.url, "carol", "198.51.100.33")
     v.page.get_by_text("한국어").click()
     expect(v.page.locator("#login")).to_have_text("로그인")
-    v.log_in("carol", DEMO_PASSWORD)
-    expect(v.page.locator("#round-counter")).to_contain_text("라운드 1 / 3")
-    labels = v.page.locator("#clip-0 .emotion-choices label")
-    expect(labels).to_have_count(8)
-    v.choice_labels = labels.all_inner_texts()
+    v.page.wait_for_function("document.documentElement.lang === 'ko'")
+    expect(v.page.locator(f"{WIDGET} button").first).to_contain_text("오디오 확인 시작")
+    v.fill("carol", DEMO_PASSWORD)
+    v.start_widget()
+    expect(v.page.locator(f"{WIDGET} p.ttl")).to_have_text("라운드 1/3")
+    v.widget_choices = v.page.locator(f"{WIDGET} fieldset[data-i='0'] label").all_inner_texts()
+    v.group_names = v.page.locator(f"{WIDGET} legend").all_inner_texts()
     v.shot("08-korean-captcha")
     yield v
     v.close()
 
 
 @pytest.fixture(scope="module")
-def admin(live, browser):
-    """Logs in as the admin and opens the dashboard."""
-    v = Visitor(browser, live.url, "admin")
-    v.log_in("admin", ADMIN_PASSWORD)
-    expect(v.page.locator("#round-counter")).to_contain_text("Round 1 / 3")
-    v.answer_round(live.services, right=True)
+def admin(live, browser, bob):
+    """Logs in as the admin (after bob's verdict, claimed on the admin's name) and opens the dashboard."""
+    v = Visitor(browser, live.url, "admin", "198.51.100.44")
+    v.log_in(live.services, "admin", ADMIN_PASSWORD)
     expect(v.page.locator("#welcome")).to_contain_text("Signed in as admin")
     v.page.get_by_role("tab", name="Admin").click()
     expect(v.page.locator("#admin-tallies")).to_contain_text(str(live.services.clip_ids["unverified"][1]))
@@ -321,9 +424,11 @@ def admin(live, browser):
     for plot in ("#admin-by-emotion", "#admin-by-round", "#admin-over-time"):
         expect(v.page.locator(f"{plot} canvas, {plot} svg.marks").first).to_be_visible()
     expect(v.page.locator("#admin-agreement")).to_contain_text("Fleiss")
+    expect(v.page.locator("#admin-sites")).to_contain_text("builtin")
     v.page.click("#admin-export")
     expect(v.page.locator("a[href$='/insideout-votes.csv']")).to_be_visible()
     v.shot("09-admin-dashboard")
+    v.check_axe("dashboard")
     yield v
     v.close()
 
@@ -334,12 +439,16 @@ def admin(live, browser):
 def test_the_clips_of_a_round_are_playable(alice):
     assert len(alice.media) >= 2
     for audio in alice.media:
-        assert audio["src"].startswith("blob:") and audio["ready"] >= 1 and 0.2 < audio["duration"] < 5
+        assert "/api/v1/challenges/" in audio["src"] and audio["ready"] >= 1 and 0.2 < audio["duration"] < 5
 
 
 def test_the_audio_the_page_fetches_is_a_plain_wav_under_a_blind_name(live, alice):
+    captcha = [b for b in alice.bodies() if "/api/v1/challenges/" in b[0] and "/audio/" in b[0]]
+    assert len(captcha) >= 2  # the widget's two clips, from the API as on any site
+    for _, kind, body in captcha:
+        assert kind == "audio/wav" and wav_chunks(body) == [b"fmt ", b"data"]
     urls = [u for u in alice.urls if "/gradio_api/file=" in u]
-    assert len(urls) >= 3  # two captcha clips and the clip to label
+    assert len(urls) >= 2  # the clips to label
     with live.client() as http:
         for url in urls:
             assert url.endswith("/audio.wav")
@@ -353,26 +462,69 @@ def test_a_right_answer_reaches_the_signed_in_page(alice):
     assert not alice.page.get_by_role("tab", name="Admin").is_visible()
 
 
+def test_a_reload_keeps_the_visitor_signed_in(alice):
+    assert not alice.login_shown_after_reload
+    assert "Signed in as alice" in alice.page.inner_text("#welcome")
+
+
+def test_labeling_works_with_the_keyboard_alone(alice):
+    """Key 3 picked the third emotion and focused it, Tab reached the send button, Enter sent the label
+    (counted below), focus went to the next clip's play button, and Enter played it."""
+    assert alice.picked == ["happy", True]
+    assert alice.tabbed_to == "send-label"
+    assert alice.focus_after_label == "Play: Clip to label"
+
+
+def test_the_labeling_view_names_its_choices_and_its_player_and_announces_its_feedback(alice):
+    assert alice.group_name == "Which emotion does the clip to label express?"
+    assert "Play: Clip to label" in alice.play_names
+    assert alice.message_role == ["status", "polite"]
+    assert alice.focus_after_login == "welcome"
+
+
 def test_a_volunteer_label_is_counted(live, alice):
     with live.services.db.read() as db:
         counted = db.execute("SELECT count(*) FROM votes WHERE voter = 'alice' AND counted = 1 "
                              "AND source = 'labeling'").fetchone()[0]
-    assert counted == 1
+    assert counted == 2  # one by mouse, one by keyboard
+
+
+def test_axe_finds_no_serious_violation_on_the_login_page_the_round_or_the_labeling_view(alice):
+    for state in ("home", "round", "labeling"):
+        found = alice.axe[state]
+        for v in found:
+            print(f"axe {state}: {v['impact']} {v['id']}: {v['help']} ({', '.join(v['targets'][:5])})")
+        assert blocking(found) == [], (state, blocking(found))
 
 
 def test_three_failed_rounds_give_the_bot_verdict(bob):
-    assert bob.rounds_seen == ["Round 1 / 3", "Round 2 / 3", "Round 3 / 3"]
-    assert "Bot verdict" in bob.verdict and "Try again in 60 s" in bob.verdict
+    assert bob.rounds_seen == ["Round 1 of 3", "Round 2 of 3", "Round 3 of 3"]
+    assert "Not passed" in bob.verdict
 
 
-def test_after_the_verdict_the_login_waits(bob):
-    assert "Try again in" in bob.retry
-    assert not bob.captcha_shown_after_verdict
+def test_after_the_verdict_no_new_challenge_and_no_login(live, bob):
+    assert "Too many wrong answers lately" in bob.retry and not bob.round_shown_after_verdict
+    assert live.services.captcha.cooldown_left(bob.client) > 0  # the engine's verdict, on bob's client
+    assert "Pass the captcha first" in bob.login_message
+
+
+def test_a_verdict_claimed_on_the_admins_name_does_not_lock_the_admin(live, bob, admin):
+    assert BOT_CLAIMS == "admin" and live.services.captcha.cooldown_left(bob.client) > 0
+    assert "Signed in as admin (administrator)" in admin.page.inner_text("#welcome")
 
 
 def test_the_page_speaks_korean(carol):
-    assert carol.choice_labels[0] == "중립 · Neutral" and len(carol.choice_labels) == 8
-    assert "로그인" not in carol.page.inner_text("#round-counter")
+    assert carol.page.evaluate("document.documentElement.lang") == "ko"
+    assert carol.page.inner_text("#username label span").strip() == "사용자 이름"
+    assert carol.widget_choices[0] == "중립" and len(carol.widget_choices) == 8
+    assert carol.group_names == ["어떤 감정인가요? 클립 1/2", "어떤 감정인가요? 클립 2/2"]
+
+
+def test_axe_finds_no_serious_violation_on_the_admin_dashboard(admin):
+    found = admin.axe["dashboard"]
+    for v in found:
+        print(f"axe dashboard: {v['impact']} {v['id']}: {v['help']} ({', '.join(v['targets'][:5])})")
+    assert blocking(found) == []
 
 
 def test_the_admin_sees_the_tally_table_and_the_plots(live, admin):
@@ -381,6 +533,27 @@ def test_the_admin_sees_the_tally_table_and_the_plots(live, admin):
         assert str(clip_id) in table
     assert admin.page.locator("#admin-confusion img").evaluate("img => img.naturalWidth") > 300
     assert "learning" in admin.page.inner_text("#admin-pools")
+
+
+def test_the_admin_adds_a_site_sees_its_secret_once_and_removes_it(live, admin):
+    page = admin.page
+    page.locator("#admin-site-name input").fill("Example shop")
+    page.locator("#admin-site-origins textarea").fill("https://shop.example\nhttp://127.0.0.1:9")
+    page.click("#admin-site-add")
+    expect(page.locator("#admin-sites-message")).to_contain_text("shown once")
+    site = live.services.sites.get("Example shop")
+    assert site.origins == ("https://shop.example", "http://127.0.0.1:9")
+    secret = page.locator("#admin-site-secret textarea, #admin-site-secret input").first.input_value()
+    assert live.services.sites.by_secret(secret).sitekey == site.sitekey
+    expect(page.locator("#admin-sites")).to_contain_text(site.sitekey)
+    admin.page.screenshot(path=ARTIFACTS / "12-admin-site-added.png", full_page=True)
+    page.click("#admin-site-remove")
+    expect(page.locator("#admin-site-confirm-text")).to_contain_text("Remove Example shop")
+    assert live.services.sites.get(site.sitekey) is not None  # asked, not removed yet
+    page.click("#admin-site-remove-yes")
+    expect(page.locator("#admin-sites-message")).to_contain_text("Removed")
+    assert live.services.sites.get(site.sitekey) is None
+    expect(page.locator("#admin-site-secret")).to_be_hidden()
 
 
 def test_the_admin_generates_clips_and_watches_the_progress(live, admin):
@@ -440,7 +613,7 @@ def test_a_volunteer_calling_an_admin_handler_is_refused(live, alice):
     with live.client() as http:
         dependencies = http.get("/config").json()["dependencies"]
     fn = {d.get("api_name"): d["id"] for d in dependencies}
-    session = next(j["session_hash"] for j in alice.joins if j)
+    session = [j["session_hash"] for j in alice.joins if j][-1]  # the page as it is now, after the reload
     call = {"session_hash": session}
     refused = alice.page.evaluate(CALL_EVENT, {**call, "fn_index": fn["admin_refresh"],
                                                "data": [None, "all", "all", "clip"]})
@@ -481,12 +654,15 @@ def json_strings(value) -> list[str]:
     return [value] if isinstance(value, str) else []
 
 
-def secrets_of(services) -> list[str]:
-    """What must never reach a visitor: clip ids, storage names, hashes, the data dir's path, and
-    the challenge ids and slots that the server keeps in the tab's state."""
+def secrets_of(services, challenges: bool = True) -> list[str]:
+    """What must never reach a visitor: clip ids, storage names, hashes, the data dir's path; and, unless
+    `challenges` is False, the challenge ids and slots (the widget gets those of its own challenges from the
+    API, as on any site; they name no clip and no label)."""
     out = [str(services.settings.data_dir.resolve())]
     for row in services.db.clips():
         out += [str(row["id"]), row["audio_name"], row["sha256"]]
+    if not challenges:
+        return out
     with services.db.read() as db:
         out += [r[0] for r in db.execute("SELECT id FROM challenges")]
         out += [r[0] for r in db.execute("SELECT slot FROM slots")]
@@ -511,7 +687,7 @@ def label_words_in(body_text: str, kind: str) -> list[str]:
 
 
 def test_no_label_clip_id_or_storage_name_reaches_a_visitor(live, alice, bob, carol):
-    hidden = secrets_of(live.services)
+    hidden = secrets_of(live.services, challenges=False)
     visitors = (alice, bob, carol)
     checked = 0
     for v in visitors:

@@ -364,9 +364,10 @@ def test_abandoning_the_last_round_does_not_escape_the_cooldown(tmp_path):
         c = http.post("/api/v1/challenges", json={}).json()
         assert play_wrong(http, live, c["challenge_id"])["status"] == "retry"
         assert play_wrong(http, live, c["challenge_id"])["status"] == "retry"
-        # walk away from round 3 and start over: the two failed rounds still count
+        # walk away from round 3 and start over: the two failed rounds still count, so one round is left
         c = http.post("/api/v1/challenges", json={}).json()
-        assert play_wrong(http, live, c["challenge_id"])["status"] == "retry"
+        assert c["max_rounds"] == 1
+        assert play_wrong(http, live, c["challenge_id"])["status"] == "failed"
         r = http.post("/api/v1/challenges", json={})
         assert r.status_code == 429 and r.json()["error"] == "cooldown"
         assert "retry-after" in r.headers
@@ -399,3 +400,13 @@ def test_behind_a_trusted_proxy_the_apps_own_pages_are_known_by_the_forwarded_ho
     with serve(tmp_path / "untrusted", play=8) as live, live.client() as http:
         page = {"Origin": "https://evil.example", "X-Forwarded-Host": "evil.example"}
         assert http.post("/api/v1/challenges", json={}, headers=page).status_code == 403
+
+
+def test_challenges_opened_side_by_side_share_one_budget_of_failed_rounds(tmp_path):
+    with serve(tmp_path, play=24, fail_cooldown_s=60) as live, live.client() as http:
+        opened = [http.post("/api/v1/challenges", json={}).json()["challenge_id"] for _ in range(4)]
+        assert [play_wrong(http, live, cid)["status"] for cid in opened[:3]] == ["retry"] * 3
+        r = http.post(f"/api/v1/challenges/{opened[3]}/answer",
+                      json={"answers": answers(live.services, opened[3], True)})
+        assert r.status_code == 429 and r.json()["error"] == "cooldown"
+        assert live.services.db.get_challenge(opened[3]).round == 1  # the refused answer changed nothing

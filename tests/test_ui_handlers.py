@@ -14,7 +14,7 @@ from gradio_client import Client
 from gradio_client.exceptions import AppError
 from starlette.requests import Request
 
-from insideout.accounts import DEMO_PASSWORD, Session
+from insideout.accounts import DEMO_PASSWORD, Session, read_session
 from insideout.emotions import EMOTION_IDS
 from insideout.labeling import LabelingTurn
 from insideout.services import build_services
@@ -44,22 +44,17 @@ def ui(stocked):
     return build_ui(stocked)
 
 
-def picks(services, tab_state: TabState, right: bool) -> list:
-    """The page's choices, clip by clip in the order shown, read from the server's database."""
-    given = answers(services, tab_state.login.round.challenge_id, right)
-    ordered = [given[slot] for slot in tab_state.login.round.slots]
-    return ordered + [None] * (2 - len(ordered))
-
-
-def answer(ui, services, tab_state, right, req):
-    return ui.login.answer(tab_state, *picks(services, tab_state, right), req)
+def pass_token(services, client: str = "198.51.100.7", action: str = "login") -> str:
+    """What the widget puts in the form: a challenge of the built-in site, passed (the answers read from the
+    server's database)."""
+    view = services.captcha.create(client, site="builtin", action=action)
+    result = services.captcha.answer(view.challenge_id, answers(services, view.challenge_id, True), client)
+    return result.token
 
 
 def sign_in(ui, services, username, password, req=None) -> TabState:
     req = req or request()
-    out = ui.login.start(TabState(), username, password, req)
-    out = answer(ui, services, out[ui.state], True, req)
-    return out[ui.state]
+    return ui.login.sign_in(TabState(), username, password, pass_token(services), req)[ui.state]
 
 
 def shown(update) -> bool:
@@ -78,125 +73,103 @@ def secrets_of(services) -> list[str]:
     return out
 
 
-# -- the captcha panel -------------------------------------------------------------------------
+# -- the login form ----------------------------------------------------------------------------
 
 
-def test_login_opens_a_round_with_audio_for_each_clip(ui, stocked):
-    out = ui.login.start(TabState(), "alice", DEMO_PASSWORD, request())
-    tab_state = out[ui.state]
-    assert shown(out[ui.login.captcha_col]) and not shown(out[ui.login.login_col])
-    assert out[ui.login.round_md] == "**Round 1 / 3**"
-    assert len(tab_state.login.round.slots) == 2  # a control clip and an unverified clip
-    for group, audio in zip(ui.login.groups, ui.login.audios, strict=True):
-        assert shown(out[group])
-        assert out[audio][:4] == b"RIFF" and out[audio][8:12] == b"WAVE"
+def test_the_home_page_embeds_the_widget_of_the_builtin_site(ui):
+    html = ui.login.captcha.value
+    assert 'class="insideout-captcha"' in html and 'data-sitekey="builtin"' in html
+    assert 'data-action="login"' in html
+    assert "widget.js" in ui.login.captcha.head and "insideout.render" in ui.login.captcha.js_on_load
+
+
+def test_a_passed_captcha_and_right_credentials_sign_in_and_keep_a_session(ui, stocked):
+    out = ui.login.sign_in(TabState(), "alice", DEMO_PASSWORD, pass_token(stocked), request())
+    assert out[ui.state].user == Session("alice", "volunteer")
+    assert shown(out[ui.login.signed_col]) and not shown(out[ui.login.login_col])
+    assert "Signed in as alice" in out[ui.login.welcome]
+    assert not shown(out[ui.login.admin_tab])
+    assert read_session(out[ui.login.kept], stocked.settings.secret_key).username == "alice"
+    assert out[ui.login.token] == "" and out[ui.login.password] == ""
+
+
+def test_the_pass_token_is_redeemed_by_the_login(ui, stocked):
+    ui.login.sign_in(TabState(), "alice", DEMO_PASSWORD, pass_token(stocked), request())
+    with stocked.db.read() as db:
+        assert db.execute("SELECT count(*) FROM tokens WHERE used_at IS NULL").fetchone()[0] == 0
+
+
+def test_without_a_pass_the_login_asks_for_the_captcha_and_keeps_the_password(ui, stocked):
+    out = ui.login.sign_in(TabState(), "alice", DEMO_PASSWORD, "", request())
+    assert "Pass the captcha first" in out[ui.login.login_msg]
+    assert out[ui.state].user is None and shown(out[ui.login.login_col])
+    assert out[ui.login.password] == gr.skip() and out[ui.login.kept] == gr.skip()
+
+
+def test_a_wrong_password_is_told_only_after_a_passed_captcha(ui, stocked):
+    token = pass_token(stocked)
+    out = ui.login.sign_in(TabState(), "alice", "not-the-password", token, request())
+    assert out[ui.login.login_msg] == "Captcha passed, but the user name or password is wrong."
+    assert out[ui.state].user is None and not shown(out[ui.login.signed_col])
+    assert out[ui.login.password] == ""  # the pass is spent: the next guess needs another
+    again = ui.login.sign_in(TabState(), "alice", DEMO_PASSWORD, token, request())
+    assert "expired or was already used" in again[ui.login.login_msg]
+
+
+def test_a_forged_token_does_not_sign_in(ui, stocked):
+    out = ui.login.sign_in(TabState(), "alice", DEMO_PASSWORD, "v1.e30.forged", request())
+    assert "did not verify" in out[ui.login.login_msg] and out[ui.state].user is None
 
 
 def test_what_the_login_sends_to_the_page_names_no_clip(ui, stocked):
-    out = ui.login.start(TabState(), "alice", DEMO_PASSWORD, request())
-    tab_state = out[ui.state]
+    out = ui.login.sign_in(TabState(), "alice", DEMO_PASSWORD, pass_token(stocked), request())
     sent = page_values(ui, out)
-    for secret in [*secrets_of(stocked), tab_state.login.round.challenge_id, *tab_state.login.round.slots]:
+    for secret in secrets_of(stocked):
         assert secret not in sent
     for emotion_id in EMOTION_IDS:
         assert f"'{emotion_id}'" not in sent and f'"{emotion_id}"' not in sent
 
 
-def test_a_right_answer_signs_the_person_in(ui, stocked):
-    req = request()
-    tab_state = ui.login.start(TabState(), "alice", DEMO_PASSWORD, req)[ui.state]
-    out = answer(ui, stocked, tab_state, True, req)
-    assert out[ui.state].user == Session("alice", "volunteer")
-    assert shown(out[ui.login.signed_col]) and not shown(out[ui.login.captcha_col])
-    assert "Signed in as alice" in out[ui.login.welcome]
-    assert not shown(out[ui.login.admin_tab])
-
-
-def test_the_pass_token_is_redeemed_by_the_login(ui, stocked):
-    req = request()
-    tab_state = ui.login.start(TabState(), "alice", DEMO_PASSWORD, req)[ui.state]
-    answer(ui, stocked, tab_state, True, req)
-    with stocked.db.read() as db:
-        assert db.execute("SELECT count(*) FROM tokens WHERE used_at IS NULL").fetchone()[0] == 0
-
-
-def test_a_wrong_answer_gives_the_next_round_with_new_clips(ui, stocked):
-    req = request()
-    tab_state = ui.login.start(TabState(), "alice", DEMO_PASSWORD, req)[ui.state]
-    out = answer(ui, stocked, tab_state, False, req)
-    assert out[ui.login.round_md] == "**Round 2 / 3**"
-    assert "Round 2 / 3" in out[ui.login.feedback]
-    assert out[ui.state].login.round.slots != tab_state.login.round.slots and out[ui.state].user is None
-    assert all(out[choice] is None for choice in ui.login.choices)
-
-
-def test_three_wrong_rounds_give_the_bot_verdict(ui, stocked):
-    req = request()
-    out = ui.login.start(TabState(), "bob", DEMO_PASSWORD, req)
-    for _ in range(3):
-        out = answer(ui, stocked, out[ui.state], False, req)
-    assert "Bot verdict" in out[ui.login.login_msg] and "60 s" in out[ui.login.login_msg]
-    assert shown(out[ui.login.login_col]) and not shown(out[ui.login.captcha_col])
-    assert out[ui.state].user is None and out[ui.state].login is None
-
-
-def test_after_a_bot_verdict_the_name_and_the_session_wait(ui, stocked):
-    req = request("tab-bot")
-    out = ui.login.start(TabState(), "bob", DEMO_PASSWORD, req)
-    for _ in range(3):
-        out = answer(ui, stocked, out[ui.state], False, req)
-    before = stocked.db.challenge_counts()
-    for name, tab in (("bob", "tab-bot"), ("bob", "tab-other"), ("carol", "tab-bot")):
-        again = ui.login.start(TabState(), name, DEMO_PASSWORD, request(tab))
-        assert "Try again in" in again[ui.login.login_msg]
-        assert not shown(again[ui.login.captcha_col])
-    assert stocked.db.challenge_counts() == before  # no captcha was opened meanwhile
-    other = ui.login.start(TabState(), "carol", DEMO_PASSWORD, request("tab-other"))
-    assert shown(other[ui.login.captcha_col])
-
-
-def test_a_wrong_password_is_told_only_after_a_passed_captcha(ui, stocked):
-    req = request()
-    out = ui.login.start(TabState(), "alice", "not-the-password", req)
-    assert shown(out[ui.login.captcha_col])
-    out = answer(ui, stocked, out[ui.state], True, req)
-    assert "wrong" in out[ui.login.login_msg]
-    assert out[ui.state].user is None and not shown(out[ui.login.signed_col])
-
-
-def test_an_answer_needs_a_pick_for_every_clip(ui, stocked):
-    req = request()
-    tab_state = ui.login.start(TabState(), "alice", DEMO_PASSWORD, req)[ui.state]
-    out = ui.login.answer(tab_state, "happy", None, req)
-    assert out == {ui.login.feedback: "Pick an emotion for every clip."}
-    assert stocked.db.get_challenge(tab_state.login.round.challenge_id).round == 1
-
-
-def test_an_answer_to_a_closed_challenge_returns_to_the_login(ui, stocked):
-    req = request()
-    tab_state = ui.login.start(TabState(), "alice", DEMO_PASSWORD, req)[ui.state]
-    answer(ui, stocked, tab_state, True, req)
-    out = ui.login.answer(tab_state, "happy", "sad", req)  # the same round again
-    assert "expired or is closed" in out[ui.login.login_msg]
-    assert out[ui.state].user is None
-
-
-def test_a_second_submit_after_the_pass_keeps_the_person_signed_in(ui, stocked):
+def test_a_second_submit_after_the_sign_in_keeps_the_person_signed_in(ui, stocked):
     tab_state = sign_in(ui, stocked, "alice", DEMO_PASSWORD)
-    out = ui.login.answer(tab_state, "happy", "sad", request())
+    out = ui.login.sign_in(tab_state, "bob", "whatever", "", request())
     assert out[ui.state].user == tab_state.user and shown(out[ui.login.signed_col])
 
 
-def test_logging_out_forgets_the_user(ui, stocked):
-    tab_state = sign_in(ui, stocked, "alice", DEMO_PASSWORD)
-    out = ui.login.logout(tab_state)
-    assert out[ui.state].user is None and shown(out[ui.login.login_col])
+def test_a_reload_restores_the_kept_session(ui, stocked):
+    kept = ui.login.sign_in(TabState(), "alice", DEMO_PASSWORD, pass_token(stocked), request())[ui.login.kept]
+    out = ui.login.restore(TabState(), kept)  # a new page: a fresh tab state, the browser's kept token
+    assert out[ui.state].user == Session("alice", "volunteer") and shown(out[ui.login.signed_col])
+    assert "Signed in as alice" in out[ui.login.welcome]
 
 
-def test_the_captcha_and_the_api_see_the_same_client(ui, stocked):
-    ui.login.start(TabState(), "alice", DEMO_PASSWORD, request(host="192.0.2.44"))
-    with stocked.db.read() as db:
-        assert db.execute("SELECT client FROM challenges").fetchone()[0] == "192.0.2.44"
+def test_a_reload_with_a_bad_kept_token_shows_the_login_and_forgets_the_token(ui, stocked):
+    kept = ui.login.sign_in(TabState(), "alice", DEMO_PASSWORD, pass_token(stocked), request())[ui.login.kept]
+    for bad in (kept.replace("alice", "admin"), kept[:-2], "garbage"):
+        out = ui.login.restore(TabState(), bad)
+        assert out[ui.state].user is None and shown(out[ui.login.login_col]) and out[ui.login.kept] == ""
+    nothing = ui.login.restore(TabState(), "")
+    assert nothing[ui.state].user is None and nothing[ui.login.kept] == gr.skip()
+
+
+def test_logging_out_forgets_the_user_and_ends_the_kept_session(ui, stocked):
+    out = ui.login.sign_in(TabState(), "alice", DEMO_PASSWORD, pass_token(stocked), request())
+    later = ui.login.logout(out[ui.state], out[ui.login.kept])
+    assert later[ui.state].user is None and shown(later[ui.login.login_col]) and later[ui.login.kept] == ""
+    assert ui.login.restore(TabState(), out[ui.login.kept])[ui.state].user is None  # a copy restores nothing
+
+
+def test_sign_ins_through_the_page_are_rate_limited_per_client(tmp_path):
+    services = build_services(make_settings(tmp_path / "data", admin_password=ADMIN_PASSWORD,
+                                            request_limit_per_min=1))
+    stock(services)
+    ui = build_ui(services)
+    assert "Pass the captcha first" in ui.login.sign_in(TabState(), "alice", "x", "", request())[ui.login.login_msg]
+    out = ui.login.sign_in(TabState(), "alice", DEMO_PASSWORD, pass_token(services), request())
+    assert out[ui.login.login_msg] == "Too many attempts. Wait a minute." and out[ui.state].user is None
+    other = ui.login.sign_in(TabState(), "bob", DEMO_PASSWORD, pass_token(services),
+                             request("tab-2", host="203.0.113.1"))
+    assert other[ui.state].user is not None  # another client is not held back
 
 
 # -- labeling ----------------------------------------------------------------------------------
@@ -257,7 +230,10 @@ def admin_calls(ui, tab_state):
             lambda: admin.tally(tab_state, "all", "all", "clip"),
             lambda: admin.play(tab_state, 1), lambda: admin.export(tab_state),
             lambda: admin.generate(tab_state, 2, ["happy"]), lambda: admin.cancel_generation(tab_state),
-            lambda: admin.generation_status(tab_state)]
+            lambda: admin.generation_status(tab_state), lambda: admin.sites_panel(tab_state),
+            lambda: admin.add_site(tab_state, "shop", "https://shop.example", True),
+            lambda: admin.rotate_site(tab_state, "shop"), lambda: admin.ask_remove_site(tab_state, "shop"),
+            lambda: admin.remove_site(tab_state, "shop"), lambda: admin.cancel_remove_site(tab_state)]
 
 
 def test_every_admin_handler_refuses_a_volunteer(ui, stocked):
@@ -280,9 +256,7 @@ def test_a_forged_admin_session_is_refused(ui):
 
 
 def test_the_admin_signs_in_and_sees_the_admin_tab(ui, stocked):
-    req = request()
-    tab_state = ui.login.start(TabState(), "admin", ADMIN_PASSWORD, req)[ui.state]
-    out = answer(ui, stocked, tab_state, True, req)
+    out = ui.login.sign_in(TabState(), "admin", ADMIN_PASSWORD, pass_token(stocked), request())
     assert out[ui.state].user.is_admin and shown(out[ui.login.admin_tab])
 
 
@@ -299,6 +273,101 @@ def test_the_dashboard_shows_pools_tallies_agreement_plots_and_policy(ui, stocke
     assert "1 passed" in passes  # the admin's own login
     assert list(by_emotion["value"]["pass_rate"]) == [100.0]
     assert list(by_round["pass_rate"]) == [100.0] and len(over_time) == 2
+
+
+# -- sites in the dashboard ---------------------------------------------------------------------
+
+
+def test_the_sites_panel_lists_the_builtin_site(ui, stocked):
+    admin = sign_in(ui, stocked, "admin", ADMIN_PASSWORD)
+    out = ui.admin.sites_panel(admin)
+    table = out[ui.admin.sites_table]
+    assert list(table.columns) == ["name", "site key", "origins", "no-audio route", "created (UTC)",
+                                   "secret rotated (UTC)"]
+    assert list(table["site key"]) == ["builtin"] and table["origins"][0] == "this app's own pages"
+    assert out[ui.admin.site_choice]["choices"] == []  # the built-in site is neither rotated nor removed here
+    assert not shown(out[ui.admin.site_secret])
+
+
+def test_adding_a_site_shows_its_secret_once_and_the_secret_verifies(ui, stocked):
+    admin = sign_in(ui, stocked, "admin", ADMIN_PASSWORD)
+    out = ui.admin.add_site(admin, " Shop ", "https://shop.example\n\n  https://www.shop.example:8443/ \n", False)
+    site = stocked.sites.get("Shop")
+    assert site.origins == ("https://shop.example", "https://www.shop.example:8443") and not site.alternative
+    secret = out[ui.admin.site_secret]
+    assert shown(secret) and stocked.sites.by_secret(secret["value"]) == site
+    assert "shown once" in out[ui.admin.sites_message] and site.sitekey in out[ui.admin.sites_message]
+    assert out[ui.admin.site_name] == "" and out[ui.admin.site_origins] == ""
+    table = out[ui.admin.sites_table]
+    row = table[table["site key"] == site.sitekey].iloc[0]
+    assert row["origins"] == "https://shop.example, https://www.shop.example:8443"
+    assert row["no-audio route"] == "off"
+    assert out[ui.admin.site_choice]["value"] == site.sitekey
+    later = ui.admin.sites_panel(admin)  # any later view: the secret is gone from the page
+    assert not shown(later[ui.admin.site_secret]) and later[ui.admin.site_secret]["value"] == ""
+    assert secret["value"] not in page_values(ui, later)
+
+
+@pytest.mark.parametrize("name, origins, words", [
+    ("", "https://shop.example", "name"), ("shop", "", "at least one origin"),
+    ("shop", "shop.example", "not an origin"), ("shop", "https://shop.example/login", "no path"),
+])
+def test_a_bad_site_is_refused_plainly(ui, stocked, name, origins, words):
+    admin = sign_in(ui, stocked, "admin", ADMIN_PASSWORD)
+    out = ui.admin.add_site(admin, name, origins, True)
+    assert out[ui.admin.sites_message].startswith("**Refused:**") and words in out[ui.admin.sites_message]
+    assert not shown(out[ui.admin.site_secret]) and len(stocked.sites.all()) == 1
+
+
+def test_a_second_site_of_the_same_name_is_refused(ui, stocked):
+    admin = sign_in(ui, stocked, "admin", ADMIN_PASSWORD)
+    ui.admin.add_site(admin, "shop", "https://shop.example", True)
+    assert "exists already" in ui.admin.add_site(admin, "shop", "https://b.example", True)[ui.admin.sites_message]
+
+
+def test_rotating_a_secret_shows_the_new_one_and_the_old_one_stops(ui, stocked):
+    admin = sign_in(ui, stocked, "admin", ADMIN_PASSWORD)
+    first = ui.admin.add_site(admin, "shop", "https://shop.example", True)[ui.admin.site_secret]["value"]
+    key = stocked.sites.get("shop").sitekey
+    out = ui.admin.rotate_site(admin, key)
+    second = out[ui.admin.site_secret]["value"]
+    assert second != first and stocked.sites.by_secret(first) is None
+    assert stocked.sites.by_secret(second).sitekey == key and "shown once" in out[ui.admin.sites_message]
+    for missing in (None, "", "io_sk_nothing"):
+        refused = ui.admin.rotate_site(admin, missing)
+        assert refused[ui.admin.sites_message].startswith("**Refused:**") and not shown(refused[ui.admin.site_secret])
+
+
+def test_removing_a_site_asks_first_and_cancel_keeps_it(ui, stocked):
+    admin = sign_in(ui, stocked, "admin", ADMIN_PASSWORD)
+    ui.admin.add_site(admin, "shop", "https://shop.example", True)
+    key = stocked.sites.get("shop").sitekey
+    asked = ui.admin.ask_remove_site(admin, key)
+    assert shown(asked[ui.admin.site_confirm_row]) and "Remove shop" in asked[ui.admin.site_confirm_md]
+    assert stocked.sites.get(key) is not None  # asking removes nothing
+    assert not shown(ui.admin.cancel_remove_site(admin)[ui.admin.site_confirm_row])
+    out = ui.admin.remove_site(admin, key)
+    assert stocked.sites.get(key) is None and "Removed **shop**" in out[ui.admin.sites_message]
+    assert not shown(out[ui.admin.site_confirm_row]) and key not in list(out[ui.admin.sites_table]["site key"])
+    assert "Refused" in ui.admin.remove_site(admin, key)[ui.admin.sites_message]  # gone already
+    assert "Refused" in ui.admin.remove_site(admin, "builtin")[ui.admin.sites_message]
+    assert stocked.sites.get("builtin") is not None
+
+
+def test_the_sites_panel_speaks_korean(ui, stocked):
+    admin = sign_in(ui, stocked, "admin", ADMIN_PASSWORD)
+    out = ui.set_lang(admin, "ko")
+    assert list(out[ui.admin.sites_table].columns)[:2] == ["이름", "사이트 키"]
+    assert out[ui.admin.site_add_btn]["value"] == "사이트 추가"
+    added = ui.admin.add_site(out[ui.state], "shop", "https://shop.example", True)
+    assert "지금 복사하세요" in added[ui.admin.sites_message]
+    refused = ui.admin.add_site(out[ui.state], "", "https://shop.example", True)
+    assert refused[ui.admin.sites_message].startswith("**거부됨:**")
+
+
+def test_the_language_switch_leaves_the_sites_alone_for_anyone_but_the_admin(ui, stocked):
+    out = ui.set_lang(sign_in(ui, stocked, "alice", DEMO_PASSWORD), "ko")
+    assert out[ui.admin.sites_table] == gr.skip()
 
 
 def test_the_admin_starts_a_generation_and_sees_it_finish(ui, stocked, tmp_path):
@@ -358,8 +427,9 @@ def test_the_language_switch_turns_the_page_korean(ui, stocked):
     assert out[ui.login.login_btn]["value"] == "로그인"
     assert out[ui.admin.refresh_btn]["value"] == "새로 고침"
     assert "alice(으)로 로그인했습니다" in out[ui.login.welcome]
-    assert out[ui.login.choices[0]]["choices"][0] == ("중립 · Neutral", "neutral")
-    later = ui.login.logout(out[ui.state])
+    assert out[ui.labeling.choice]["choices"][0] == ("중립 · Neutral", "neutral")
+    assert out[ui.labeling.choice]["label"] == "라벨을 붙일 음성은 어떤 감정을 표현하나요?"
+    later = ui.login.logout(out[ui.state], "")
     assert later[ui.login.login_msg] == "로그아웃했습니다."
 
 
@@ -416,42 +486,38 @@ def connect(live, **kwargs) -> Client:
     return client
 
 
-def latest_challenge(services) -> str:
-    with services.db.read() as db:
-        return db.execute("SELECT id FROM challenges WHERE state = 'open' "
-                          "ORDER BY created_at DESC LIMIT 1").fetchone()[0]
-
-
 def client_sign_in(live, username, password):
-    """Log in through the API endpoints of the UI, as a program would; returns the client and the
-    outputs of the login and of the answer."""
+    """Log in through the API endpoint of the UI, as a program would, with a pass token of the built-in
+    site; returns the client and the outputs of the login."""
     client = connect(live, download_files=False)
-    login = client.predict(username, password, api_name="/login")
-    cid = latest_challenge(live.services)
-    given = answers(live.services, cid, True)
-    slots = [s.slot for s in live.services.db.get_challenge(cid).slots]
-    ordered = [given[s] for s in slots] + [None] * (2 - len(slots))
-    answered = client.predict(*ordered, api_name="/answer")
-    return client, login, answered
+    login = client.predict(username, password, pass_token(live.services), api_name="/login")
+    return client, login
 
 
-def test_a_client_logs_in_through_the_captcha(live):
-    _, login, answered = client_sign_in(live, "alice", DEMO_PASSWORD)
-    assert "Round 1 / 3" in json.dumps(login)
-    assert any("Signed in as alice" in str(v) for v in answered)
+def test_a_client_logs_in_with_a_pass_token(live):
+    _, login = client_sign_in(live, "alice", DEMO_PASSWORD)
+    assert any("Signed in as alice" in str(v) for v in login)
+
+
+def test_a_client_without_a_pass_token_is_not_signed_in(live):
+    client = connect(live, download_files=False)
+    login = client.predict("alice", DEMO_PASSWORD, "", api_name="/login")
+    assert "Pass the captcha first" in json.dumps(login)
+    with pytest.raises(AppError, match="Sign in first"):
+        client.predict(api_name="/label_skip")
 
 
 def test_the_audio_a_client_gets_is_cached_outside_the_data_dir_under_a_blind_name(live):
-    client = connect(live, download_files=False)
-    login = client.predict("carol", DEMO_PASSWORD, api_name="/login")
-    files = [v for v in login if isinstance(v, dict) and v.get("path")]
-    assert len(files) == 2
+    client, _ = client_sign_in(live, "carol", DEMO_PASSWORD)
+    shown = client.predict(api_name="/label_skip")
+    files = [v for v in shown if isinstance(v, dict) and v.get("path")]
+    assert len(files) == 1
     temp = os.environ["GRADIO_TEMP_DIR"]
     data = str(live.services.settings.data_dir.resolve())
     for f in files:
         assert f["path"].startswith(temp) and Path(f["path"]).name == "audio.wav"
         assert data not in json.dumps(f)
-    sent = json.dumps(login)
+    sent = json.dumps(shown)
     for secret in secrets_of(live.services):
         assert secret not in sent
 
@@ -465,14 +531,16 @@ def test_a_client_not_signed_in_is_refused_by_admin_endpoints(live):
 
 
 def test_a_signed_in_volunteer_is_refused_by_admin_endpoints(live):
-    client, _, _ = client_sign_in(live, "bob", DEMO_PASSWORD)
+    client, _ = client_sign_in(live, "bob", DEMO_PASSWORD)
     with pytest.raises(AppError, match="administrator role"):
         client.predict("all", "all", "clip", api_name="/admin_refresh")
+    with pytest.raises(AppError, match="administrator role"):
+        client.predict("shop", "https://shop.example", True, api_name="/admin_add_site")
     client.predict(api_name="/label_skip")  # signed in all the same: a volunteer endpoint works
 
 
 def test_the_admin_client_gets_the_dashboard_and_the_csv(live):
-    client, _, _ = client_sign_in(live, "admin", ADMIN_PASSWORD)
+    client, _ = client_sign_in(live, "admin", ADMIN_PASSWORD)
     dashboard = client.predict("all", "all", "clip", api_name="/admin_refresh")
     assert dashboard[0]["play"] == 16
     files = client.predict(api_name="/admin_export")
@@ -499,22 +567,6 @@ def test_files_of_the_data_dir_are_never_served(live):
 
 
 # -- the web layer only renders ----------------------------------------------------------------
-
-
-def test_the_page_answer_path_is_rate_limited_per_client(tmp_path):
-    services = build_services(make_settings(tmp_path / "data", admin_password=ADMIN_PASSWORD,
-                                            request_limit_per_min=2, rate_limit_per_min=5))
-    stock(services)
-    ui = build_ui(services)
-    req = request()
-    tab_state = ui.login.start(TabState(), "alice", DEMO_PASSWORD, req)[ui.state]  # request 1
-    tab_state = answer(ui, services, tab_state, False, req)[ui.state]  # request 2: a wrong answer, round 2
-    out = answer(ui, services, tab_state, True, req)
-    assert out[ui.login.feedback] == "Too many attempts. Wait a minute."
-    assert ui.state not in out  # the round on the page stays as it is
-    assert services.db.get_challenge(tab_state.login.round.challenge_id).round == 2
-    other = ui.login.start(TabState(), "bob", DEMO_PASSWORD, request("tab-2", host="203.0.113.1"))
-    assert other[ui.state].login is not None  # another client is not held back
 
 
 def test_no_view_of_the_page_touches_the_database():

@@ -1,8 +1,8 @@
-"""The Gradio app: home with the login mock and captcha, the labeling view and the admin dashboard.
+"""The Gradio app: home with the login form and its captcha widget, the labeling view and the admin dashboard.
 
-Handlers call the engine (the login and labeling flows, the dashboard, generation, retraining) and only
-arrange its results for the page; no handler touches the database. Per-tab state is a gr.State (TabState),
-which Gradio keeps on the server.
+Handlers call the engine (the login and labeling flows, the dashboard, the sites, generation, retraining) and
+only arrange its results for the page; no handler touches the database. Per-tab state is a gr.State (TabState),
+which Gradio keeps on the server; the signed session token is a gr.BrowserState, which the browser keeps.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from .admin import AdminView
 from .common import TabState, use_private_temp_dir
 from .labeling import LabelingView
 from .login import LoginView
+from .page import SET_LANG_JS, page_script
 from .texts import LANG_CHOICES, LANGS, t
 
 
@@ -51,6 +52,7 @@ def build_ui(services: Services) -> Ui:
     # delete_cache: served clips pile up in Gradio's cache; drop those older than an hour.
     with gr.Blocks(title="InsideOut", delete_cache=(1800, 3600)) as blocks:
         state = gr.State(TabState(), time_to_live=3600)
+        page_script()
         with gr.Row(equal_height=True):
             title = gr.Markdown(t("en", "title"), elem_id="title")
             lang = gr.Radio(LANG_CHOICES, value="en", label=t("en", "language"), scale=0,
@@ -65,10 +67,11 @@ def build_ui(services: Services) -> Ui:
                     admin.build(state)
         login.attach(signed_col, admin_tab)
         ui = Ui(blocks, state, title, lang, label_tab, admin_tab, login, labeling, admin)
-        labeling.wire(*login.wire())
+        labeling.wire(*login.wire(blocks))
         admin.wire(admin_tab)
         relabeled = list(ui.set_lang(TabState(), "en"))
         lang.change(ui.set_lang, [state, lang], relabeled, api_name="language")
+        lang.change(None, [lang], None, js=SET_LANG_JS)  # the page's lang attribute, and the widget's language
     return ui
 
 

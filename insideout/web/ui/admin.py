@@ -21,6 +21,7 @@ from ...jobs import BOT_EVALUATION, GENERATE, TRAIN, JobStatus
 from ...library import ClipError
 from ...retraining import RetrainError, TrainingStatus, VersionRefused
 from ...services import Services
+from ...sites import Site
 from ...storage import StoreError
 from .common import TabState
 from .plots import by_emotion_frame, by_round_frame, confusion_figure, loss_frame, models_frame, over_time_frame
@@ -119,6 +120,39 @@ class AdminView:
         self.bots_status = gr.Markdown(elem_id="admin-bots-status")
         self.bots_progress = gr.Slider(0, 100, value=0, label="%", interactive=False, elem_id="admin-bots-progress")
         self.bots_timer = gr.Timer(1.0, active=False)
+        self._build_sites()
+
+    def _build_sites(self) -> None:
+        """The sites that embed the captcha: their table, a form to add one (its secret shown once), and
+        rotate-secret and remove (after a confirmation) for the one chosen."""
+        self.sites_md = gr.Markdown(t("en", "sites_title"))
+        self.sites_table = gr.Dataframe(value=None, interactive=False, max_height=300, wrap=True,
+                                        elem_id="admin-sites")
+        self.site_add_md = gr.Markdown(t("en", "site_add_title"))
+        with gr.Row():
+            self.site_name = gr.Textbox(label=t("en", "site_name"), max_lines=1, elem_id="admin-site-name")
+            self.site_origins = gr.Textbox(label=t("en", "site_origins"), lines=3, elem_id="admin-site-origins")
+        self.site_alternative = gr.Checkbox(True, label=t("en", "site_alternative"), elem_id="admin-site-alternative")
+        self.site_add_btn = gr.Button(t("en", "site_add"), variant="primary", elem_id="admin-site-add")
+        self.sites_message = gr.Markdown(elem_id="admin-sites-message")
+        self.site_secret = gr.Textbox(label=t("en", "site_secret"), interactive=False, buttons=["copy"],
+                                      visible=False, elem_id="admin-site-secret")
+        self.site_manage_md = gr.Markdown(t("en", "site_manage_title"))
+        with gr.Row():
+            self.site_choice = gr.Dropdown([], value=None, label=t("en", "site_choice"), elem_id="admin-site-choice")
+            self.site_rotate_btn = gr.Button(t("en", "site_rotate"), elem_id="admin-site-rotate")
+            self.site_remove_btn = gr.Button(t("en", "site_remove"), variant="stop", elem_id="admin-site-remove")
+        with gr.Row(visible=False, elem_id="admin-site-confirm") as self.site_confirm_row:
+            self.site_confirm_md = gr.Markdown(elem_id="admin-site-confirm-text")
+            self.site_remove_yes = gr.Button(t("en", "site_remove_yes"), variant="stop",
+                                             elem_id="admin-site-remove-yes")
+            self.site_remove_no = gr.Button(t("en", "site_remove_no"), elem_id="admin-site-remove-no")
+
+    @property
+    def sites(self) -> list:
+        """What every sites handler may return (as a dict, leaving the others as they are)."""
+        return [self.sites_table, self.site_choice, self.sites_message, self.site_secret, self.site_confirm_row,
+                self.site_confirm_md, self.site_name, self.site_origins]
 
     @property
     def dashboard(self) -> list:
@@ -141,10 +175,23 @@ class AdminView:
         filters = [self.state, self.pool, self.tally_state, self.sort]
         self.refresh_btn.click(self.refresh, filters, self.dashboard, api_name="admin_refresh").success(
             self.training_panel, [self.state], self.training, api_name="admin_training").success(
-            self.bot_lab_panel, [self.state], self.bot_lab, api_name="admin_bot_lab")
+            self.bot_lab_panel, [self.state], self.bot_lab, api_name="admin_bot_lab").success(
+            self.sites_panel, [self.state], self.sites, api_name="admin_sites")
         tab.select(self.refresh, filters, self.dashboard, api_visibility="private").success(
             self.training_panel, [self.state], self.training, api_visibility="private").success(
-            self.bot_lab_panel, [self.state], self.bot_lab, api_visibility="private")
+            self.bot_lab_panel, [self.state], self.bot_lab, api_visibility="private").success(
+            self.sites_panel, [self.state], self.sites, api_visibility="private")
+        self.site_add_btn.click(self.add_site, [self.state, self.site_name, self.site_origins, self.site_alternative],
+                                self.sites, api_name="admin_add_site")
+        self.site_rotate_btn.click(self.rotate_site, [self.state, self.site_choice], self.sites,
+                                   api_name="admin_rotate_site_secret")
+        self.site_remove_btn.click(self.ask_remove_site, [self.state, self.site_choice], self.sites,
+                                   api_visibility="private").then(
+            None, js="() => window.insideoutUi && window.insideoutUi.focus('#admin-site-remove-no')")
+        self.site_remove_yes.click(self.remove_site, [self.state, self.site_choice], self.sites,
+                                   api_name="admin_remove_site")
+        self.site_remove_no.click(self.cancel_remove_site, [self.state], self.sites, api_visibility="private")
+        self.site_choice.change(self.cancel_remove_site, [self.state], self.sites, api_visibility="private")
         for dropdown in (self.pool, self.tally_state, self.sort):
             dropdown.change(self.tally, filters, [self.table], api_visibility="private")
         self.play_btn.click(self.play, [self.state, self.clip_id], [self.clip_audio], api_name="admin_play")
@@ -205,6 +252,21 @@ class AdminView:
             self.bots_challenges: gr.update(label=t(lang, "bots_challenges")),
             self.bots_btn: gr.update(value=t(lang, "bots_start")),
             self.bots_cancel: gr.update(value=t(lang, "cancel_job")),
+            self.sites_md: t(lang, "sites_title"),
+            self.site_add_md: t(lang, "site_add_title"),
+            self.site_name: gr.update(label=t(lang, "site_name")),
+            self.site_origins: gr.update(label=t(lang, "site_origins")),
+            self.site_alternative: gr.update(label=t(lang, "site_alternative")),
+            self.site_add_btn: gr.update(value=t(lang, "site_add")),
+            self.site_secret: gr.update(label=t(lang, "site_secret")),
+            self.site_manage_md: t(lang, "site_manage_title"),
+            self.site_choice: gr.update(label=t(lang, "site_choice")),
+            self.site_rotate_btn: gr.update(value=t(lang, "site_rotate")),
+            self.site_remove_btn: gr.update(value=t(lang, "site_remove")),
+            self.site_remove_yes: gr.update(value=t(lang, "site_remove_yes")),
+            self.site_remove_no: gr.update(value=t(lang, "site_remove_no")),
+            # The sites are the admin's to see: anyone else gets the labels alone.
+            self.sites_table: self._sites_frame(lang) if self._is_admin(tab_state) else gr.skip(),
         } | self._bot_lab_texts(lang, self._is_admin(tab_state))
 
     def _bot_lab_texts(self, lang: str, admin: bool) -> dict:
@@ -403,6 +465,104 @@ class AdminView:
         if status.active_file_missing:
             return t(lang, "model_in_use_missing", id=status.active.id)
         return t(lang, "model_in_use", id=status.active.id, version=status.active.version)
+
+    # -- sites -----------------------------------------------------------------------------------
+
+    @staticmethod
+    def _when(ts: float) -> str:
+        return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%d %H:%M")
+
+    def _sites_frame(self, lang: str) -> pd.DataFrame:
+        columns = [t(lang, k) for k in ("col_site_name", "col_sitekey", "col_origins", "col_alternative",
+                                        "col_created", "col_rotated")]
+        rows = [(s.name, s.sitekey, ", ".join(s.origins) or t(lang, "site_builtin_origins"),
+                 t(lang, "site_on" if s.alternative else "site_off"), self._when(s.created_at),
+                 self._when(s.secret_rotated_at)) for s in self.services.sites.all()]
+        return pd.DataFrame(rows, columns=columns)
+
+    def _site_choices(self, chosen: str | None = None) -> dict:
+        """The sites one may rotate or remove (not the built-in one, whose secret comes from the secret key)."""
+        sites = [s for s in self.services.sites.all() if not s.builtin]
+        keys = [s.sitekey for s in sites]
+        return gr.update(choices=[(f"{s.name} ({s.sitekey})", s.sitekey) for s in sites],
+                         value=chosen if chosen in keys else None)
+
+    def _sites_view(self, lang: str, message: str = "", secret: str | None = None, chosen: str | None = None,
+                    changes: dict | None = None) -> dict:
+        """The panel after an action: the table and the choice anew, the message, the secret (shown only
+        right after it was made: any later action hides it), the confirmation closed."""
+        out = {self.sites_table: self._sites_frame(lang), self.site_choice: self._site_choices(chosen),
+               self.sites_message: message,
+               self.site_secret: gr.update(value=secret or "", visible=secret is not None),
+               self.site_confirm_row: gr.update(visible=False), self.site_confirm_md: ""}
+        return out | (changes or {})
+
+    def _site(self, lang: str, key: str | None) -> Site:
+        if not key:
+            raise ValueError(t(lang, "site_pick"))
+        site = self.services.sites.get(key)
+        if site is None:
+            raise ValueError(t(lang, "site_unknown", site=key))
+        return site
+
+    @staticmethod
+    def _refused(lang: str, e: Exception) -> str:
+        reason = e.args[0] if isinstance(e, KeyError) and e.args else str(e)
+        return t(lang, "site_refused", reason=reason)
+
+    def sites_panel(self, tab_state: TabState) -> dict:
+        self._admin(tab_state)
+        return self._sites_view(tab_state.lang)
+
+    def add_site(self, tab_state: TabState, name: str | None, origins: str | None, alternative: bool) -> dict:
+        """Register a site; its secret is shown once, here, with the words to copy it now."""
+        self._admin(tab_state)
+        lang = tab_state.lang
+        lines = [line.strip() for line in (origins or "").splitlines() if line.strip()]
+        try:
+            site, secret = self.services.sites.add(name or "", lines, bool(alternative))
+        except ValueError as e:  # SiteError: the message says what to fix
+            return self._sites_view(lang, self._refused(lang, e))
+        return self._sites_view(lang, t(lang, "site_added", name=site.name, sitekey=site.sitekey), secret,
+                                chosen=site.sitekey, changes={self.site_name: "", self.site_origins: ""})
+
+    def rotate_site(self, tab_state: TabState, key: str | None) -> dict:
+        self._admin(tab_state)
+        lang = tab_state.lang
+        try:
+            site = self._site(lang, key)
+            secret = self.services.sites.rotate_secret(site.sitekey)
+        except (ValueError, KeyError) as e:
+            return self._sites_view(lang, self._refused(lang, e), chosen=key)
+        return self._sites_view(lang, t(lang, "site_rotated", name=site.name), secret, chosen=site.sitekey)
+
+    def ask_remove_site(self, tab_state: TabState, key: str | None) -> dict:
+        """The confirmation before a removal, naming the site."""
+        self._admin(tab_state)
+        lang = tab_state.lang
+        try:
+            site = self._site(lang, key)
+        except ValueError as e:
+            return self._sites_view(lang, self._refused(lang, e), chosen=key)
+        return {self.sites_message: "", self.site_secret: gr.update(value="", visible=False),
+                self.site_confirm_row: gr.update(visible=True),
+                self.site_confirm_md: t(lang, "site_remove_confirm", name=site.name, sitekey=site.sitekey)}
+
+    def remove_site(self, tab_state: TabState, key: str | None) -> dict:
+        self._admin(tab_state)
+        lang = tab_state.lang
+        try:
+            site = self._site(lang, key)
+            removed = self.services.sites.remove(site.sitekey)
+        except ValueError as e:
+            return self._sites_view(lang, self._refused(lang, e), chosen=key)
+        if not removed:
+            return self._sites_view(lang, t(lang, "site_refused", reason=t(lang, "site_unknown", site=key)))
+        return self._sites_view(lang, t(lang, "site_removed", name=site.name))
+
+    def cancel_remove_site(self, tab_state: TabState) -> dict:
+        self._admin(tab_state)
+        return {self.site_confirm_row: gr.update(visible=False), self.site_confirm_md: ""}
 
     # -- the bot lab ---------------------------------------------------------------------------
 

@@ -1,4 +1,5 @@
-"""What the views share: the per-tab state kept on the server, the browser session's key, Gradio's temp dir."""
+"""What the views share: the per-tab state kept on the server, Gradio's temp dir, and the page's own script
+(accessibility: live regions, names, keys and focus that Gradio's components do not give by themselves)."""
 
 from __future__ import annotations
 
@@ -8,11 +9,8 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-import gradio as gr
-
 from ...accounts import Session
 from ...labeling import LabelingTurn
-from ...login import LoginAttempt
 from ...settings import Settings
 
 log = logging.getLogger("insideout.ui")
@@ -24,14 +22,9 @@ class TabState:
     holds none of it, so challenge ids, slots and clip ids stay here."""
 
     lang: str = "en"
-    login: LoginAttempt | None = None  # a login whose captcha is being answered
     user: Session | None = None  # signed in
     labeling: LabelingTurn = LabelingTurn()  # the clip the labeling view plays, and those skipped
     labels_sent: int = 0
-
-
-def session_key(request: gr.Request | None) -> str | None:
-    return getattr(request, "session_hash", None) if request is not None else None
 
 
 def use_private_temp_dir(settings: Settings) -> Path:

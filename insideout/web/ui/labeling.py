@@ -1,5 +1,8 @@
 """The labeling view: a signed-in volunteer labels unverified clips one after another. Which clip comes next
-and what a vote is are the engine's (insideout.labeling); this view renders them."""
+and what a vote is are the engine's (insideout.labeling); this view renders them.
+
+Keyboard: keys 1-8 pick an emotion (page.PAGE_JS), the choices are one named radio group, the message after
+a label is a live region, and focus goes to the next clip's play button after a label or a skip."""
 
 from __future__ import annotations
 
@@ -12,6 +15,7 @@ from ...emotions import UnknownEmotion
 from ...ratelimit import RateLimited
 from ...services import Services
 from ..client import client_of
+from . import page
 from .common import TabState
 from .texts import emotion_choices, t
 
@@ -24,10 +28,10 @@ class LabelingView:
 
     def build(self, state: gr.State) -> None:
         self.state = state
-        self.intro = gr.Markdown(t("en", "labeling_intro"))
+        self.intro = gr.Markdown(self._intro("en"))
         self.audio = gr.Audio(label=t("en", "label_clip"), interactive=False, buttons=[],
                               elem_id="label-audio")
-        self.choice = gr.Radio(emotion_choices("en"), label=t("en", "which_emotion"),
+        self.choice = gr.Radio(emotion_choices("en"), label=t("en", "label_choice"),
                                elem_classes=["emotion-choices"], elem_id="label-choice")
         with gr.Row():
             self.send_btn = gr.Button(t("en", "send_label"), variant="primary", elem_id="send-label")
@@ -40,21 +44,27 @@ class LabelingView:
         return [self.state, self.audio, self.choice, self.message, self.count]
 
     def wire(self, *signed_in: gr.events.Dependency) -> None:
-        self.send_btn.click(self.send, [self.state, self.choice], self.outputs, api_name="label_send")
-        self.skip_btn.click(self.skip, [self.state], self.outputs, api_name="label_skip")
+        self.send_btn.click(self.send, [self.state, self.choice], self.outputs, api_name="label_send").then(
+            None, js=page.AFTER_LABEL_JS)
+        self.skip_btn.click(self.skip, [self.state], self.outputs, api_name="label_skip").then(
+            None, js=page.AFTER_LABEL_JS)
         for event in signed_in:
             event.then(self.on_sign_in, [self.state], self.outputs, api_visibility="private")
 
     def relabel(self, tab_state: TabState) -> dict:
         lang = tab_state.lang
         return {
-            self.intro: t(lang, "labeling_intro"),
+            self.intro: self._intro(lang),
             self.audio: gr.update(label=t(lang, "label_clip")),
-            self.choice: gr.update(choices=emotion_choices(lang), label=t(lang, "which_emotion")),
+            self.choice: gr.update(choices=emotion_choices(lang), label=t(lang, "label_choice")),
             self.send_btn: gr.update(value=t(lang, "send_label")),
             self.skip_btn: gr.update(value=t(lang, "skip")),
             self.count: t(lang, "label_votes", n=tab_state.labels_sent),
         }
+
+    @staticmethod
+    def _intro(lang: str) -> str:
+        return f"{t(lang, 'labeling_intro')}\n\n{t(lang, 'label_keys')}"
 
     # -- handlers ------------------------------------------------------------------------------
 

@@ -17,54 +17,35 @@ TEXTS: dict[str, dict[str, str]] = {
     "language": {"en": "Language", "ko": "언어"},
     "login_intro": {
         "en": "### Log in\nDemo accounts: `alice`, `bob`, `carol` (password `{demo}`). "
-              "Logging in asks you to pass the captcha: listen and pick the emotion.\n\n"
+              "Logging in asks you to pass the captcha in the form, the same widget any website can embed: "
+              "start it, listen and pick the emotion of each clip.\n\n"
               "Policy: pass {need} of at most {rounds} rounds. Chance that random guessing passes: "
               "{chance}.",
         "ko": "### 로그인\n데모 계정: `alice`, `bob`, `carol` (비밀번호 `{demo}`). "
-              "로그인하려면 CAPTCHA를 통과해야 합니다: 듣고 감정을 고르세요.\n\n"
+              "로그인하려면 양식 안의 CAPTCHA를 통과해야 합니다. 어느 웹사이트든 넣을 수 있는 같은 위젯입니다: "
+              "시작하고, 각 음성을 듣고 감정을 고르세요.\n\n"
               "정책: 최대 {rounds}라운드 중 {need}라운드 통과. 무작위로 골라 통과할 확률: {chance}.",
     },
     "username": {"en": "User name", "ko": "사용자 이름"},
     "password": {"en": "Password", "ko": "비밀번호"},
     "login": {"en": "Log in", "ko": "로그인"},
-    "captcha_title": {
-        "en": "### Prove you are human\nListen to each clip and pick the emotion the voice expresses.",
-        "ko": "### 사람인지 확인합니다\n각 음성을 듣고 목소리가 표현하는 감정을 고르세요.",
+    "captcha_needed": {
+        "en": "Pass the captcha first: start it, listen and pick the emotions, then log in.",
+        "ko": "먼저 CAPTCHA를 통과하세요: 시작하고, 듣고 감정을 고른 뒤 로그인하세요.",
     },
-    "round": {"en": "**Round {round} / {max_rounds}**", "ko": "**라운드 {round} / {max_rounds}**"},
-    "clip": {"en": "Clip {n}", "ko": "음성 {n}"},
-    "which_emotion": {"en": "Which emotion?", "ko": "어떤 감정인가요?"},
-    "submit": {"en": "Submit answers", "ko": "답 제출"},
-    "pick_all": {"en": "Pick an emotion for every clip.", "ko": "모든 음성에 감정을 골라 주세요."},
-    "retry": {
-        "en": "Not quite. Round {round} / {max_rounds}: listen to the new clips.",
-        "ko": "아쉽네요. 라운드 {round} / {max_rounds}: 새 음성을 들어 보세요.",
-    },
-    "next_round": {
-        "en": "Round {round} / {max_rounds}: listen to the new clips.",
-        "ko": "라운드 {round} / {max_rounds}: 새 음성을 들어 보세요.",
-    },
-    "bot_verdict": {
-        "en": "**Bot verdict.** No round was passed. Try again in {seconds} s.",
-        "ko": "**봇으로 판정되었습니다.** 통과한 라운드가 없습니다. {seconds}초 후에 다시 시도하세요.",
-    },
-    "cooldown": {
-        "en": "A recent attempt ended in a bot verdict. Try again in {seconds} s.",
-        "ko": "최근 시도가 봇으로 판정되었습니다. {seconds}초 후에 다시 시도하세요.",
+    "captcha_refused": {
+        "en": "The captcha pass did not verify. Pass the captcha again.",
+        "ko": "CAPTCHA 통과 확인에 실패했습니다. CAPTCHA를 다시 통과하세요.",
     },
     "bad_credentials": {
         "en": "Captcha passed, but the user name or password is wrong.",
         "ko": "CAPTCHA는 통과했지만 사용자 이름 또는 비밀번호가 틀렸습니다.",
     },
     "expired": {
-        "en": "This captcha has expired or is closed. Log in again to get a new one.",
-        "ko": "이 CAPTCHA는 만료되었거나 종료되었습니다. 다시 로그인해 새 CAPTCHA를 받으세요.",
+        "en": "This captcha pass has expired or was already used. Pass the captcha again.",
+        "ko": "이 CAPTCHA 통과는 만료되었거나 이미 사용되었습니다. CAPTCHA를 다시 통과하세요.",
     },
     "rate_limited": {"en": "Too many attempts. Wait a minute.", "ko": "시도가 너무 많습니다. 잠시 기다리세요."},
-    "no_clips": {
-        "en": "The captcha has no clips yet: the administrator must build or import the library.",
-        "ko": "CAPTCHA에 쓸 음성이 아직 없습니다. 관리자가 라이브러리를 준비해야 합니다.",
-    },
     "signed_in": {
         "en": "### Signed in as {name} ({role})\nYou passed the captcha.",
         "ko": "### {name}(으)로 로그인했습니다 ({role})\nCAPTCHA를 통과했습니다.",
@@ -84,6 +65,10 @@ TEXTS: dict[str, dict[str, str]] = {
               "집계됩니다.",
     },
     "label_clip": {"en": "Clip to label", "ko": "라벨을 붙일 음성"},
+    "label_choice": {"en": "Which emotion does the clip to label express?",
+                     "ko": "라벨을 붙일 음성은 어떤 감정을 표현하나요?"},
+    "label_keys": {"en": "Keyboard: keys 1 to 8 pick an emotion, in the order listed.",
+                   "ko": "키보드: 숫자 키 1~8로 목록 순서대로 감정을 고릅니다."},
     "send_label": {"en": "Send my label", "ko": "라벨 보내기"},
     "skip": {"en": "Skip", "ko": "건너뛰기"},
     "label_counted": {"en": "Thank you: your vote counts.", "ko": "감사합니다: 표가 집계되었습니다."},
@@ -96,7 +81,7 @@ TEXTS: dict[str, dict[str, str]] = {
         "en": "No clip needs your label right now. Thank you!",
         "ko": "지금은 라벨이 필요한 음성이 없습니다. 감사합니다!",
     },
-    "label_votes": {"en": "Your labels in this tab_state: {n}", "ko": "이번 방문에서 보낸 라벨: {n}"},
+    "label_votes": {"en": "Your labels in this visit: {n}", "ko": "이번 방문에서 보낸 라벨: {n}"},
     # admin
     "admin_tab": {"en": "Admin", "ko": "관리"},
     "refresh": {"en": "Refresh", "ko": "새로 고침"},
@@ -114,7 +99,7 @@ TEXTS: dict[str, dict[str, str]] = {
     "all": {"en": "all", "ko": "전체"},
     "clip_to_play": {"en": "Clip id to play", "ko": "재생할 음성 id"},
     "play": {"en": "Play", "ko": "재생"},
-    "admin_clip": {"en": "Clip audio", "ko": "음성 오디오"},
+    "admin_clip": {"en": "Clip audio (admin)", "ko": "음성 오디오 (관리)"},
     "queue": {"en": "Consensus queue (closest to a decision first)", "ko": "합의 대기열 (결정에 가까운 순)"},
     "agreement": {
         "en": "**Agreement.** Fleiss' kappa: **{kappa}** ({kclips} clips x {kraters} votes). "
@@ -149,6 +134,57 @@ TEXTS: dict[str, dict[str, str]] = {
     "job_none": {"en": "No generation yet.", "ko": "아직 생성 작업이 없습니다."},
     "job_status": {"en": "Generation job {id}: **{state}**, {done} / {total} clips. {detail}",
                    "ko": "생성 작업 {id}: **{state}**, {done} / {total}개. {detail}"},
+    # sites
+    "sites_title": {"en": "### Sites\nWebsites that embed the captcha. Each has a public site key for its pages "
+                          "and a secret for its server's siteverify calls; challenges are served only to the "
+                          "origins listed.",
+                    "ko": "### 사이트\nCAPTCHA를 넣은 웹사이트입니다. 사이트마다 페이지용 공개 사이트 키와 서버의 "
+                          "siteverify 호출용 비밀 키가 있으며, 적어 둔 출처(origin)에만 챌린지를 제공합니다."},
+    "col_site_name": {"en": "name", "ko": "이름"},
+    "col_sitekey": {"en": "site key", "ko": "사이트 키"},
+    "col_origins": {"en": "origins", "ko": "출처"},
+    "col_alternative": {"en": "no-audio route", "ko": "오디오 없는 경로"},
+    "col_created": {"en": "created (UTC)", "ko": "생성 (UTC)"},
+    "col_rotated": {"en": "secret rotated (UTC)", "ko": "비밀 키 교체 (UTC)"},
+    "site_on": {"en": "on", "ko": "켜짐"},
+    "site_off": {"en": "off", "ko": "꺼짐"},
+    "site_builtin_origins": {"en": "this app's own pages", "ko": "이 앱의 페이지"},
+    "site_add_title": {"en": "#### Add a site", "ko": "#### 사이트 추가"},
+    "site_name": {"en": "Site name", "ko": "사이트 이름"},
+    "site_origins": {"en": "Origins, one per line (for example https://shop.example)",
+                     "ko": "출처, 한 줄에 하나 (예: https://shop.example)"},
+    "site_alternative": {"en": "Offer the route for people who cannot hear (proof of work)",
+                         "ko": "들을 수 없는 사람을 위한 경로 제공 (작업 증명)"},
+    "site_add": {"en": "Add site", "ko": "사이트 추가"},
+    "site_manage_title": {"en": "#### Rotate a secret or remove a site", "ko": "#### 비밀 키 교체 또는 사이트 삭제"},
+    "site_choice": {"en": "Site", "ko": "사이트"},
+    "site_rotate": {"en": "Rotate secret", "ko": "비밀 키 교체"},
+    "site_remove": {"en": "Remove site", "ko": "사이트 삭제"},
+    "site_remove_confirm": {
+        "en": "**Remove {name}** (`{sitekey}`)? Its pages stop getting challenges and its secret stops working "
+              "at once. This cannot be undone.",
+        "ko": "**{name}**(`{sitekey}`)을(를) 삭제할까요? 이 사이트의 페이지는 더 이상 챌린지를 받지 못하고 "
+              "비밀 키도 즉시 작동을 멈춥니다. 되돌릴 수 없습니다.",
+    },
+    "site_remove_yes": {"en": "Yes, remove it", "ko": "예, 삭제합니다"},
+    "site_remove_no": {"en": "Cancel", "ko": "취소"},
+    "site_secret": {"en": "Secret (shown once: copy it now)", "ko": "비밀 키 (한 번만 표시: 지금 복사하세요)"},
+    "site_added": {
+        "en": "Added **{name}**, site key `{sitekey}`. **Its secret is shown once, below: copy it now.** Only a "
+              "hash of it is kept; if it is lost, rotate the secret.",
+        "ko": "**{name}**을(를) 추가했습니다. 사이트 키 `{sitekey}`. **비밀 키는 아래에 한 번만 표시됩니다: 지금 "
+              "복사하세요.** 해시만 보관하므로, 잃어버리면 비밀 키를 교체하세요.",
+    },
+    "site_rotated": {
+        "en": "New secret for **{name}**: the old one stopped working. **It is shown once, below: copy it now.**",
+        "ko": "**{name}**의 새 비밀 키입니다. 이전 비밀 키는 작동을 멈췄습니다. **아래에 한 번만 표시됩니다: "
+              "지금 복사하세요.**",
+    },
+    "site_removed": {"en": "Removed **{name}**.", "ko": "**{name}**을(를) 삭제했습니다."},
+    "site_remove_cancelled": {"en": "Nothing was removed.", "ko": "아무것도 삭제하지 않았습니다."},
+    "site_refused": {"en": "**Refused:** {reason}", "ko": "**거부됨:** {reason}"},
+    "site_pick": {"en": "Pick a site first.", "ko": "먼저 사이트를 고르세요."},
+    "site_unknown": {"en": "There is no site {site}.", "ko": "사이트 {site}이(가) 없습니다."},
     # training
     "train_title": {"en": "### Training\nFine-tunes the acoustic model on the crowd-verified clips of the learning "
                           "pool. Every run is kept as a version; only an evaluated run consumes its clips.",
