@@ -290,7 +290,7 @@ ENDPOINTS = (("/admin_training", ()), ("/admin_start_training", ()), ("/admin_ca
 
 def test_the_training_endpoints_refuse_nobody_and_a_volunteer(live):
     jobs = live.services.db.jobs()
-    volunteer, _, _ = client_sign_in(live, "bob", DEMO_PASSWORD)
+    volunteer, _ = client_sign_in(live, "bob", DEMO_PASSWORD)
     for client in (connect(live), volunteer):
         for name, args in ENDPOINTS:
             with pytest.raises(AppError, match="administrator role"):
@@ -301,7 +301,7 @@ def test_the_training_endpoints_refuse_nobody_and_a_volunteer(live):
 def test_the_admin_client_trains_and_chooses_a_version(live):
     services = live.services
     to_learning(services, 2)
-    client, _, _ = client_sign_in(live, "admin", ADMIN_PASSWORD)
+    client, _ = client_sign_in(live, "admin", ADMIN_PASSWORD)
     status, *_ = client.predict(api_name="/admin_training")
     assert "No training yet." in status
     client.predict(api_name="/admin_start_training")

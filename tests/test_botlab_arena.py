@@ -213,7 +213,7 @@ def test_the_arena_never_receives_a_clip_id_storage_name_or_label(live):
     for body in (b for b in bodies if b.startswith(b"{")):
         data = json.loads(body)
         assert set(data) <= {"challenge_id", "expires_at", "round", "max_rounds", "emotions", "clips", "status",
-                             "token"}
+                             "token", "feedback"}
         # Emotion ids appear only as the list to choose from; nothing else in a body names one.
         rest = json.dumps({k: v for k, v in data.items() if k not in ("emotions", "token", "challenge_id")})
         assert not [e for e in EMOTION_IDS if f'"{e}"' in rest]
