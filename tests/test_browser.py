@@ -14,14 +14,13 @@ from __future__ import annotations
 
 import ipaddress
 import json
-import os
 import re
 import secrets
 import time
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Browser, Page, expect
 
 from insideout.accounts import DEMO_PASSWORD
 from insideout.db import Vote
@@ -29,13 +28,11 @@ from insideout.emotions import EMOTIONS
 from insideout.services import build_services
 from tests import tts_fixtures
 from tests.axe import blocking, run_axe
+from tests.chromium import launched
 from tests.conftest import LiveServer, make_settings, stock
 from tests.helpers import answers
 from tests.test_api import wav_chunks
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts" / "browser"
 ADMIN_PASSWORD = "admin-password-for-the-browser"
 # Clip ids start here, so that an id in a page is a long, unmistakable number.
@@ -173,16 +170,8 @@ def live(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def browser():
-    if not os.path.exists(CHROMIUM):
-        message = f"{CHROMIUM} is missing: run .ci/install_browser.sh"
-        if os.environ.get("CI"):
-            pytest.fail(message)
-        pytest.skip(message)
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    with sync_playwright() as p:
-        chromium = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+    with launched(ARTIFACTS) as chromium:
         yield chromium
-        chromium.close()
 
 
 class Visitor:

@@ -358,7 +358,7 @@ def test_the_browsers_solution_is_accepted_by_the_server(tmp_path):
     engines agree with the Python solver."""
     from playwright.sync_api import sync_playwright
 
-    from tests.test_browser import CHROMIUM, CHROMIUM_ARGS
+    from tests.chromium import CHROMIUM, CHROMIUM_ARGS
 
     with serve(tmp_path, pow_difficulty=10) as live, sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)

@@ -22,18 +22,16 @@ import time
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Browser, Page, expect
 
 from insideout.emotions import EMOTION_IDS
 from insideout.services import build_services
 from insideout.sites import TEST_SITEKEY_FAILS, TEST_SITEKEY_PASSES
 from tests.axe import blocking, run_axe
+from tests.chromium import launched
 from tests.conftest import SECRET, LiveServer, make_settings, stock
 from tests.helpers import answers
 
-CHROMIUM = "/usr/bin/chromium"  # Debian's (.ci/install_browser.sh), with tests/test_browser.py's arguments
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 REPO = Path(__file__).resolve().parents[1]
 ARTIFACTS = REPO / "artifacts" / "widget"
 EXAMPLE = REPO / "examples" / "site" / "server.py"
@@ -132,16 +130,8 @@ def site(app):
 
 @pytest.fixture(scope="module")
 def browser():
-    if not os.path.exists(CHROMIUM):
-        message = f"{CHROMIUM} is missing: run .ci/install_browser.sh"
-        if os.environ.get("CI"):
-            pytest.fail(message)
-        pytest.skip(message)
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    with sync_playwright() as p:
-        chromium = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+    with launched(ARTIFACTS) as chromium:
         yield chromium
-        chromium.close()
 
 
 class Visit:
