@@ -170,19 +170,21 @@ class Captcha:
         return self._strikes(client, time.time() if now is None else now)[1]
 
     def create(self, client: str, now: float | None = None, *, site: str = "builtin",
-               hostname: str | None = None, action: str | None = None) -> RoundView:
-        """A new challenge for a site's page (hostname: the page's host, action: the site's label for it).
-        Under the bot verdict a client's failed rounds are spent from one budget: a new challenge gets only the
-        rounds it has left, so abandoning a losing challenge buys no extra tries."""
+               hostname: str | None = None, action: str | None = None, policy: Policy | None = None) -> RoundView:
+        """A new challenge for a site's page (hostname: the page's host, action: the site's label for it,
+        policy: the site's own, else the app's). Under the bot verdict a client's failed rounds are spent from
+        one budget: a new challenge gets only the wrong rounds it has left, so abandoning a losing challenge
+        buys no extra tries."""
         now = time.time() if now is None else now
+        policy = policy or self.policy
         failed, wait = self._strikes(client, now)
         if wait > 0:
             raise CoolingDown(f"too many wrong answers lately; try again in {math.ceil(wait)} s", wait)
-        max_rounds = self.policy.max_rounds - failed
+        max_rounds = policy.rounds_to_pass + max(0, policy.max_rounds - policy.rounds_to_pass - failed)
         # Every round needs a fresh control clip, so a challenge needs max_rounds of them; with a serve budget,
         # a decoy too (a spent clip cannot stand in), so that a challenge once opened can run to its end.
         available = self.db.count_pickable("play")
-        needed = self.policy.max_rounds * (2 if self.settings.serve_budget > 0 else 1)
+        needed = max_rounds * (2 if self.settings.serve_budget > 0 else 1)
         if available < needed:
             raise NoClips(
                 f"the play pool has {available} fresh clips; a challenge needs at least {needed}. "
@@ -198,7 +200,7 @@ class Captcha:
                 "state": CHALLENGE_OPEN,
                 "round": 1,
                 "rounds_passed": 0,
-                "rounds_to_pass": self.policy.rounds_to_pass,
+                "rounds_to_pass": policy.rounds_to_pass,
                 "max_rounds": max_rounds,
                 "created_at": now,
                 "expires_at": now + self.settings.challenge_ttl_s,

@@ -54,6 +54,11 @@ class Site:
     alternative: bool  # offers the proof-of-work route to people who cannot hear
     created_at: float
     secret_rotated_at: float
+    policy: tuple[int, int] | None = None  # (rounds to pass, max rounds) for its challenges; None: the app's
+
+    @property
+    def policy_text(self) -> str | None:
+        return f"{self.policy[0]}/{self.policy[1]}" if self.policy else None
 
     @property
     def builtin(self) -> bool:
@@ -61,8 +66,22 @@ class Site:
 
     def as_dict(self) -> dict:
         return {"sitekey": self.sitekey, "name": self.name, "origins": list(self.origins),
-                "alternative": self.alternative, "created_at": self.created_at,
+                "alternative": self.alternative, "policy": self.policy_text, "created_at": self.created_at,
                 "secret_rotated_at": self.secret_rotated_at}
+
+
+MAX_POLICY_ROUNDS = 5
+
+
+def parse_policy(text: object) -> tuple[int, int] | None:
+    """"K/N" (pass K of at most N rounds, 1 <= K <= N <= 5) as (K, N); None for None or ""; SiteError else."""
+    if text is None or (isinstance(text, str) and not text.strip()):
+        return None
+    k, _, n = str(text).strip().partition("/")
+    if not (k.isdigit() and n.isdigit() and 1 <= int(k) <= int(n) <= MAX_POLICY_ROUNDS):
+        raise SiteError(f"{text!r} is not a policy: give K/N, pass K of at most N rounds (1 <= K <= N <= "
+                        f"{MAX_POLICY_ROUNDS}), e.g. 2/3")
+    return int(k), int(n)
 
 
 def normalize_origin(text: str) -> str:
@@ -168,8 +187,11 @@ class Sites:
 
     # -- changing ------------------------------------------------------------------------------
 
-    def add(self, name: str, origins: Sequence[str], alternative: bool = True) -> tuple[Site, str]:
-        """Register a site; returns it and its secret (shown once: only its hash is kept)."""
+    def add(self, name: str, origins: Sequence[str], alternative: bool = True,
+            policy: str | None = None) -> tuple[Site, str]:
+        """Register a site; returns it and its secret (shown once: only its hash is kept). policy: "K/N" for
+        its challenges (None: the app's INSIDEOUT_ROUNDS_TO_PASS / INSIDEOUT_MAX_ROUNDS)."""
+        parsed = parse_policy(policy)
         name = str(name).strip()
         if not NAME.match(name):
             raise SiteError("a site's name is 1 to 64 letters, digits, spaces or . ( ) ' & + - _")
@@ -182,7 +204,8 @@ class Sites:
             raise SiteError(f"at most {MAX_ORIGINS} origins per site")
         now, secret = time.time(), _new_secret()
         row = {"sitekey": "io_sk_" + secrets.token_urlsafe(18), "name": name, "secret_hash": _hash(secret),
-               "origins": normalized, "alternative": bool(alternative), "created_at": now,
+               "origins": normalized, "alternative": bool(alternative),
+               "policy": f"{parsed[0]}/{parsed[1]}" if parsed else None, "created_at": now,
                "secret_rotated_at": now}
         if not self.db.insert_site(row):
             raise SiteError(f"a site named {name!r} exists already")
@@ -214,4 +237,4 @@ class Sites:
 
 def _site(row: dict) -> Site:
     return Site(row["sitekey"], row["name"], tuple(row["origins"]), bool(row["alternative"]),
-                row["created_at"], row["secret_rotated_at"])
+                row["created_at"], row["secret_rotated_at"], parse_policy(row.get("policy")))

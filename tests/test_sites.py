@@ -89,6 +89,20 @@ def test_a_secret_is_shown_once_and_kept_only_as_its_hash(live):
     assert live.shop_secret not in stored and live.services.sites.builtin_secret() not in stored
 
 
+def test_a_sites_own_pass_policy_shapes_its_challenges(live, http):
+    site, _ = live.services.sites.add("strict", [SHOP], policy="2/3")
+    assert site.policy == (2, 3) and live.services.sites.get("strict").policy_text == "2/3"
+    c = challenge(http, site.sitekey).json()
+    stored = live.services.db.get_challenge(c["challenge_id"])
+    assert (stored.rounds_to_pass, stored.max_rounds, c["max_rounds"]) == (2, 3, 3)
+    first = http.post(f"/api/v1/challenges/{c['challenge_id']}/answer",
+                      json={"answers": answers(live.services, c["challenge_id"], True)}).json()
+    assert first["status"] == "retry"  # one right round of the two it needs
+    for bad in ("4/3", "0/3", "1/6", "two"):
+        with pytest.raises(SiteError, match="not a policy"):
+            live.services.sites.add(f"bad {bad}", [SHOP], policy=bad)
+
+
 def test_names_are_unique_and_sites_need_an_origin(live):
     with pytest.raises(SiteError):
         live.services.sites.add("shop", ["https://x.example"])
@@ -110,13 +124,14 @@ def test_the_command_line_adds_lists_rotates_and_removes_sites(tmp_path):
         return subprocess.run([sys.executable, "-m", "insideout", "sites", *args], env=env, capture_output=True,
                               text=True, timeout=120)
 
-    added = cli("add", "Shop", "--origin", SHOP, "--origin", "http://localhost:8000")
+    added = cli("add", "Shop", "--origin", SHOP, "--origin", "http://localhost:8000", "--policy", "2/3")
     assert added.returncode == 0, added.stderr
     keys = json.loads(added.stdout)
     assert added.stdout.count("\n") == 1 and set(keys) == {"sitekey", "secret"}
     listed = [json.loads(line) for line in cli("list").stdout.splitlines()]
     assert [s["name"] for s in listed] == ["InsideOut app", "Shop"]
     assert listed[1]["origins"] == [SHOP, "http://localhost:8000"] and keys["secret"] not in cli("list").stdout
+    assert listed[1]["policy"] == "2/3" and listed[0]["policy"] is None
     rotated = json.loads(cli("rotate-secret", "Shop").stdout)
     assert rotated["sitekey"] == keys["sitekey"] and rotated["secret"] != keys["secret"]
     bad = cli("add", "Other", "--origin", "https://x.example/path")

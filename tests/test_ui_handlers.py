@@ -282,7 +282,7 @@ def test_the_sites_panel_lists_the_builtin_site(ui, stocked):
     admin = sign_in(ui, stocked, "admin", ADMIN_PASSWORD)
     out = ui.admin.sites_panel(admin)
     table = out[ui.admin.sites_table]
-    assert list(table.columns) == ["name", "site key", "origins", "no-audio route", "created (UTC)",
+    assert list(table.columns) == ["name", "site key", "origins", "no-audio route", "pass policy", "created (UTC)",
                                    "secret rotated (UTC)"]
     assert list(table["site key"]) == ["builtin"] and table["origins"][0] == "this app's own pages"
     assert out[ui.admin.site_choice]["choices"] == []  # the built-in site is neither rotated nor removed here
@@ -291,9 +291,11 @@ def test_the_sites_panel_lists_the_builtin_site(ui, stocked):
 
 def test_adding_a_site_shows_its_secret_once_and_the_secret_verifies(ui, stocked):
     admin = sign_in(ui, stocked, "admin", ADMIN_PASSWORD)
-    out = ui.admin.add_site(admin, " Shop ", "https://shop.example\n\n  https://www.shop.example:8443/ \n", False)
+    out = ui.admin.add_site(admin, " Shop ", "https://shop.example\n\n  https://www.shop.example:8443/ \n", False,
+                            "2/3")
     site = stocked.sites.get("Shop")
     assert site.origins == ("https://shop.example", "https://www.shop.example:8443") and not site.alternative
+    assert site.policy == (2, 3)
     secret = out[ui.admin.site_secret]
     assert shown(secret) and stocked.sites.by_secret(secret["value"]) == site
     assert "shown once" in out[ui.admin.sites_message] and site.sitekey in out[ui.admin.sites_message]
@@ -301,20 +303,23 @@ def test_adding_a_site_shows_its_secret_once_and_the_secret_verifies(ui, stocked
     table = out[ui.admin.sites_table]
     row = table[table["site key"] == site.sitekey].iloc[0]
     assert row["origins"] == "https://shop.example, https://www.shop.example:8443"
-    assert row["no-audio route"] == "off"
+    assert row["no-audio route"] == "off" and row["pass policy"] == "2/3"
+    builtin = table[table["site key"] == "builtin"].iloc[0]
+    assert builtin["pass policy"] == "the app's (1/3)"
     assert out[ui.admin.site_choice]["value"] == site.sitekey
     later = ui.admin.sites_panel(admin)  # any later view: the secret is gone from the page
     assert not shown(later[ui.admin.site_secret]) and later[ui.admin.site_secret]["value"] == ""
     assert secret["value"] not in page_values(ui, later)
 
 
-@pytest.mark.parametrize("name, origins, words", [
-    ("", "https://shop.example", "name"), ("shop", "", "at least one origin"),
-    ("shop", "shop.example", "not an origin"), ("shop", "https://shop.example/login", "no path"),
+@pytest.mark.parametrize("name, origins, policy, words", [
+    ("", "https://shop.example", "", "name"), ("shop", "", "", "at least one origin"),
+    ("shop", "shop.example", "", "not an origin"), ("shop", "https://shop.example/login", "", "no path"),
+    ("shop", "https://shop.example", "4/3", "not a policy"), ("shop", "https://shop.example", "two", "not a policy"),
 ])
-def test_a_bad_site_is_refused_plainly(ui, stocked, name, origins, words):
+def test_a_bad_site_is_refused_plainly(ui, stocked, name, origins, policy, words):
     admin = sign_in(ui, stocked, "admin", ADMIN_PASSWORD)
-    out = ui.admin.add_site(admin, name, origins, True)
+    out = ui.admin.add_site(admin, name, origins, True, policy)
     assert out[ui.admin.sites_message].startswith("**Refused:**") and words in out[ui.admin.sites_message]
     assert not shown(out[ui.admin.site_secret]) and len(stocked.sites.all()) == 1
 
@@ -535,7 +540,7 @@ def test_a_signed_in_volunteer_is_refused_by_admin_endpoints(live):
     with pytest.raises(AppError, match="administrator role"):
         client.predict("all", "all", "clip", api_name="/admin_refresh")
     with pytest.raises(AppError, match="administrator role"):
-        client.predict("shop", "https://shop.example", True, api_name="/admin_add_site")
+        client.predict("shop", "https://shop.example", True, "", api_name="/admin_add_site")
     client.predict(api_name="/label_skip")  # signed in all the same: a volunteer endpoint works
 
 

@@ -1,6 +1,6 @@
 """The websites that embed the captcha (insideout.sites), in the data dir of INSIDEOUT_DATA_DIR.
 
-    insideout sites add NAME --origin https://shop.example [--origin ...] [--no-alternative]
+    insideout sites add NAME --origin https://shop.example [--origin ...] [--no-alternative] [--policy K/N]
                                       one JSON line: {"sitekey": "...", "secret": "..."}
     insideout sites list              one JSON line per site (secrets are never shown again)
     insideout sites rotate-secret SITE  one JSON line with the new secret; the old one stops at once
@@ -28,6 +28,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                      help="scheme://host[:port] a page of the site is served from (repeat for more)")
     add.add_argument("--no-alternative", action="store_true",
                      help="do not offer the proof-of-work route to people who cannot hear")
+    add.add_argument("--policy", metavar="K/N", default=None,
+                     help="pass K of at most N rounds (default: INSIDEOUT_ROUNDS_TO_PASS / INSIDEOUT_MAX_ROUNDS)")
     actions.add_parser("list", help="every site, one JSON line each")
     rotate = actions.add_parser("rotate-secret", help="a new secret for a site (the old one stops working)")
     rotate.add_argument("site", help="its site key or name")
@@ -44,7 +46,8 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
     sites = Sites(Database(settings.db_path), settings.secret_key)
     try:
         if args.action == "add":
-            site, secret = sites.add(args.name, args.origin, alternative=not args.no_alternative)
+            site, secret = sites.add(args.name, args.origin, alternative=not args.no_alternative,
+                                     policy=args.policy)
             print(json.dumps({"sitekey": site.sitekey, "secret": secret}))
         elif args.action == "list":
             for site in sites.all():

@@ -142,7 +142,8 @@ class Metadata(Protocol):
     # -- sites ----------------------------------------------------------------------------------
 
     def insert_site(self, row: dict[str, Any]) -> bool:
-        """Add a site (sitekey, name, secret_hash, origins list, alternative, created_at, secret_rotated_at);
+        """Add a site (sitekey, name, secret_hash, origins list, alternative, policy ("K/N" or None),
+        created_at, secret_rotated_at);
         False when its key, name or secret hash is taken."""
         ...
 

@@ -167,6 +167,7 @@ MIGRATIONS: tuple[str, ...] = (
         secret_hash TEXT NOT NULL UNIQUE,
         origins TEXT NOT NULL DEFAULT '[]',
         alternative INTEGER NOT NULL DEFAULT 1,
+        policy TEXT,
         created_at REAL NOT NULL,
         secret_rotated_at REAL NOT NULL
     );

@@ -20,10 +20,10 @@ def _row(r: dict[str, Any]) -> dict[str, Any]:
 def insert(db: sqlite_utils.Database, row: dict[str, Any]) -> bool:
     try:
         db.execute(
-            "INSERT INTO sites (sitekey, name, secret_hash, origins, alternative, created_at, secret_rotated_at) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO sites (sitekey, name, secret_hash, origins, alternative, policy, created_at, "
+            "secret_rotated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
             [row["sitekey"], row["name"], row["secret_hash"], json.dumps(list(row["origins"])),
-             int(row["alternative"]), row["created_at"], row["secret_rotated_at"]],
+             int(row["alternative"]), row.get("policy"), row["created_at"], row["secret_rotated_at"]],
         )
     except sqlite3.IntegrityError:
         return False  # the name, key or secret is taken

@@ -28,7 +28,17 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from .. import pow as proof
 from .. import testkeys
-from ..captcha import BadAnswer, CaptchaError, Closed, CoolingDown, Expired, NoClips, NotFound, RoundView
+from ..captcha import (
+    BadAnswer,
+    CaptchaError,
+    Closed,
+    CoolingDown,
+    Expired,
+    NoClips,
+    NotFound,
+    Policy,
+    RoundView,
+)
 from ..emotions import EMOTION_IDS
 from ..ratelimit import RateLimited
 from ..services import Services
@@ -329,7 +339,8 @@ def build_router(services: Services) -> APIRouter:
         if site.sitekey in TEST_SITEKEYS:
             view = testkeys.create(site.sitekey, time.time(), settings.challenge_ttl_s)
         else:
-            view = run(lambda: captcha.create(client, site=site.sitekey, action=body.action,
+            policy = Policy(*site.policy) if site.policy else None
+            view = run(lambda: captcha.create(client, site=site.sitekey, action=body.action, policy=policy,
                                               hostname=hostname_of(request.headers.get("origin"))))
         return ChallengeOut(
             challenge_id=view.challenge_id,

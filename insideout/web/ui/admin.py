@@ -132,6 +132,7 @@ class AdminView:
         with gr.Row():
             self.site_name = gr.Textbox(label=t("en", "site_name"), max_lines=1, elem_id="admin-site-name")
             self.site_origins = gr.Textbox(label=t("en", "site_origins"), lines=3, elem_id="admin-site-origins")
+        self.site_policy = gr.Textbox(label=t("en", "site_policy"), max_lines=1, elem_id="admin-site-policy")
         self.site_alternative = gr.Checkbox(True, label=t("en", "site_alternative"), elem_id="admin-site-alternative")
         self.site_add_btn = gr.Button(t("en", "site_add"), variant="primary", elem_id="admin-site-add")
         self.sites_message = gr.Markdown(elem_id="admin-sites-message")
@@ -152,7 +153,7 @@ class AdminView:
     def sites(self) -> list:
         """What every sites handler may return (as a dict, leaving the others as they are)."""
         return [self.sites_table, self.site_choice, self.sites_message, self.site_secret, self.site_confirm_row,
-                self.site_confirm_md, self.site_name, self.site_origins]
+                self.site_confirm_md, self.site_name, self.site_origins, self.site_policy]
 
     @property
     def dashboard(self) -> list:
@@ -181,8 +182,8 @@ class AdminView:
             self.training_panel, [self.state], self.training, api_visibility="private").success(
             self.bot_lab_panel, [self.state], self.bot_lab, api_visibility="private").success(
             self.sites_panel, [self.state], self.sites, api_visibility="private")
-        self.site_add_btn.click(self.add_site, [self.state, self.site_name, self.site_origins, self.site_alternative],
-                                self.sites, api_name="admin_add_site")
+        self.site_add_btn.click(self.add_site, [self.state, self.site_name, self.site_origins, self.site_alternative,
+                                                self.site_policy], self.sites, api_name="admin_add_site")
         self.site_rotate_btn.click(self.rotate_site, [self.state, self.site_choice], self.sites,
                                    api_name="admin_rotate_site_secret")
         self.site_remove_btn.click(self.ask_remove_site, [self.state, self.site_choice], self.sites,
@@ -257,6 +258,7 @@ class AdminView:
             self.site_name: gr.update(label=t(lang, "site_name")),
             self.site_origins: gr.update(label=t(lang, "site_origins")),
             self.site_alternative: gr.update(label=t(lang, "site_alternative")),
+            self.site_policy: gr.update(label=t(lang, "site_policy")),
             self.site_add_btn: gr.update(value=t(lang, "site_add")),
             self.site_secret: gr.update(label=t(lang, "site_secret")),
             self.site_manage_md: t(lang, "site_manage_title"),
@@ -474,10 +476,12 @@ class AdminView:
 
     def _sites_frame(self, lang: str) -> pd.DataFrame:
         columns = [t(lang, k) for k in ("col_site_name", "col_sitekey", "col_origins", "col_alternative",
-                                        "col_created", "col_rotated")]
+                                        "col_site_policy", "col_created", "col_rotated")]
+        settings = self.services.settings
+        app_policy = t(lang, "site_app_policy", policy=f"{settings.rounds_to_pass}/{settings.max_rounds}")
         rows = [(s.name, s.sitekey, ", ".join(s.origins) or t(lang, "site_builtin_origins"),
-                 t(lang, "site_on" if s.alternative else "site_off"), self._when(s.created_at),
-                 self._when(s.secret_rotated_at)) for s in self.services.sites.all()]
+                 t(lang, "site_on" if s.alternative else "site_off"), s.policy_text or app_policy,
+                 self._when(s.created_at), self._when(s.secret_rotated_at)) for s in self.services.sites.all()]
         return pd.DataFrame(rows, columns=columns)
 
     def _site_choices(self, chosen: str | None = None) -> dict:
@@ -514,17 +518,19 @@ class AdminView:
         self._admin(tab_state)
         return self._sites_view(tab_state.lang)
 
-    def add_site(self, tab_state: TabState, name: str | None, origins: str | None, alternative: bool) -> dict:
+    def add_site(self, tab_state: TabState, name: str | None, origins: str | None, alternative: bool,
+                 policy: str | None = None) -> dict:
         """Register a site; its secret is shown once, here, with the words to copy it now."""
         self._admin(tab_state)
         lang = tab_state.lang
         lines = [line.strip() for line in (origins or "").splitlines() if line.strip()]
         try:
-            site, secret = self.services.sites.add(name or "", lines, bool(alternative))
+            site, secret = self.services.sites.add(name or "", lines, bool(alternative), policy or None)
         except ValueError as e:  # SiteError: the message says what to fix
             return self._sites_view(lang, self._refused(lang, e))
         return self._sites_view(lang, t(lang, "site_added", name=site.name, sitekey=site.sitekey), secret,
-                                chosen=site.sitekey, changes={self.site_name: "", self.site_origins: ""})
+                                chosen=site.sitekey, changes={self.site_name: "", self.site_origins: "",
+                                                              self.site_policy: ""})
 
     def rotate_site(self, tab_state: TabState, key: str | None) -> dict:
         self._admin(tab_state)
