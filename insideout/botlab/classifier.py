@@ -10,7 +10,9 @@ on. Chance is 1 / 8 = 12.5 %.
 from __future__ import annotations
 
 import hashlib
+import os
 import pickle
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -57,7 +59,7 @@ def write_pickle(path: str | Path, payload: dict) -> None:
     and feature matrices are kept this way."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
+    tmp = path.with_suffix(f".{os.getpid()}.{threading.get_ident()}.tmp")  # writers racing for one cache
     with tmp.open("wb") as f:
         pickle.dump(payload, f)
     tmp.replace(path)
