@@ -425,3 +425,11 @@ def test_challenges_opened_side_by_side_share_one_budget_of_failed_rounds(tmp_pa
                       json={"answers": answers(live.services, opened[3], True)})
         assert r.status_code == 429 and r.json()["error"] == "cooldown"
         assert live.services.db.get_challenge(opened[3]).round == 1  # the refused answer changed nothing
+
+
+def test_remembered_answers_are_forgotten_after_a_day(live):
+    db = live.services.db
+    assert db.remember_verification("shop-x", "old-key", "h", {"success": True}, now=1_000.0)
+    assert db.remember_verification("shop-x", "new-key", "h", {"success": True}, now=1_000.0 + 86_401)
+    assert db.remembered_verification("shop-x", "old-key") is None
+    assert db.remembered_verification("shop-x", "new-key") is not None

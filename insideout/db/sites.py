@@ -12,6 +12,8 @@ from typing import Any
 
 import sqlite_utils
 
+KEEP_ANSWERS_S = 86_400.0  # how long siteverify remembers an answer under its idempotency key
+
 
 def _row(r: dict[str, Any]) -> dict[str, Any]:
     return {**r, "origins": json.loads(r["origins"]), "alternative": bool(r["alternative"])}
@@ -59,7 +61,9 @@ def remembered(db: sqlite_utils.Database, site: str, key: str) -> dict[str, Any]
 def remember(db: sqlite_utils.Database, site: str, key: str, response_hash: str, answer: dict[str, Any],
              now: float) -> bool:
     """Keep an answer under its key. Of two racing calls with one key only one can spend the token, so a
-    success replaces a failure kept for the same response (the loser's), never the other way round."""
+    success replaces a failure kept for the same response (the loser's), never the other way round. Answers
+    older than KEEP_ANSWERS_S go: a retry comes within seconds, and a token lives minutes."""
+    db.execute("DELETE FROM verifications WHERE created_at < ?", [now - KEEP_ANSWERS_S])
     try:
         db.execute("INSERT INTO verifications (site, idempotency_key, response_hash, answer, created_at) "
                    "VALUES (?, ?, ?, ?, ?)", [site, key, response_hash, json.dumps(answer), now])
