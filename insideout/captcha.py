@@ -364,21 +364,6 @@ class Captcha:
             return "expired"
         return self.db.consume_token(claims.jti, claims.challenge_id, now)
 
-    def verify_token(self, token: object, now: float | None = None) -> tuple[bool, list[str]]:
-        """(success, error codes) of a token, whatever its site: the engine's own check, used by the bot lab.
-        Websites use siteverify (insideout.verify), which also asks for the site's secret."""
-        if not isinstance(token, str) or not token:
-            return False, ["missing-input-response"]
-        claims = self.read_token(token)
-        if claims is None:
-            return False, ["invalid-input-response"]
-        outcome = self.spend_token(claims, now)
-        if outcome == "ok":
-            return True, []
-        if outcome in ("used", "expired"):
-            return False, ["timeout-or-duplicate"]
-        return False, ["invalid-input-response"]
-
 
 def _b64(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode()

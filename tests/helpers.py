@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import secrets
+
 from insideout.emotions import EMOTION_IDS
 from insideout.services import Services
 
@@ -28,3 +30,14 @@ def answers(services: Services, challenge_id: str, right: bool, vote: str = "hap
 def unverified_clip(services: Services, challenge_id: str) -> int | None:
     challenge = services.db.get_challenge(challenge_id)
     return next((s.clip_id for s in challenge.slots if not s.is_control), None)
+
+
+def start_clip_ids_at(services: Services, first: int) -> None:
+    """Make the clip ids of a library start at `first` with a retired row before it, so that an id reaching a
+    page is a long, unmistakable number (the browser tests look for them)."""
+    with services.db.transaction() as db:
+        db["clips"].insert({"id": first - 1, "audio_name": secrets.token_hex(16), "pool": "play",
+                            "store_pool": "play", "label": "calm", "label_source": "trusted",
+                            "retired": "id-start", "source": "test", "provenance": "{}",
+                            "duration_s": 0.4, "sha256": secrets.token_hex(32), "created_at": 0,
+                            "updated_at": 0})

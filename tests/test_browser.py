@@ -15,7 +15,6 @@ from __future__ import annotations
 import ipaddress
 import json
 import re
-import secrets
 import time
 from pathlib import Path
 
@@ -30,7 +29,7 @@ from tests import tts_fixtures
 from tests.axe import blocking, run_axe
 from tests.chromium import launched
 from tests.conftest import LiveServer, make_settings, stock
-from tests.helpers import answers
+from tests.helpers import answers, start_clip_ids_at
 from tests.test_api import wav_chunks
 
 ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts" / "browser"
@@ -154,12 +153,7 @@ def live(tmp_path_factory):
     services = build_services(make_settings(folder / "data", admin_password=ADMIN_PASSWORD,
                                             tts_checkpoint=str(checkpoint), fail_cooldown_s=60,
                                             trusted_proxies=(ipaddress.ip_network("127.0.0.0/8"),)))
-    with services.db.transaction() as db:  # a retired row that sets where the clip ids start
-        db["clips"].insert({"id": FIRST_CLIP_ID - 1, "audio_name": secrets.token_hex(16), "pool": "play",
-                            "store_pool": "play", "label": "calm", "label_source": "trusted",
-                            "retired": "id-start", "source": "test", "provenance": "{}",
-                            "duration_s": 0.4, "sha256": secrets.token_hex(32), "created_at": 0,
-                            "updated_at": 0})
+    start_clip_ids_at(services, FIRST_CLIP_ID)
     services.clip_ids = stock(services, play=24, unverified=6)
     seed(services)
     with pytest.MonkeyPatch.context() as env:

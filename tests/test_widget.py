@@ -30,7 +30,7 @@ from insideout.sites import TEST_SITEKEY_FAILS, TEST_SITEKEY_PASSES
 from tests.axe import blocking, run_axe
 from tests.chromium import launched
 from tests.conftest import SECRET, LiveServer, make_settings, stock
-from tests.helpers import answers
+from tests.helpers import answers, start_clip_ids_at
 
 REPO = Path(__file__).resolve().parents[1]
 ARTIFACTS = REPO / "artifacts" / "widget"
@@ -77,12 +77,7 @@ def wav_chunks(data: bytes) -> list[bytes]:
 def app(tmp_path_factory):
     folder = tmp_path_factory.mktemp("widget")
     services = build_services(make_settings(folder / "data", alt_pow_difficulty=ALT_DIFFICULTY))
-    with services.db.transaction() as db:  # a retired row that sets where the clip ids start
-        db["clips"].insert({"id": FIRST_CLIP_ID - 1, "audio_name": secrets.token_hex(16), "pool": "play",
-                            "store_pool": "play", "label": "calm", "label_source": "trusted",
-                            "retired": "id-start", "source": "test", "provenance": "{}",
-                            "duration_s": 0.4, "sha256": secrets.token_hex(32), "created_at": 0,
-                            "updated_at": 0})
+    start_clip_ids_at(services, FIRST_CLIP_ID)
     stock(services, play=24, unverified=6)
     with LiveServer(services) as server:
         server.data_dir = folder / "data"

@@ -58,7 +58,10 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_server(data_dir: Path) -> tuple[subprocess.Popen, str]:
+def start_server(data_dir: Path, env: dict[str, str] | None = None,
+                 timeout_s: float = 120) -> tuple[subprocess.Popen, str]:
+    """`insideout serve` on a free loopback port for a benchmark (no rate limits; `env` adds or overrides
+    settings); returns the process and its URL once /api/v1/health answers."""
     port = free_port()
     env = {
         **os.environ,
@@ -69,12 +72,15 @@ def start_server(data_dir: Path) -> tuple[subprocess.Popen, str]:
         "INSIDEOUT_REQUEST_LIMIT_PER_MIN": "10000000",
         "GRADIO_ANALYTICS_ENABLED": "False",
         "HF_HUB_OFFLINE": "1",
+        **(env or {}),
     }
     proc = subprocess.Popen([sys.executable, "-m", "insideout", "serve"], env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}"
-    deadline = time.time() + 120
+    deadline = time.time() + timeout_s
     while time.time() < deadline:
+        if proc.poll() is not None:
+            raise CommandError(f"the server stopped at start (exit code {proc.returncode})", 1)
         try:
             if httpx.get(f"{url}/api/v1/health", timeout=2).status_code == 200:
                 return proc, url

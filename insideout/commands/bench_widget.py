@@ -25,12 +25,9 @@ import subprocess
 import sys
 import tempfile
 import threading
-import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import TYPE_CHECKING
-
-import httpx
 
 from insideout.cli import SOME_FAILED, CommandError
 
@@ -75,12 +72,6 @@ window.__ioRound = (host) => new Promise((done, fail) => {
   })();
 });
 """.replace("TIMEOUT", str(TIMEOUT_MS))
-
-
-def free_port() -> int:
-    from insideout.commands.bench_api import free_port as port
-
-    return port()
 
 
 def sizes() -> tuple[int, int]:
@@ -133,26 +124,12 @@ def prepare(data_dir: Path, play: int, unverified: int, origin: str) -> tuple[st
 
 
 def start_server(data_dir: Path, secret_key: str) -> tuple[subprocess.Popen, str]:
-    port = free_port()
-    env = {**os.environ, "INSIDEOUT_DATA_DIR": str(data_dir), "INSIDEOUT_PORT": str(port),
-           "INSIDEOUT_HOST": "127.0.0.1", "INSIDEOUT_SECRET_KEY": secret_key, "INSIDEOUT_STARTER_LIBRARY": "0",
-           "INSIDEOUT_RATE_LIMIT_PER_MIN": "10000000", "INSIDEOUT_REQUEST_LIMIT_PER_MIN": "10000000",
-           "INSIDEOUT_SERVE_BUDGET": "0", "INSIDEOUT_PLAY_POOL_TARGET": "0", "INSIDEOUT_POW_DIFFICULTY": "0",
-           "INSIDEOUT_FAIL_COOLDOWN_S": "0", "GRADIO_ANALYTICS_ENABLED": "False", "HF_HUB_OFFLINE": "1"}
-    proc = subprocess.Popen([sys.executable, "-m", "insideout", "serve"], env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.time() + 180
-    while time.time() < deadline:
-        if proc.poll() is not None:
-            raise CommandError(f"the server stopped at start (exit code {proc.returncode})", 1)
-        try:
-            if httpx.get(f"{url}/api/v1/health", timeout=2).status_code == 200:
-                return proc, url
-        except httpx.HTTPError:
-            time.sleep(0.3)
-    proc.kill()
-    raise CommandError("the server did not start", 1)
+    """The app as bench-api starts it, with the bench site's secret key and nothing that slows a round."""
+    from insideout.commands.bench_api import start_server as serve
+
+    return serve(data_dir, {"INSIDEOUT_HOST": "127.0.0.1", "INSIDEOUT_SECRET_KEY": secret_key,
+                            "INSIDEOUT_SERVE_BUDGET": "0", "INSIDEOUT_PLAY_POOL_TARGET": "0",
+                            "INSIDEOUT_POW_DIFFICULTY": "0", "INSIDEOUT_FAIL_COOLDOWN_S": "0"}, timeout_s=180)
 
 
 def widget_once(browser, base: str, host: HostPage) -> dict[str, float]:

@@ -280,12 +280,6 @@ def build_router(services: Services) -> APIRouter:
             raise ApiError(403, "origin_not_allowed", "this page's origin is not registered for the site")
         cors_holder(request)["origin"] = origin
 
-    def challenge_site(challenge_id: str) -> Site | None:
-        if testkeys.is_test_challenge(challenge_id):
-            return services.sites.get(TEST_SITEKEY_PASSES)
-        found = services.captcha.site_of(challenge_id)
-        return services.sites.get(found) if found else None
-
     @router.get("/pow", response_model=PuzzleOut, tags=["captcha"])
     def pow_puzzle(request: Request, response: Response,
                    purpose: str | None = Query(default=None, alias="for", pattern="^(challenge|alternative)$",
@@ -384,7 +378,7 @@ def build_router(services: Services) -> APIRouter:
         tags=["captcha"],
     )
     def challenge_audio(challenge_id: str, slot: str, request: Request) -> Response:
-        allow_origin(request, lambda: challenge_site(challenge_id))
+        allow_origin(request, lambda: challenge_site(services, challenge_id))
         limit(request)
         if testkeys.is_test_challenge(challenge_id):
             data = run(testkeys.audio, challenge_id, slot)
@@ -395,7 +389,7 @@ def build_router(services: Services) -> APIRouter:
     @router.post("/challenges/{challenge_id}/answer", response_model=AnswerOut,
                  response_model_exclude_none=True, tags=["captcha"])
     def answer(challenge_id: str, body: AnswerBody, request: Request) -> AnswerOut:
-        allow_origin(request, lambda: challenge_site(challenge_id))
+        allow_origin(request, lambda: challenge_site(services, challenge_id))
         client = limit(request)
         if testkeys.is_test_challenge(challenge_id):
             result = run(testkeys.answer, challenge_id, body.answers)
@@ -460,6 +454,14 @@ CORS_ROUTES = (
 PREFLIGHT_MAX_AGE_S = 600
 
 
+def challenge_site(services: Services, challenge_id: str) -> Site | None:
+    """The site a challenge was created for (a test key's for a test challenge); None for no such challenge."""
+    if testkeys.is_test_challenge(challenge_id):
+        return services.sites.get(TEST_SITEKEY_PASSES)
+    found = services.captcha.site_of(challenge_id)
+    return services.sites.get(found) if found else None
+
+
 def cors_holder(request: Request) -> dict:
     """Where a handler leaves the Origin it accepted, for SiteCors to answer on the reply."""
     return request.scope.setdefault(CORS_KEY, {})
@@ -482,10 +484,7 @@ class SiteCors:
                 continue
             sites = self.services.sites
             if match.groups():  # answer and audio: the challenge names its site
-                challenge_id = match.group(1)
-                key = TEST_SITEKEY_PASSES if testkeys.is_test_challenge(challenge_id) else \
-                    self.services.captcha.site_of(challenge_id)
-                candidates = [sites.get(key)] if key else []
+                candidates = [challenge_site(self.services, match.group(1))]
             else:
                 keys = parse_qs(query).get("sitekey")
                 candidates = [sites.get(keys[0])] if keys else sites.all()
