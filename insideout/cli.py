@@ -68,6 +68,10 @@ COMMANDS = (
                               "rotate-secret, remove"),
     Command("bench-widget", "bench_widget",
             "widget.js size and the time from script load to an interactive round, beside the Gradio captcha"),
+    Command("load-test", "load_test",
+            "simulated visitors on loopback while a generation job runs: latency per endpoint, errors, invariants"),
+    Command("bench-limits", "bench_limits",
+            "hostile connections (huge and slow headers, slowloris): what the server's limits let through"),
     Command("settings", "show_settings", "list every INSIDEOUT_* setting with its default and help"),
 )
 BY_NAME = {c.name: c for c in COMMANDS}

@@ -154,6 +154,31 @@ SETTINGS: tuple[Setting, ...] = (
             "comma-separated addresses or networks of proxies whose `X-Forwarded-For` names the client", networks,
             shown="none: the socket peer is the client"),
     Setting("MAX_BODY_BYTES", "max_body_bytes", 16 * 1024, "largest API request body", whole(256, 10_000_000)),
+    Setting("CLIENT_IPV4_PREFIX", "client_ipv4_prefix", 32,
+            "an IPv4 client is its address masked to this many bits (32: the address itself), for limits and votes",
+            whole(8, 32)),
+    Setting("CLIENT_IPV6_PREFIX", "client_ipv6_prefix", 64,
+            "an IPv6 client is its address masked to this many bits (64: the /64 one host is commonly given, so one "
+            "host is not 2^64 clients), for limits and votes", whole(16, 128)),
+    Setting("MAX_HEADER_BYTES", "max_header_bytes", 32 * 1024,
+            "largest request line and headers of one request; more gets 431 and the connection closed",
+            whole(1024, 1_048_576)),
+    Setting("HEADER_TIMEOUT_S", "header_timeout_s", 10.0,
+            "seconds a client has to send a request's headers once it starts (slow clients get 408 and are "
+            "closed)", decimal(0.5, 600.0)),
+    Setting("BODY_TIMEOUT_S", "body_timeout_s", 30.0,
+            "seconds a client has to send a request's body after its headers", decimal(0.5, 3600.0)),
+    Setting("KEEPALIVE_S", "keepalive_s", 5.0, "seconds an idle keep-alive connection stays open",
+            decimal(0.5, 600.0)),
+    Setting("MAX_CONNECTIONS", "max_connections", 512,
+            "open connections (and requests in flight) the server takes at once; past it new requests get 503",
+            whole(8, 1_000_000)),
+    Setting("EXPORT_KEY", "export_key", "",
+            "key of the voter pseudonyms in the research exports (a keyed hash of the client, stable for one key, "
+            "not reversible)", secret(16), shown="derived from the secret key"),
+    Setting("REPAIR_GRACE_S", "repair_grace_s", 3600,
+            "the repair at start leaves audio no clip row names alone while younger than this many seconds "
+            "(another replica or an import may be writing it)", whole(0, 30 * 86_400)),
     Setting("ROUNDS_TO_PASS", "rounds_to_pass", 1, "passed rounds that pass a challenge", whole(1, 20)),
     Setting("MAX_ROUNDS", "max_rounds", 3, "rounds a challenge may take at most", whole(1, 20)),
     Setting("CHALLENGE_TTL_S", "challenge_ttl_s", 300, "lifetime of a challenge, seconds", whole(10, 86_400)),
@@ -296,6 +321,15 @@ class Settings:
     request_limit_per_min: int = _DEFAULT["request_limit_per_min"]
     trusted_proxies: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = _DEFAULT["trusted_proxies"]
     max_body_bytes: int = _DEFAULT["max_body_bytes"]
+    client_ipv4_prefix: int = _DEFAULT["client_ipv4_prefix"]
+    client_ipv6_prefix: int = _DEFAULT["client_ipv6_prefix"]
+    max_header_bytes: int = _DEFAULT["max_header_bytes"]
+    header_timeout_s: float = _DEFAULT["header_timeout_s"]
+    body_timeout_s: float = _DEFAULT["body_timeout_s"]
+    keepalive_s: float = _DEFAULT["keepalive_s"]
+    max_connections: int = _DEFAULT["max_connections"]
+    export_key: str = _DEFAULT["export_key"]  # "": derived from secret_key
+    repair_grace_s: int = _DEFAULT["repair_grace_s"]
     rounds_to_pass: int = _DEFAULT["rounds_to_pass"]
     max_rounds: int = _DEFAULT["max_rounds"]
     challenge_ttl_s: int = _DEFAULT["challenge_ttl_s"]
@@ -498,7 +532,9 @@ def ensure_secret_key(settings: Settings) -> Settings:
     if settings.secret_key:
         return settings
     path = settings.data_dir / "secret_key"
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    from .private import private_dir
+
+    private_dir(settings.data_dir)
     if not path.exists():
         # O_EXCL so two processes starting together agree on one key.
         try:

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from .db import POOLS
+from .private import private_dir
 from .settings import S3Settings
 
 _NAME = re.compile(r"^[0-9a-f]{32}$")
@@ -73,7 +74,8 @@ class LocalStore:
     def __init__(self, root: str | Path):
         self.root = Path(root)
         for pool in POOLS:
-            (self.root / pool).mkdir(parents=True, exist_ok=True)
+            private_dir(self.root / pool)
+        private_dir(self.root)
 
     def _path(self, pool: str, name: str) -> Path:
         check_key(pool, name)

@@ -16,6 +16,8 @@ from pathlib import Path
 
 import sqlite_utils
 
+from ..private import private_dir, private_file
+
 POOL_SIZE = 16  # idle connections kept per database
 
 # Each entry migrates the schema from version i to i + 1; never edit a released entry, append.
@@ -194,7 +196,8 @@ class Connections:
 
     def __init__(self, path: Path):
         self.path = path
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        private_dir(self.path.parent)
+        private_file(self.path)  # before SQLite opens it: its -wal and -shm take this file's mode
         self._migrate_lock = threading.Lock()
         self._write_lock = threading.Lock()
         self._idle: queue.LifoQueue[sqlite_utils.Database] = queue.LifoQueue(maxsize=POOL_SIZE)
