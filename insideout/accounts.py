@@ -25,6 +25,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from .constant_time import same
 from .settings import Settings
 
 ROLES = ("volunteer", "admin")
@@ -126,7 +127,7 @@ def read_session(token: object, secret_key: str, now: float | None = None) -> Se
     if len(parts) != 5 or parts[0] != SESSION_VERSION:
         return None
     payload, mac = ".".join(parts[:4]), parts[4]
-    if not hmac.compare_digest(_session_mac(payload, secret_key).encode(), mac.encode()):
+    if not same(_session_mac(payload, secret_key), mac):
         return None
     _, name, expires, nonce = parts[:4]
     if normalize_username(name) != name or not expires.isdecimal() or not nonce:

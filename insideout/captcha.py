@@ -28,6 +28,7 @@ import numpy as np
 
 from . import wav
 from .consensus import Consensus
+from .constant_time import same
 from .db import CHALLENGE_FAILED, CHALLENGE_OPEN, CHALLENGE_PASSED, Challenge, Conflict, Slot, Vote
 from .emotions import EMOTION_IDS, is_emotion
 from .library import Library
@@ -349,7 +350,7 @@ class Captcha:
         if len(token) > 512 or len(parts) != 3 or parts[0] != "v1":
             return None
         body, signature = parts[1], parts[2]
-        if not hmac.compare_digest(self._sign(body.encode()), signature):
+        if not same(self._sign(body.encode()), signature):
             return None
         try:
             claims = json.loads(_unb64(body))

@@ -28,6 +28,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from .constant_time import same
+
 ALGORITHM = "SHA-256"
 SALT_BYTES = 16  # 32 hex digits
 PUZZLE_TTL_S = 120  # long enough for a slow phone at the highest difficulty a person meets; short for hoarding
@@ -159,7 +161,7 @@ def check(solution: Solution, secret: str, required: int, now: float | None = No
     bits (the client's difficulty now), and its nonce solves it. Spending it is SpentPuzzles' business."""
     p = solution.puzzle
     expected = sign(secret, p.salt, p.difficulty, p.expires_at, p.algorithm)
-    if not hmac.compare_digest(expected, p.signature):
+    if not same(expected, p.signature):
         raise PowRefused("pow_invalid", "the puzzle was not issued by this server, or was changed")
     if (time.time() if now is None else now) >= p.expires_at:
         raise PowRefused("pow_expired", "the puzzle has expired: fetch a new one")

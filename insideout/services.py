@@ -104,7 +104,7 @@ def build_services(settings: Settings, announce: Callable[[str], None] = print) 
         accounts=accounts,
         login=LoginFlow(accounts, rate_limits, verifier=verifier, sites=sites),
         labeling=LabelingFlow(db, library, consensus, rate_limits),
-        dashboard=Dashboard(db, consensus, captcha),
+        dashboard=Dashboard(db, consensus, captcha, settings.pseudonym_key),
         # The bot lab's starter library is cached beside the data it serves, built by the first evaluation.
         research=Research(db, jobs, captcha.policy, settings.data_dir / "botlab-library"),
         restock=Restocker(library, settings.play_pool_target, variation=variation_of(settings),

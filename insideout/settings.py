@@ -4,6 +4,8 @@ README its text. Validated at start: a bad value stops the start with a message 
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import ipaddress
 import os
 import re
@@ -359,6 +361,14 @@ class Settings:
     consume_learning: str = _DEFAULT["consume_learning"]
     storage: str = _DEFAULT["storage"]
     s3: S3Settings | None = None  # set when INSIDEOUT_STORAGE=s3, or when INSIDEOUT_S3_* name a bucket
+
+    @property
+    def pseudonym_key(self) -> bytes:
+        """The key of the voter pseudonyms in exports: INSIDEOUT_EXPORT_KEY, else one derived from the secret
+        key (so exports of one deployment agree, and rotating the export key unlinks later ones)."""
+        if self.export_key:
+            return self.export_key.encode()
+        return hmac.new(self.secret_key.encode(), b"insideout export pseudonyms v1", hashlib.sha256).digest()
 
     @property
     def db_path(self) -> Path:

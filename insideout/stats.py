@@ -20,6 +20,7 @@ from .captcha import Captcha, Policy
 from .consensus import Consensus
 from .db import CHALLENGE_FAILED, CHALLENGE_OPEN, CHALLENGE_PASSED, POOLS, Metadata
 from .emotions import EMOTION_IDS
+from .identity import pseudonym
 
 STATES = ("open", "consensus", "ambiguous")
 SORTS = ("clip", "votes", "share")
@@ -336,11 +337,15 @@ def _csv(columns: tuple[str, ...], rows: list[dict]) -> str:
     return out.getvalue()
 
 
-def votes_csv(db: Metadata) -> str:
-    """Every vote, counted or not, with why not, oldest first."""
+def votes_csv(db: Metadata, pseudonym_key: bytes) -> str:
+    """Every vote, counted or not, with why not, oldest first. The voter and its network are pseudonyms
+    (identity.pseudonym under the export key): a research file holds no address, yet one voter's votes
+    still share one name, in every export made with the same key."""
     rows = [{c: v[c] for c in VOTE_COLUMNS} for v in db.all_votes()]
     for r in rows:
         r["created_at"] = _iso(r["created_at"])
+        r["voter"] = pseudonym(pseudonym_key, r["voter"])
+        r["network"] = pseudonym(pseudonym_key, r["network"])
     return _csv(VOTE_COLUMNS, rows)
 
 
@@ -355,8 +360,9 @@ class Dashboard:
     """Every number of the admin dashboard, from one data dir: what the web layer calls, so that it
     never holds the metadata store itself."""
 
-    def __init__(self, db: Metadata, consensus: Consensus, captcha: Captcha):
+    def __init__(self, db: Metadata, consensus: Consensus, captcha: Captcha, pseudonym_key: bytes):
         self.db = db
+        self.pseudonym_key = pseudonym_key
         self.consensus = consensus
         self.captcha = captcha
 
@@ -394,7 +400,7 @@ class Dashboard:
         return research(self.db, self.captcha)
 
     def votes_csv(self) -> str:
-        return votes_csv(self.db)
+        return votes_csv(self.db, self.pseudonym_key)
 
     def tallies_csv(self) -> str:
         return tallies_csv(self.consensus)

@@ -66,9 +66,12 @@ class Verifier:
             return refused(MISSING_RESPONSE)
         if secret in TEST_SECRETS:
             return _test_verdict(secret, now)
-        site = self.sites.by_secret(secret) if len(secret) <= MAX_SECRET_CHARS else None
+        # Secrets and tokens are ASCII: other text is refused here, before it is hashed or stored.
+        site = self.sites.by_secret(secret) if len(secret) <= MAX_SECRET_CHARS and secret.isascii() else None
         if site is None:
             return refused(INVALID_SECRET)
+        if not response.isascii():
+            return refused(INVALID_RESPONSE)
         if idempotency_key is not None and not (isinstance(idempotency_key, str)
                                                 and IDEMPOTENCY_KEY.match(idempotency_key)):
             return refused(BAD_REQUEST)

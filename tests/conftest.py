@@ -86,14 +86,15 @@ def stocked(services: Services) -> Services:
 class LiveServer:
     def __init__(self, services: Services):
         from insideout.web import create_app
+        from insideout.web.server import server_config
 
         self.services = services
         with socket.socket() as s:
             s.bind(("127.0.0.1", 0))
             self.port = s.getsockname()[1]
         self.url = f"http://127.0.0.1:{self.port}"
-        config = uvicorn.Config(create_app(services), host="127.0.0.1", port=self.port,
-                                log_level="warning", proxy_headers=False)
+        config = server_config(create_app(services), services.settings, host="127.0.0.1", port=self.port,
+                               timeout_graceful_shutdown=None)
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, daemon=True)
 

@@ -11,7 +11,7 @@ import pytest
 from insideout import stats
 from insideout.db import Vote
 from insideout.emotions import EMOTION_IDS
-from insideout.identity import network_of
+from insideout.identity import network_of, pseudonym
 from tests.helpers import answers
 
 # Fleiss (1971) via Wikipedia's worked example: 10 subjects, 14 raters, 5 categories, kappa = 0.210.
@@ -249,12 +249,25 @@ def test_the_votes_csv_has_every_vote_and_why_it_did_not_count(stocked):
     clip = stocked.clip_ids["unverified"][0]
     cast(stocked, clip, ["sad"])
     play_challenge(stocked, [False, False, False])
-    rows = list(csv.DictReader(io.StringIO(stats.votes_csv(stocked.db))))
+    rows = list(csv.DictReader(io.StringIO(stats.votes_csv(stocked.db, stocked.settings.pseudonym_key))))
     assert tuple(rows[0]) == stats.VOTE_COLUMNS
     assert (rows[0]["clip_id"], rows[0]["emotion"], rows[0]["counted"]) == (str(clip), "sad", "1")
     assert {r["why_not_counted"] for r in rows[1:]} == {"control_wrong"}
-    assert {r["network"] for r in rows[1:]} == {network_of("203.0.113.9")}  # what a cap per network groups by
+    # the network a cap per network groups by, as a pseudonym
+    assert {r["network"] for r in rows[1:]} == {pseudonym(stocked.settings.pseudonym_key, network_of("203.0.113.9"))}
     assert rows[0]["created_at"].endswith("+00:00")
+
+
+def test_the_votes_csv_names_voters_by_a_keyed_pseudonym_never_their_address(stocked):
+    play_challenge(stocked, [True], client="2001:db8:1:2::5")
+    play_challenge(stocked, [False], client="203.0.113.9")
+    text = stats.votes_csv(stocked.db, b"k" * 32)
+    assert "2001:db8" not in text and "203.0.113" not in text
+    rows = list(csv.DictReader(io.StringIO(text)))
+    assert {r["voter"] for r in rows} == {pseudonym(b"k" * 32, "2001:db8:1:2::5"), pseudonym(b"k" * 32, "203.0.113.9")}
+    assert all(len(r["voter"]) == 16 for r in rows)
+    assert stats.votes_csv(stocked.db, b"k" * 32) == text  # stable under one key
+    assert stats.votes_csv(stocked.db, b"j" * 32) != text  # another key links nothing
 
 
 def test_the_tallies_csv_matches_the_tally_table(stocked):
@@ -268,8 +281,8 @@ def test_the_tallies_csv_matches_the_tally_table(stocked):
 def test_statistics_change_nothing(stocked):
     cast(stocked, stocked.clip_ids["unverified"][0], ["sad"] * 12)  # a consensus not yet settled
     play_challenge(stocked, [True])
-    before = stocked.db.clips(), stats.votes_csv(stocked.db)
+    before = stocked.db.clips(), stats.votes_csv(stocked.db, stocked.settings.pseudonym_key)
     stats.tally_table(stocked.consensus), stats.consensus_queue(stocked.consensus)
     stats.agreement(stocked.db), stats.confusion_matrix(stocked.db), stats.pass_rates(stocked.db)
     stats.pass_rate_over_time(stocked.db), stats.tallies_csv(stocked.consensus)
-    assert (stocked.db.clips(), stats.votes_csv(stocked.db)) == before
+    assert (stocked.db.clips(), stats.votes_csv(stocked.db, stocked.settings.pseudonym_key)) == before

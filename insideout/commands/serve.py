@@ -30,6 +30,7 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
     from insideout.corpus import starter
     from insideout.services import recover
     from insideout.web import create_app
+    from insideout.web.server import server_config
 
     recover(services)
     services.accounts.load()  # a generated admin password is told now, at start
@@ -44,9 +45,7 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
         services.restock.start()
     print(f"InsideOut on http://{settings.host}:{settings.port}", flush=True)
     try:
-        # Gradio's heartbeat streams would hold a plain shutdown open; 5 s is enough for real requests.
-        uvicorn.run(app, host=settings.host, port=settings.port, log_level="warning",
-                    proxy_headers=False, timeout_graceful_shutdown=5)
+        uvicorn.Server(server_config(app, settings)).run()
     finally:
         services.restock.stop()
     return 0

@@ -10,7 +10,6 @@ server, a script) are not a browser's and pass; siteverify and the admin routes 
 from __future__ import annotations
 
 import hashlib
-import hmac
 import logging
 import math
 import re
@@ -39,6 +38,7 @@ from ..captcha import (
     Policy,
     RoundView,
 )
+from ..constant_time import same
 from ..emotions import EMOTION_IDS
 from ..ratelimit import RateLimited
 from ..services import Services
@@ -156,6 +156,31 @@ class ErrorOut(BaseModel):
     message: str
 
 
+# What each refusal status means, for the OpenAPI: every operation lists every status it can answer.
+REFUSALS = {
+    400: "`invalid_sitekey` (no site has this sitekey, or the URL's and the body's differ)",
+    401: "`unauthorized`: a valid admin bearer token is required",
+    403: "`origin_not_allowed` (the page's origin is not registered for the site; nothing is created or spent)",
+    404: "`not_found`: no such challenge, or no such clip in its current round",
+    409: "`challenge_closed`: the challenge is closed, or this round was already answered",
+    410: "`challenge_expired`: start a new one",
+    413: "`body_too_large`: request bodies are limited (INSIDEOUT_MAX_BODY_BYTES)",
+    422: "`invalid_request` (a body that is not JSON, or of the wrong shape, with `problems` naming the fields) or "
+         "`invalid_answer`",
+    429: "`rate_limited` (with `Retry-After`)",
+    503: "`storage_unavailable` or `no_clips`: try again shortly (with `Retry-After` where known)",
+}
+
+
+def refusals(*statuses: int, **described: str) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI responses for these refusal statuses (JSON {"error", "message"}); `described` overrides a
+    status's text, keyed as `s403="..."`."""
+    out: dict[int | str, dict[str, Any]] = {}
+    for status in statuses:
+        out[status] = {"model": ErrorOut, "description": described.get(f"s{status}", REFUSALS[status])}
+    return out
+
+
 POW_REFUSALS = ("proof of work required, malformed or wrong (`pow_required`, `pow_invalid`), expired "
                 "(`pow_expired`), already spent (`pow_reused`), or easier than this client now needs "
                 "(`pow_too_easy`): fetch a new puzzle from GET /api/v1/pow")
@@ -213,7 +238,7 @@ def build_router(services: Services) -> APIRouter:
     captcha = services.captcha
 
     def limit(request: Request, new_challenge: bool = False) -> str:
-        client = client_of(request, settings.trusted_proxies)
+        client = client_of(request, settings)
         try:
             (services.rate_limits.new_challenge if new_challenge else services.rate_limits.request)(client)
         except RateLimited as e:
@@ -233,7 +258,7 @@ def build_router(services: Services) -> APIRouter:
             raise ApiError(503, "storage_unavailable", "audio storage is unreachable; try again shortly",
                            {"Retry-After": "5"}) from None
 
-    @router.get("/health", tags=["service"])
+    @router.get("/health", tags=["service"], responses=refusals(429))
     def health() -> dict[str, str]:
         return {"status": "ok"}
 
@@ -250,7 +275,7 @@ def build_router(services: Services) -> APIRouter:
                                        "solve a puzzle from GET /api/v1/pow and send it as \"pow\"")
             solution = proof.parse_solution(given.model_dump())
             required = difficulty if difficulty is not None else pow_required(
-                client_of(request, settings.trusted_proxies))
+                client_of(request, settings))
             proof.check(solution, settings.secret_key, required)
             if spent.is_spent(solution.puzzle):
                 raise proof.PowRefused("pow_reused", "this puzzle was already spent: fetch a new one")
@@ -280,7 +305,7 @@ def build_router(services: Services) -> APIRouter:
             raise ApiError(403, "origin_not_allowed", "this page's origin is not registered for the site")
         cors_holder(request)["origin"] = origin
 
-    @router.get("/pow", response_model=PuzzleOut, tags=["captcha"])
+    @router.get("/pow", response_model=PuzzleOut, tags=["captcha"], responses=refusals(400, 403, 422, 429))
     def pow_puzzle(request: Request, response: Response,
                    purpose: str | None = Query(default=None, alias="for", pattern="^(challenge|alternative)$",
                                                description="`alternative`: a puzzle for the route for people who "
@@ -296,7 +321,7 @@ def build_router(services: Services) -> APIRouter:
         return PuzzleOut(**proof.issue(settings.secret_key, difficulty).as_dict())
 
     @router.get("/pow.js", response_class=PlainTextResponse, tags=["captcha"],
-                responses={200: {"content": {"text/javascript": {}}}})
+                responses={200: {"content": {"text/javascript": {}}}, **refusals(429)})
     def pow_script(request: Request) -> Response:
         """The browser's solver (Web Crypto, no dependencies): `InsideOutPow.createChallenge(base)`."""
         limit(request)
@@ -311,15 +336,13 @@ def build_router(services: Services) -> APIRouter:
             raise ApiError(status, e.code, e.message, {"Retry-After": "5"} if status == 503 else None) from None
 
     @router.post("/challenges", status_code=201, response_model=ChallengeOut, tags=["captcha"],
-                 responses={400: {"model": ErrorOut, "description": "no site has this sitekey (`invalid_sitekey`)"},
-                            403: {"model": ErrorOut, "description": "the page's origin is not the site's "
-                                                                    "(`origin_not_allowed`; nothing is created), or "
-                                                                    + POW_REFUSALS},
-                            429: {"model": ErrorOut, "description": "too many requests or new challenges "
-                                                                    "(`rate_limited`), or this client failed "
-                                                                    "too many rounds lately (`cooldown`)"},
-                            503: {"model": ErrorOut, "description": "the play pool is too small, or too many "
-                                                                    "puzzles are in flight (`pow_busy`)"}})
+                 responses=refusals(400, 403, 413, 422, 429, 503,
+                                    s403="the page's origin is not the site's (`origin_not_allowed`; nothing is "
+                                         "created), or " + POW_REFUSALS,
+                                    s429="too many requests or new challenges (`rate_limited`), or this client "
+                                         "failed too many rounds lately (`cooldown`); with `Retry-After`",
+                                    s503="the play pool is too small (`no_clips`), too many puzzles are in flight "
+                                         "(`pow_busy`), or the audio storage is unreachable"))
     def create_challenge(request: Request, body: ChallengeBody | None = None,
                          sitekey: str | None = Query(default=None, pattern=SITEKEY,
                                                      description="the body's sitekey again, for the preflight")
@@ -348,10 +371,10 @@ def build_router(services: Services) -> APIRouter:
 
     @router.post("/alternative", response_model=AlternativeOut, response_model_exclude_none=True,
                  tags=["captcha"],
-                 responses={400: {"model": ErrorOut, "description": "`invalid_sitekey`"},
-                            403: {"model": ErrorOut, "description": "`origin_not_allowed`; `alternative_off` (the "
-                                                                    "site does not offer this route); " + POW_REFUSALS},
-                            429: {"model": ErrorOut, "description": "`rate_limited`"}})
+                 responses=refusals(400, 403, 413, 422, 429, 503,
+                                    s403="`origin_not_allowed`; `alternative_off` (the site does not offer this "
+                                         "route); " + POW_REFUSALS,
+                                    s503="too many puzzles are in flight (`pow_busy`)"))
     def alternative(request: Request, body: AlternativeBody,
                     sitekey: str | None = Query(default=None, pattern=SITEKEY)) -> AlternativeOut:
         """The route for people who cannot hear: a solved puzzle of the alternative's difficulty (GET
@@ -374,7 +397,7 @@ def build_router(services: Services) -> APIRouter:
     @router.get(
         "/challenges/{challenge_id}/audio/{slot}",
         response_class=Response,
-        responses={200: {"content": {"audio/wav": {}}}},
+        responses={200: {"content": {"audio/wav": {}}}, **refusals(403, 404, 409, 410, 422, 429, 503)},
         tags=["captcha"],
     )
     def challenge_audio(challenge_id: str, slot: str, request: Request) -> Response:
@@ -387,7 +410,8 @@ def build_router(services: Services) -> APIRouter:
         return Response(data, media_type="audio/wav", headers={"Cache-Control": "no-store"})
 
     @router.post("/challenges/{challenge_id}/answer", response_model=AnswerOut,
-                 response_model_exclude_none=True, tags=["captcha"])
+                 response_model_exclude_none=True, tags=["captcha"],
+                 responses=refusals(403, 404, 409, 410, 413, 422, 429, 503))
     def answer(challenge_id: str, body: AnswerBody, request: Request) -> AnswerOut:
         allow_origin(request, lambda: challenge_site(services, challenge_id))
         client = limit(request)
@@ -402,6 +426,8 @@ def build_router(services: Services) -> APIRouter:
         return out
 
     @router.post("/siteverify", response_model=VerifyOut, tags=["captcha"],
+                 responses=refusals(400, 413, 429, s400="`bad_request`: the body is neither a JSON object nor a "
+                                                        "form"),
                  openapi_extra={"requestBody": {"content": {
                      "application/json": {"schema": VERIFY_SCHEMA},
                      "application/x-www-form-urlencoded": {"schema": VERIFY_SCHEMA}}}})
@@ -417,15 +443,14 @@ def build_router(services: Services) -> APIRouter:
                                                fields.get("remoteip"), fields.get("idempotency_key"))
         return VerifyOut(**verdict.as_dict())
 
-    @router.get("/admin/tallies", tags=["admin"])
+    @router.get("/admin/tallies", tags=["admin"],
+                responses=refusals(401, 404, 429, s404="`admin_off`: INSIDEOUT_ADMIN_TOKEN is unset"))
     def admin_tallies(request: Request, authorization: str | None = Header(default=None)) -> Any:
         limit(request)
         if not settings.admin_token:
             raise ApiError(404, "admin_off", "the admin API is off (INSIDEOUT_ADMIN_TOKEN is unset)")
         scheme, _, given = (authorization or "").partition(" ")
-        if scheme.lower() != "bearer" or not hmac.compare_digest(
-            given.strip().encode(), settings.admin_token.encode()
-        ):
+        if scheme.lower() != "bearer" or not same(settings.admin_token, given.strip()):
             raise ApiError(401, "unauthorized", "a valid admin bearer token is required",
                            {"WWW-Authenticate": "Bearer"})
         return {"rule": {"min_votes": services.consensus.rule.min_votes,
@@ -433,15 +458,20 @@ def build_router(services: Services) -> APIRouter:
                          "ambiguous_after": services.consensus.rule.ambiguous_after},
                 "clips": services.consensus.tallies()}
 
-    @router.api_route("/{rest:path}", methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
-                      include_in_schema=False)
-    def unknown(rest: str) -> None:
-        # Keep unknown API paths from falling through to the Gradio app mounted at the root.
+    @router.api_route("/{rest:path}", methods=list(ANY_METHOD), include_in_schema=False)
+    def unknown(request: Request, rest: str) -> None:
+        # Keep every API path, whatever the method, from falling through to the Gradio app mounted at the root.
+        allowed = sorted({m for route in router.routes if getattr(route, "endpoint", None) is not unknown
+                          and route.path_regex.match(request.url.path) for m in route.methods})
+        if allowed:
+            raise ApiError(405, "method_not_allowed", f"this endpoint takes {', '.join(allowed)}",
+                           {"Allow": ", ".join(allowed)})
         raise ApiError(404, "not_found", "no such API endpoint")
 
     return router
 
 
+ANY_METHOD = ("GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE", "CONNECT")
 CORS_KEY = "insideout.cors"
 # The captcha's browser routes and the methods they take; everything else under the API answers no CORS.
 CORS_ROUTES = (
@@ -492,8 +522,13 @@ class SiteCors:
         return None
 
     async def __call__(self, scope, receive, send):
-        if scope["type"] != "http" or not scope["path"].startswith(PREFIX):
+        if scope["type"] != "http":
             return await self.app(scope, receive, send)
+        if not scope["path"].startswith(PREFIX):
+            return await self.same_origin_only(scope, receive, send)
+        if scope["method"] == "HEAD":
+            # A HEAD is its GET without the body (the server drops it, knowing the request's own method).
+            scope = {**scope, "method": "GET"}
         headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope.get("headers", [])}
         origin = headers.get("origin")
         if scope["method"] == "OPTIONS" and origin and "access-control-request-method" in headers:
@@ -502,8 +537,8 @@ class SiteCors:
             method = self.preflight_allowed(scope["path"], scope.get("query_string", b"").decode("latin-1"),
                                             origin, hosts)
             if method is None or headers["access-control-request-method"].upper() != method:
-                return await PlainTextResponse("origin or method not allowed", status_code=403,
-                                               headers={"Vary": "Origin"})(scope, receive, send)
+                return await error_json(403, "origin_not_allowed", "this origin or method is not allowed here",
+                                        {"Vary": "Origin"})(scope, receive, send)
             return await Response(status_code=204, headers={
                 "Access-Control-Allow-Origin": origin, "Access-Control-Allow-Methods": method,
                 "Access-Control-Allow-Headers": "Content-Type", "Access-Control-Max-Age": str(PREFLIGHT_MAX_AGE_S),
@@ -522,6 +557,32 @@ class SiteCors:
             await send(message)
 
         await self.app(scope, receive, send_with_cors)
+
+    async def same_origin_only(self, scope, receive, send):
+        """The Gradio app and the widget's files: no CORS at all (Gradio's own layer echoes any Origin, even
+        `null`, with credentials), no preflight, and no uploads (the app has no upload component)."""
+        if UPLOAD_PATH.match(scope["path"]):
+            return await error_json(403, "uploads_off", "this app takes no file uploads")(scope, receive, send)
+        if scope["method"] == "OPTIONS" and any(k == b"access-control-request-method" for k, _ in scope["headers"]):
+            return await error_json(403, "origin_not_allowed", "cross-origin requests are not allowed here",
+                                    {"Vary": "Origin"})(scope, receive, send)
+
+        public = WIDGET_PATH.match(scope["path"]) is not None
+
+        async def send_without_cors(message):
+            if message["type"] == "http.response.start":
+                kept = [(k, v) for k, v in message.get("headers", [])
+                        if not k.lower().startswith(b"access-control-")]
+                if public:  # a public script, fetchable with <script crossorigin integrity=...>; no credentials
+                    kept.append((b"access-control-allow-origin", b"*"))
+                message = {**message, "headers": kept}
+            await send(message)
+
+        await self.app(scope, receive, send_without_cors)
+
+
+UPLOAD_PATH = re.compile(r"^(/gradio_api)?/upload/?$")
+WIDGET_PATH = re.compile(r"^/widget(/v[0-9]+)?\.js$")
 
 
 class BodyLimit:
@@ -618,6 +679,8 @@ def install(app: FastAPI, services: Services) -> None:
         if not request.url.path.startswith(PREFIX):
             return JSONResponse({"detail": exc.detail}, status_code=exc.status_code,
                                 headers=getattr(exc, "headers", None))
+        if exc.status_code == 400:  # FastAPI's "error parsing the body": bytes that are not JSON text
+            return error_json(422, "invalid_request", "the request body is not valid JSON")
         return error_json(exc.status_code, "http_error", str(exc.detail), getattr(exc, "headers", None))
 
     @app.exception_handler(Exception)

@@ -5,17 +5,20 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 
-from ..identity import Network, client_address, is_trusted
+from ..identity import Network, client_address, client_key, is_trusted
+from ..settings import Settings
 
 
-def client_of(request, trusted_proxies: Sequence[Network]) -> str:
-    """A Starlette request's client: the API's request, or the one inside a gr.Request (its .request).
-    'unknown' when there is none (a handler called outside a request)."""
+def client_of(request, settings: Settings) -> str:
+    """A Starlette request's client: the API's request, or the one inside a gr.Request (its .request), its
+    address grouped as identity.client_key says (IPv6 by /64 by default). 'unknown' when there is none (a
+    handler called outside a request)."""
     inner = getattr(request, "request", request)  # gr.Request wraps the Starlette request
     if inner is None or not hasattr(inner, "headers"):
         return "unknown"
     peer = inner.client.host if getattr(inner, "client", None) else None
-    return client_address(peer, inner.headers.get("x-forwarded-for"), trusted_proxies)
+    address = client_address(peer, inner.headers.get("x-forwarded-for"), settings.trusted_proxies)
+    return client_key(address, settings.client_ipv4_prefix, settings.client_ipv6_prefix)
 
 
 def own_hosts(headers, peer: str | None, trusted_proxies: Sequence[Network]) -> tuple[str, ...]:

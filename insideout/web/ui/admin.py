@@ -4,7 +4,9 @@ people is a courtesy, not the lock."""
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -372,7 +374,10 @@ class AdminView:
     def export(self, tab_state: TabState) -> list[str]:
         """The votes and tallies as CSV files in Gradio's temp dir, from where it serves them."""
         self._admin(tab_state)
-        folder = Path(tempfile.mkdtemp(prefix="export-", dir=os.environ.get("GRADIO_TEMP_DIR")))
+        parent = Path(os.environ.get("GRADIO_TEMP_DIR") or tempfile.gettempdir()) / "insideout-exports"
+        parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        prune_exports(parent, EXPORT_KEPT_S)
+        folder = Path(tempfile.mkdtemp(prefix="export-", dir=parent))
         votes = folder / "insideout-votes.csv"
         tallies = folder / "insideout-tallies.csv"
         votes.write_text(self.board.votes_csv())
@@ -660,3 +665,16 @@ class AdminView:
         rows = [(t(lang, "people"), h.policy, f"{h.passed} / {h.passed + h.failed}", percent(h.rate, lang),
                  self._interval(h.interval, lang), percent(h.chance, lang)) for h in view.humans]
         return pd.DataFrame(rows, columns=columns)
+
+
+EXPORT_KEPT_S = 3600  # Gradio serves its own copy of an export; ours is gone an hour later, at the next export
+
+
+def prune_exports(parent: Path, older_than_s: float) -> int:
+    """Remove earlier exports' folders (research data with pseudonyms, still nothing to leave lying about)."""
+    removed, cutoff = 0, time.time() - older_than_s
+    for folder in parent.glob("export-*"):
+        if folder.is_dir() and folder.stat().st_mtime < cutoff:
+            shutil.rmtree(folder, ignore_errors=True)
+            removed += 1
+    return removed

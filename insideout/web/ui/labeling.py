@@ -96,7 +96,7 @@ class LabelingView:
             return {self.message: t(tab_state.lang, "label_pick")}
         try:
             counted, turn = self.flow.vote(user, tab_state.labeling, choice,
-                                           client_of(request, self.services.settings.trusted_proxies))
+                                           client_of(request, self.services.settings))
         except RateLimited:
             return {self.message: t(tab_state.lang, "rate_limited")}
         except UnknownEmotion:

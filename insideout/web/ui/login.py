@@ -139,7 +139,7 @@ class LoginView:
         if tab_state.user is not None:
             return self._signed_in_screen(tab_state)  # a second click after the sign-in changes nothing
         step = self.flow.sign_in(username, password, token,
-                                 client_of(request, self.services.settings.trusted_proxies))
+                                 client_of(request, self.services.settings))
         if not step.signed_in:
             # The password is kept when no token was spent on it (the person only forgot the captcha).
             spent = step.reason in (flow.BAD_CREDENTIALS, flow.EXPIRED, flow.CAPTCHA_REFUSED)
