@@ -187,8 +187,9 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
             for t in threads:
                 t.join(90)
             print(f"{args.big} connections, each sending up to {args.big_mib} MiB of a never-ending header: "
-                  f"server RSS {before:.0f} MB -> {peak:.0f} MB while they were open; each could send "
-                  f"{statistics.median(sent) / 1024:.0f} KiB (median) before being cut; replies "
+                  f"server RSS {before:.0f} MB -> {peak:.0f} MB (peak) while they were open; each pushed "
+                  f"{statistics.median(sent) / 1024:.0f} KiB (median, the kernels' socket buffers included) before "
+                  f"the server cut it; replies "
                   f"{sorted(set(replies))}", flush=True)
 
             lifetimes: list[float] = []
