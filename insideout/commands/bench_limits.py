@@ -138,11 +138,12 @@ def real_requests(url: str, stop: threading.Event, latencies: list[float], failu
 
 
 def start(data_dir: Path, plain: bool) -> tuple[subprocess.Popen, str]:
+    quiet = {"INSIDEOUT_PLAY_POOL_TARGET": "0"}  # no restock rendering beside: the memory is the connections'
     if not plain:
-        return start_server(data_dir)
+        return start_server(data_dir, quiet)
     port = free_port()
     env = {**os.environ, "INSIDEOUT_DATA_DIR": str(data_dir), "INSIDEOUT_PORT": str(port),
-           "INSIDEOUT_STARTER_LIBRARY": "0", "GRADIO_ANALYTICS_ENABLED": "False", "HF_HUB_OFFLINE": "1"}
+           "INSIDEOUT_STARTER_LIBRARY": "0", "GRADIO_ANALYTICS_ENABLED": "False", "HF_HUB_OFFLINE": "1", **quiet}
     proc = subprocess.Popen([sys.executable, "-c", PLAIN_SERVER], env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}"
