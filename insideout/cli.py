@@ -142,6 +142,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser(name if name in BY_NAME else None).parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     logging.getLogger("insideout").setLevel(logging.INFO)  # ours at INFO; libraries only warn
+    import sqlite3
+
+    from .disk_errors import FULL, diagnose
     from .settings import SettingsError
     from .storage import StoreError
 
@@ -157,6 +160,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except CommandError as e:
         print(f"insideout {args.command}: {e}", file=sys.stderr)
         return e.code
+    except (OSError, sqlite3.Error) as e:
+        problem = diagnose(e)  # a full or read-only disk: one sentence, not a traceback
+        if problem is None:
+            raise
+        print(f"insideout {args.command}: {problem.message}", file=sys.stderr)
+        return STOPPED if problem.kind == FULL else BAD_START
     except KeyboardInterrupt:
         print(f"insideout {args.command}: interrupted", file=sys.stderr)
         return STOPPED

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from . import faults
 from .emotions import EMOTION_IDS, emotion
 from .jobs import GENERATE, JobContext, JobRunner
 from .library import ClipInfo, Library
@@ -143,6 +144,7 @@ def generate(library: Library, synthesizer: Synthesizer, request: GenerationRequ
                 report.clip_ids.append(library.add(result.wave, result.sample_rate, "unverified", info))
             except BadAudio as e:
                 report.failed.append((where, str(e)))
+        faults.point("generate.batch")
         if progress:
             progress(min(start + request.batch_size, len(plan)), len(plan))
     return report

@@ -5,22 +5,26 @@ rows (picking, counting, listing) are the metadata store's own (db.Metadata): th
 Invariant: a clip row always names a pool (store_pool) where its audio exists. Adding writes the
 audio before the row; a move copies the audio, then repoints the row, then deletes the old copy;
 deleting removes the row before the audio. A crash at any instant therefore leaves at worst an
-unreferenced file, which repair() removes at the next start, or a half-done move, which it finishes.
+unreferenced file, which repair() removes at a start once it is older than the grace period, or a
+half-done move, which it finishes.
 """
 
 from __future__ import annotations
 
 import hashlib
+import logging
 import time
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
-from . import wav
+from . import faults, wav
 from .db import POOLS, Database
 from .emotions import emotion
 from .storage import AudioMissing, AudioStore, new_audio_name
+
+log = logging.getLogger("insideout.library")
 
 SOURCES = ("starter", "restock", "ravdess", "manifest", "tts", "upload", "test")
 
@@ -58,6 +62,7 @@ class Library:
         name = new_audio_name()
         now = time.time()
         self.store.put(pool, name, data)
+        faults.point("add.audio_written")
         try:
             return self.db.insert_clip(
                 {
@@ -148,7 +153,9 @@ class Library:
         if hashlib.sha256(data).hexdigest() != row["sha256"]:
             self.store.delete(dst, name)
             raise ClipError(f"clip {clip_id}: the copy in {dst} does not match; left in {src}")
+        faults.point("move.copied")
         if self.db.set_store_pool(clip_id, src, dst):
+            faults.point("move.repointed")
             self.store.delete(src, name)
 
     def delete(self, clip_id: int) -> None:
@@ -156,18 +163,33 @@ class Library:
         self.db.delete_clip(clip_id)
         self.store.delete(row["store_pool"], row["audio_name"])
 
-    def repair(self) -> dict[str, int]:
-        """At start: finish moves a crash interrupted and drop audio no row refers to."""
+    def repair(self, grace_s: float = 0.0, now: float | None = None) -> dict[str, int]:
+        """At start: finish moves a crash interrupted and drop audio no row refers to.
+
+        Audio no row names is left alone while younger than grace_s: on a store shared with another replica,
+        or while an import runs, a writer puts a clip's audio before its row (settings.repair_grace_s). A copy
+        of a clip in a pool its row names neither as its pool nor as its audio's is a finished move's leftover,
+        removed whatever its age; one in the pool its row names is another process's move, left alone."""
         finished = 0
         for row in self.db.clips_in_transit():
             self.settle_audio(row["id"])
             finished += 1
-        recorded = self.db.stored_names()
-        orphans = 0
-        for pool in POOLS:
-            for name in list(self.store.names(pool)):
-                if recorded.get(name) != pool:
-                    self.store.delete(pool, name)
-                    orphans += 1
-        partial = getattr(self.store, "remove_partial_writes", lambda: 0)()
+        # Listed before the rows are read: a clip added meanwhile then shows its row, or is young.
+        listed = {pool: list(self.store.listing(pool)) for pool in POOLS}
+        rows = {r["audio_name"]: r for r in self.db.clips()}
+        now = time.time() if now is None else now
+        orphans = young = 0
+        for pool, names in listed.items():
+            for name, modified in names:
+                row = rows.get(name)
+                if row is not None and pool in (row["store_pool"], row["pool"]):
+                    continue
+                if row is None and now - modified < grace_s:
+                    young += 1
+                    continue
+                self.store.delete(pool, name)
+                orphans += 1
+        if young:
+            log.info("repair left %d unreferenced audio files younger than %ss alone", young, grace_s)
+        partial = getattr(self.store, "remove_partial_writes", lambda older_than_s=0: 0)(older_than_s=grace_s)
         return {"moves_finished": finished, "orphans_removed": orphans, "partial_removed": partial}

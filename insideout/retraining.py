@@ -29,6 +29,7 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from . import faults
 from .db import (
     JOB_CANCELLED,
     JOB_DONE,
@@ -390,6 +391,7 @@ class Retraining:
             self.models_dir.mkdir(parents=True, exist_ok=True)
             path = self.models_dir / f"tacotron2-{result.version}.pt"
             shutil.copyfile(result.model_path, path)
+            faults.point("retrain.saved")
             self.db.update_model(model_id, state=MODEL_TRAINED, version=result.version, path=str(path),
                                  parent_version=result.provenance.get("parent_version"))
             ctx.check_cancel()

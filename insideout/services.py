@@ -145,8 +145,9 @@ def _perturber(settings: Settings, library: Library):
 
 
 def recover(services: Services) -> dict[str, int]:
-    """What a start does before serving: finish interrupted moves and consensus decisions."""
-    report = services.library.repair()
+    """What a start does before serving: finish interrupted moves and consensus decisions. Unreferenced
+    audio younger than settings.repair_grace_s is left for the next start (another writer may own it)."""
+    report = services.library.repair(services.settings.repair_grace_s)
     report["jobs_interrupted"] = services.db.fail_interrupted_jobs(time.time())
     report["trainings_interrupted"] = services.retraining.sync_states()
     report["clips_settled"] = services.consensus.settle_all()

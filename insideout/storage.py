@@ -67,6 +67,10 @@ class AudioStore(Protocol):
 
     def names(self, pool: str) -> Iterator[str]: ...
 
+    def listing(self, pool: str) -> Iterator[tuple[str, float]]:
+        """(name, last-modified Unix time) of the pool's audio: the repair's grace period reads the ages."""
+        ...
+
 
 class LocalStore:
     """Pools as folders under one root: root/<pool>/<name>.wav."""
@@ -124,11 +128,25 @@ class LocalStore:
             if _NAME.match(path.stem):
                 yield path.stem
 
-    def remove_partial_writes(self) -> int:
-        """Delete temp files left by writes a crash interrupted."""
+    def listing(self, pool: str) -> Iterator[tuple[str, float]]:
+        for name in self.names(pool):
+            try:
+                yield name, self._path(pool, name).stat().st_mtime
+            except FileNotFoundError:
+                continue  # deleted since it was listed
+
+    def remove_partial_writes(self, older_than_s: float = 0.0) -> int:
+        """Delete temp files left by writes a crash interrupted; younger ones may be another process's
+        write in progress (an import beside the server)."""
         removed = 0
+        now = time.time()
         for pool in POOLS:
             for path in (self.root / pool).glob(".*.tmp"):
+                try:
+                    if now - path.stat().st_mtime < older_than_s:
+                        continue
+                except FileNotFoundError:
+                    continue
                 path.unlink(missing_ok=True)
                 removed += 1
         return removed
@@ -255,6 +273,10 @@ class S3Store:
             self.client.delete_object(Bucket=bucket, Key=key)  # no error when it is already gone
 
     def names(self, pool: str) -> Iterator[str]:
+        for name, _ in self.listing(pool):
+            yield name
+
+    def listing(self, pool: str) -> Iterator[tuple[str, float]]:
         if pool not in POOLS:
             raise StoreError(f"unknown pool {pool!r}")
         loc = self.settings.location(pool)
@@ -264,7 +286,7 @@ class S3Store:
                     # Only <prefix><name>.wav exactly: keys of other pools or other programs are not ours.
                     match = _S3_KEY_TAIL.match(item["Key"][len(loc.prefix):])
                     if match:
-                        yield match.group(1)
+                        yield match.group(1), item["LastModified"].timestamp()
 
     # -- at start ------------------------------------------------------------------------------
 

@@ -15,6 +15,7 @@ from typing import Any
 
 from tqdm import tqdm
 
+from . import faults
 from .db import Database
 from .storage import AudioMissing, AudioStore, StoreError
 
@@ -73,6 +74,7 @@ def migrate_clip(row: dict[str, Any], source: AudioStore, target: AudioStore) ->
     if hashlib.sha256(data).hexdigest() != sha:
         return f"the source's audio {name} does not match its sha256 (damaged); not copied", 0
     target.put(pool, name, data)
+    faults.point("migrate.copied")
     if not _verified(target, pool, name, sha):
         return f"the copy of {name} in the target does not match its sha256", 0
     return "copied", len(data)

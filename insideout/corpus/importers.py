@@ -1,7 +1,9 @@
 """Bring existing recordings into the library: a RAVDESS folder, or any clips a CSV manifest lists.
 
 Each file is imported on its own (audio written, then its row), so a bad file is skipped with a
-reason and never leaves anything half-written; the report lists every skip.
+reason and never leaves anything half-written; the report lists every skip. A manifest's file already in the
+library (the same bytes, imported by a manifest before) is not imported again, so a rerun after an
+interruption imports the rest and duplicates nothing.
 """
 
 from __future__ import annotations
@@ -14,6 +16,8 @@ from pathlib import Path
 
 from tqdm import tqdm
 
+from .. import faults
+from ..disk_errors import diagnose
 from ..emotions import UnknownEmotion, emotion, from_ravdess_code
 from ..library import ClipError, ClipInfo, Library
 from ..wav import BadAudio
@@ -25,9 +29,11 @@ MAX_FILE_BYTES = 50 * 1024 * 1024
 class ImportReport:
     imported: list[int] = field(default_factory=list)
     skipped: list[tuple[str, str]] = field(default_factory=list)  # (where, why)
+    already: int = 0  # manifest rows whose file was imported before (a rerun)
 
     def summary(self) -> str:
-        lines = [f"imported {len(self.imported)} clips, skipped {len(self.skipped)}"]
+        lines = [f"imported {len(self.imported)} clips, skipped {len(self.skipped)}"
+                 + (f", {self.already} already in the library" if self.already else "")]
         lines += [f"  skipped {where}: {why}" for where, why in self.skipped]
         return "\n".join(lines)
 
@@ -53,16 +59,25 @@ def import_manifest(library: Library, manifest: str | Path, pool: str,
     if rows and not {"path", "emotion"} <= header:
         raise ManifestError(f"{manifest}: the header must name the columns path,emotion")
     report = ImportReport()
+    imported = {r["provenance"].get("file_sha256") for r in library.db.clips() if r["source"] == "manifest"}
     for line_no, row in enumerate(tqdm(rows, desc="importing", unit="clip", disable=not progress), 2):
         where = f"line {line_no} ({row.get('path') or '?'})"
         try:
-            report.imported.append(_import_row(library, manifest.parent, row, pool))
+            clip_id = _import_row(library, manifest.parent, row, pool, imported)
+            if clip_id is None:
+                report.already += 1
+            else:
+                report.imported.append(clip_id)
+            faults.point("import.row")
         except (ClipError, BadAudio, UnknownEmotion, OSError) as e:
+            if diagnose(e):
+                raise  # a full or read-only data dir is no row's fault: stop, and say so
             report.skipped.append((where, str(e)))
     return report
 
 
-def _import_row(library: Library, base: Path, row: dict, pool: str) -> int:
+def _import_row(library: Library, base: Path, row: dict, pool: str, imported: set[str]) -> int | None:
+    """The new clip's id; None when the file's bytes were imported before (`imported` gains each new file)."""
     rel = (row.get("path") or "").strip()
     if not rel:
         raise ClipError("empty path")
@@ -77,13 +92,18 @@ def _import_row(library: Library, base: Path, row: dict, pool: str) -> int:
     if path.stat().st_size > MAX_FILE_BYTES:
         raise ClipError(f"file is larger than {MAX_FILE_BYTES // 2**20} MB")
     data = path.read_bytes()
+    sha256 = hashlib.sha256(data).hexdigest()
+    if sha256 in imported:
+        return None
     info = ClipInfo(
         source="manifest",
         label=label if pool == "play" else None,
         intended_emotion=label if pool == "unverified" else None,
-        provenance={"file": path.name, "file_sha256": hashlib.sha256(data).hexdigest()},
+        provenance={"file": path.name, "file_sha256": sha256},
     )
-    return library.add_file(data, pool, info)
+    clip_id = library.add_file(data, pool, info)
+    imported.add(sha256)
+    return clip_id
 
 
 # RAVDESS names every file by its attributes: modality-channel-emotion-intensity-statement-repetition-actor.
@@ -140,5 +160,7 @@ def import_ravdess(library: Library, folder: str | Path, pool: str = "play",
             )
             report.imported.append(library.add_file(data, pool, info))
         except (ClipError, BadAudio, UnknownEmotion, OSError) as e:
+            if diagnose(e):
+                raise
             report.skipped.append((str(path.relative_to(folder)), str(e)))
     return report

@@ -29,6 +29,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from .. import faults
 from ..emotions import EMOTION_IDS, emotion
 from . import tacotron2 as t2
 from .mel import MEL, mel_spectrogram
@@ -409,6 +410,7 @@ def train(items: Sequence[TrainItem], config: TrainConfig, run_dir: str | Path, 
             history["seconds"] += time.monotonic() - started
             started = time.monotonic()
             _save_checkpoint(checkpoint_path, model, optimizer, step, config, history)
+            faults.point("train.checkpoint")
         if progress is not None:
             elapsed = history["seconds"] + time.monotonic() - started
             per_step = (time.monotonic() - call_started) / (step - start_step)

@@ -39,6 +39,7 @@ from ..captcha import (
     RoundView,
 )
 from ..constant_time import same
+from ..disk_errors import diagnose
 from ..emotions import EMOTION_IDS
 from ..ratelimit import RateLimited
 from ..services import Services
@@ -168,7 +169,8 @@ REFUSALS = {
     422: "`invalid_request` (a body that is not JSON, or of the wrong shape, with `problems` naming the fields) or "
          "`invalid_answer`",
     429: "`rate_limited` (with `Retry-After`)",
-    503: "`storage_unavailable` or `no_clips`: try again shortly (with `Retry-After` where known)",
+    503: "`storage_unavailable` (the audio store is unreachable, or the data dir is full or read-only) or "
+         "`no_clips`: try again shortly (with `Retry-After` where known)",
 }
 
 
@@ -426,8 +428,10 @@ def build_router(services: Services) -> APIRouter:
         return out
 
     @router.post("/siteverify", response_model=VerifyOut, tags=["captcha"],
-                 responses=refusals(400, 413, 429, s400="`bad_request`: the body is neither a JSON object nor a "
-                                                        "form"),
+                 responses=refusals(400, 413, 429, 503,
+                                    s400="`bad_request`: the body is neither a JSON object nor a form",
+                                    s503="`storage_unavailable`: the data dir is full or read-only (with "
+                                         "`Retry-After`)"),
                  openapi_extra={"requestBody": {"content": {
                      "application/json": {"schema": VERIFY_SCHEMA},
                      "application/x-www-form-urlencoded": {"schema": VERIFY_SCHEMA}}}})
@@ -685,5 +689,10 @@ def install(app: FastAPI, services: Services) -> None:
 
     @app.exception_handler(Exception)
     async def on_crash(request: Request, exc: Exception):
+        problem = diagnose(exc)
+        if problem is not None:  # a full or read-only data dir: the operator's to fix, the client's to retry
+            log.error("%s %s: %s", request.method, request.url.path, problem.message)
+            return error_json(503, "storage_unavailable", "the server cannot store data right now; try again later",
+                              {"Retry-After": "30"})
         log.exception("unhandled error on %s", request.url.path)
         return error_json(500, "internal_error", "something went wrong on our side")
