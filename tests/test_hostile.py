@@ -186,14 +186,20 @@ def test_head_answers_like_get_without_a_body(http):
     assert r.status_code == 200 and r.content == b"" and r.headers["content-type"] == "application/json"
 
 
-@pytest.mark.parametrize("method", ["TRACE", "OPTIONS", "DELETE", "PUT"])
+@pytest.mark.parametrize("method", ["TRACE", "OPTIONS", "DELETE", "PUT", "QUERY", "PROPFIND"])
 def test_a_method_an_endpoint_does_not_take_is_405_json_with_allow(http, method):
     r = http.request(method, "/api/v1/health")
     assert r.status_code == 405 and r.json()["error"] == "method_not_allowed" and r.headers["allow"] == "GET"
 
 
+def test_a_request_the_parser_cannot_read_is_400_json(live):
+    response, _ = raw_exchange(live.port, b"get /api/v1/health HTTP/1.1\r\nHost: x\r\n\r\n")
+    status, body = status_and_json(response)
+    assert status == 400 and body["error"] == "bad_request"
+
+
 def test_an_unknown_api_path_is_404_json_whatever_the_method(http):
-    for method in ["GET", "HEAD", "TRACE", "OPTIONS", "POST"]:
+    for method in ["GET", "HEAD", "TRACE", "OPTIONS", "POST", "QUERY"]:
         r = http.request(method, "/api/v1/nothing-here")
         assert r.status_code == 404
         if method != "HEAD":

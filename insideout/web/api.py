@@ -16,13 +16,13 @@ import re
 import secrets
 import time
 from importlib import resources
-from typing import Any
+from typing import Annotated, Any, Literal
 from urllib.parse import parse_qs
 
 from fastapi import APIRouter, FastAPI, Header, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from .. import pow as proof
@@ -62,14 +62,23 @@ class ApiError(Exception):
         self.status, self.code, self.message, self.headers = status, code, message, headers
 
 
+def _whole(value: Any) -> Any:
+    # JSON has one number type: 12.0 is the integer 12 to JSON Schema, and a client's encoder may write it so.
+    # Strings and other fractions stay what they are, for the strict check to refuse.
+    return int(value) if isinstance(value, float) and value.is_integer() else value
+
+
+WholeNumber = Annotated[int, BeforeValidator(_whole)]
+
+
 class PowSolutionIn(BaseModel):
     """A puzzle from GET /api/v1/pow, as it came, with the nonce that solves it."""
 
     model_config = ConfigDict(extra="forbid")
     algorithm: str = Field(default=proof.ALGORITHM, max_length=16, description=f"`{proof.ALGORITHM}`")
     salt: str = Field(max_length=64, description="the puzzle's salt (32 hex digits)")
-    difficulty: int = Field(ge=0, le=256, strict=True, description="the puzzle's difficulty, as issued")
-    expires_at: int = Field(ge=0, le=proof.MAX_EXPIRES_AT, strict=True, description="as issued")
+    difficulty: WholeNumber = Field(ge=0, le=256, strict=True, description="the puzzle's difficulty, as issued")
+    expires_at: WholeNumber = Field(ge=0, le=proof.MAX_EXPIRES_AT, strict=True, description="as issued")
     signature: str = Field(max_length=128, description="as issued")
     nonce: str = Field(max_length=64, description="1 to 16 lowercase hex digits: sha256(salt + nonce) starts "
                                                   "with `difficulty` zero bits")
@@ -89,7 +98,8 @@ class ChallengeBody(BaseModel):
 
 class AnswerBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    answers: dict[str, str] = Field(description="slot -> emotion id, one entry per slot")
+    answers: dict[str, Literal[EMOTION_IDS]] = Field(min_length=1, description="slot -> emotion id, one entry "
+                                                                                 "per slot of the round")
 
 
 class AlternativeBody(BaseModel):
@@ -167,7 +177,7 @@ REFUSALS = {
     410: "`challenge_expired`: start a new one",
     413: "`body_too_large`: request bodies are limited (INSIDEOUT_MAX_BODY_BYTES)",
     422: "`invalid_request` (a body that is not JSON, or of the wrong shape, with `problems` naming the fields) or "
-         "`invalid_answer`",
+         "`bad_answer` (the answers do not name each slot of the round)",
     429: "`rate_limited` (with `Retry-After`)",
     503: "`storage_unavailable` (the audio store is unreachable, or the data dir is full or read-only) or "
          "`no_clips`: try again shortly (with `Retry-After` where known)",
@@ -200,6 +210,23 @@ VERIFY_SCHEMA = {
         "idempotency_key": {"type": "string", "description": "a retry with the same key and response gets the "
                                                              "same answer (1-128 of A-Z a-z 0-9 _ . : -)"},
     },
+}
+# OpenAPI links: how one operation's answer feeds the next (generated clients and stateful fuzzers follow them).
+_ANSWER_REF = "#/paths/~1api~1v1~1challenges~1{challenge_id}~1answer/post"
+CHALLENGE_LINKS = {
+    "AudioOfTheFirstClip": {
+        "operationRef": "#/paths/~1api~1v1~1challenges~1{challenge_id}~1audio~1{slot}/get",
+        "parameters": {"challenge_id": "$response.body#/challenge_id", "slot": "$response.body#/clips/0/slot"},
+        "description": "a clip of the round, by its slot"},
+    "Answer": {"operationRef": _ANSWER_REF, "parameters": {"challenge_id": "$response.body#/challenge_id"},
+               "description": "answer the round: one emotion per slot"},
+}
+ANSWER_LINKS = {
+    "AnswerTheNextRound": {"operationRef": _ANSWER_REF, "parameters": {"challenge_id": "$request.path.challenge_id"},
+                           "description": "the next round, when `status` is `next_round`"},
+    "Siteverify": {"operationRef": "#/paths/~1api~1v1~1siteverify/post",
+                   "requestBody": {"response": "$response.body#/token"},
+                   "description": "your server redeems the token, when `status` is `passed`"},
 }
 VERIFY_FIELDS = ("secret", "response", "token", "remoteip", "idempotency_key")
 
@@ -338,13 +365,13 @@ def build_router(services: Services) -> APIRouter:
             raise ApiError(status, e.code, e.message, {"Retry-After": "5"} if status == 503 else None) from None
 
     @router.post("/challenges", status_code=201, response_model=ChallengeOut, tags=["captcha"],
-                 responses=refusals(400, 403, 413, 422, 429, 503,
+                 responses={201: {"links": CHALLENGE_LINKS}, **refusals(400, 403, 413, 422, 429, 503,
                                     s403="the page's origin is not the site's (`origin_not_allowed`; nothing is "
                                          "created), or " + POW_REFUSALS,
                                     s429="too many requests or new challenges (`rate_limited`), or this client "
                                          "failed too many rounds lately (`cooldown`); with `Retry-After`",
                                     s503="the play pool is too small (`no_clips`), too many puzzles are in flight "
-                                         "(`pow_busy`), or the audio storage is unreachable"))
+                                         "(`pow_busy`), or the audio storage is unreachable")})
     def create_challenge(request: Request, body: ChallengeBody | None = None,
                          sitekey: str | None = Query(default=None, pattern=SITEKEY,
                                                      description="the body's sitekey again, for the preflight")
@@ -413,7 +440,7 @@ def build_router(services: Services) -> APIRouter:
 
     @router.post("/challenges/{challenge_id}/answer", response_model=AnswerOut,
                  response_model_exclude_none=True, tags=["captcha"],
-                 responses=refusals(403, 404, 409, 410, 413, 422, 429, 503))
+                 responses={200: {"links": ANSWER_LINKS}, **refusals(403, 404, 409, 410, 413, 422, 429, 503)})
     def answer(challenge_id: str, body: AnswerBody, request: Request) -> AnswerOut:
         allow_origin(request, lambda: challenge_site(services, challenge_id))
         client = limit(request)
@@ -432,7 +459,7 @@ def build_router(services: Services) -> APIRouter:
                                     s400="`bad_request`: the body is neither a JSON object nor a form",
                                     s503="`storage_unavailable`: the data dir is full or read-only (with "
                                          "`Retry-After`)"),
-                 openapi_extra={"requestBody": {"content": {
+                 openapi_extra={"requestBody": {"required": True, "content": {
                      "application/json": {"schema": VERIFY_SCHEMA},
                      "application/x-www-form-urlencoded": {"schema": VERIFY_SCHEMA}}}})
     async def siteverify(request: Request) -> VerifyOut:
@@ -475,7 +502,8 @@ def build_router(services: Services) -> APIRouter:
     return router
 
 
-ANY_METHOD = ("GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE", "CONNECT")
+OTHER_METHOD = "(OTHER)"  # not a method token, so no client can send it: what SiteCors makes of unknown ones
+ANY_METHOD = ("GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE", "CONNECT", OTHER_METHOD)
 CORS_KEY = "insideout.cors"
 # The captcha's browser routes and the methods they take; everything else under the API answers no CORS.
 CORS_ROUTES = (
@@ -533,6 +561,9 @@ class SiteCors:
         if scope["method"] == "HEAD":
             # A HEAD is its GET without the body (the server drops it, knowing the request's own method).
             scope = {**scope, "method": "GET"}
+        elif scope["method"] not in ANY_METHOD:
+            # Any other token (QUERY, PROPFIND, a lowercase get) reaches the catch-all route: 405 with Allow, or 404.
+            scope = {**scope, "method": OTHER_METHOD}
         headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope.get("headers", [])}
         origin = headers.get("origin")
         if scope["method"] == "OPTIONS" and origin and "access-control-request-method" in headers:

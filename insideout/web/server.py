@@ -41,7 +41,8 @@ class Limits:
                    settings.keepalive_s, settings.max_connections)
 
 
-REASONS = {408: "Request Timeout", 431: "Request Header Fields Too Large", 503: "Service Unavailable"}
+REASONS = {400: "Bad Request", 408: "Request Timeout", 431: "Request Header Fields Too Large",
+           503: "Service Unavailable"}
 
 
 def refusal_bytes(status: int, code: str, message: str) -> bytes:
@@ -94,6 +95,10 @@ class GuardedHttpTools(HttpToolsProtocol):
             self.cycle.message_event.set()
         self.transport.write(refusal_bytes(status, code, message))
         self.transport.close()
+
+    def send_400_response(self, msg: str) -> None:  # type: ignore[override]
+        # What the parser cannot read (a lowercase method, a broken request line) is refused in the API's shape.
+        self._refuse(400, "bad_request", f"the server could not parse the request ({msg.rstrip('.')})")
 
     # -- the protocol ------------------------------------------------------------------------------
 
