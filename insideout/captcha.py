@@ -303,6 +303,9 @@ class Captcha:
         try:
             self.db.apply_answer(challenge, answers, passed, state, now, votes, next_slots, token_row)
         except Conflict:
+            if next_slots:  # the race's loser: the next round it drew was never shown, so it spent nothing
+                self.db.return_plays([s.clip_id for s in next_slots if s.is_control or s.is_decoy],
+                                     self.settings.serve_budget, now)
             raise Closed("this round was already answered") from None
         for vote in votes:
             if vote.control_correct:

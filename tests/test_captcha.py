@@ -6,7 +6,7 @@ import pytest
 
 from insideout.captcha import BadAnswer, Captcha, Closed, Expired, NoClips, NotFound, Policy
 from insideout.services import build_services
-from tests.conftest import stock
+from tests.conftest import make_settings, stock
 from tests.helpers import answers, control_label
 
 
@@ -310,6 +310,34 @@ def test_concurrent_answers_to_one_round_count_once(stocked):
     for t in threads:
         t.join()
     assert sorted(outcomes) == ["passed"] + ["refused"] * 7
+
+
+def test_the_answer_that_loses_a_race_spends_no_clip_of_the_serve_budget(tmp_path):
+    services = build_services(make_settings(tmp_path / "data", serve_budget=1, rounds_to_pass=2, max_rounds=3))
+    stock(services, play=16, unverified=0)
+    cid = services.captcha.create("203.0.113.1").challenge_id
+    given = answers(services, cid, True)
+    # Both answers read the open round before either writes: the interleaving of a double submit.
+    both_read, read = threading.Barrier(2), services.db.get_challenge
+    services.db.get_challenge = lambda c: (lambda ch: (both_read.wait(5), ch)[1])(read(c))
+    outcomes = []
+
+    def go():
+        try:
+            outcomes.append(services.captcha.answer(cid, given, "203.0.113.1").status)
+        except Closed:
+            outcomes.append("refused")
+
+    threads = [threading.Thread(target=go) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    services.db.get_challenge = read
+    assert sorted(outcomes) == ["refused", "retry"]
+    shown = {s.clip_id for s in read(cid).slots} | set(read(cid).used_clip_ids)
+    spent = {c["id"] for c in services.db.clips() if c["retired"]}
+    assert spent == shown  # the clips the loser drew for a round no one saw are active again
 
 
 # -- pass tokens ------------------------------------------------------------------------------

@@ -90,6 +90,17 @@ def take_plays(db: sqlite_utils.Database, excludes: Sequence[Iterable[int]], bud
     return chosen
 
 
+def return_plays(db: sqlite_utils.Database, clip_ids: Iterable[int], budget: int, now: float) -> None:
+    """Inside the caller's write transaction: take_plays undone for clips a lost race never showed."""
+    ids = list(clip_ids)
+    db.execute(
+        "UPDATE clips SET served = max(served - 1, 0), "
+        "retired = CASE WHEN retired = ? AND served - 1 < ? THEN NULL ELSE retired END, "
+        f"updated_at = ? WHERE id IN ({marks(ids)})",
+        [SPENT, budget, now, *ids],
+    )
+
+
 def play_counts(db: sqlite_utils.Database) -> dict[str, int]:
     counts = dict.fromkeys(EMOTION_IDS, 0)
     for label, n in db.execute(

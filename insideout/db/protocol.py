@@ -54,6 +54,11 @@ class Metadata(Protocol):
         and then nothing is counted."""
         ...
 
+    def return_plays(self, clip_ids: Iterable[int], budget: int, now: float) -> None:
+        """Undo take_plays for clips no one was shown (their round lost a race): one serving fewer each, and
+        a clip the budget retired by that serving is active again."""
+        ...
+
     def play_counts(self) -> dict[str, int]:
         """Active play clips per label (every emotion, 0 when none): what a restock balances."""
         ...

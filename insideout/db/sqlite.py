@@ -86,6 +86,10 @@ class Database:
         with self.transaction() as db:
             return clips.take_plays(db, excludes, budget, now)
 
+    def return_plays(self, clip_ids: Iterable[int], budget: int, now: float) -> None:
+        with self.transaction() as db:
+            clips.return_plays(db, clip_ids, budget, now)
+
     def play_counts(self) -> dict[str, int]:
         with self.read() as db:
             return clips.play_counts(db)
