@@ -293,23 +293,27 @@ def test_empty_play_pool_has_no_challenges(services):
         services.captcha.create("client")
 
 
-def test_concurrent_answers_to_one_round_count_once(stocked):
-    cid = stocked.captcha.create("client").challenge_id
-    given = answers(stocked, cid, True)
+def answer_at_once(services, cid: str, given: dict, client: str, n: int) -> list[str]:
+    """n threads answer the same round with the same answers; each one's status, or "refused"."""
     outcomes = []
 
     def go():
         try:
-            outcomes.append(stocked.captcha.answer(cid, given, "client").status)
+            outcomes.append(services.captcha.answer(cid, given, client).status)
         except Closed:
             outcomes.append("refused")
 
-    threads = [threading.Thread(target=go) for _ in range(8)]
+    threads = [threading.Thread(target=go) for _ in range(n)]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
-    assert sorted(outcomes) == ["passed"] + ["refused"] * 7
+    return sorted(outcomes)
+
+
+def test_concurrent_answers_to_one_round_count_once(stocked):
+    cid = stocked.captcha.create("client").challenge_id
+    assert answer_at_once(stocked, cid, answers(stocked, cid, True), "client", 8) == ["passed"] + ["refused"] * 7
 
 
 def test_the_answer_that_loses_a_race_spends_no_clip_of_the_serve_budget(tmp_path):
@@ -320,21 +324,9 @@ def test_the_answer_that_loses_a_race_spends_no_clip_of_the_serve_budget(tmp_pat
     # Both answers read the open round before either writes: the interleaving of a double submit.
     both_read, read = threading.Barrier(2), services.db.get_challenge
     services.db.get_challenge = lambda c: (lambda ch: (both_read.wait(5), ch)[1])(read(c))
-    outcomes = []
-
-    def go():
-        try:
-            outcomes.append(services.captcha.answer(cid, given, "203.0.113.1").status)
-        except Closed:
-            outcomes.append("refused")
-
-    threads = [threading.Thread(target=go) for _ in range(2)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    outcomes = answer_at_once(services, cid, given, "203.0.113.1", 2)
     services.db.get_challenge = read
-    assert sorted(outcomes) == ["refused", "retry"]
+    assert outcomes == ["refused", "retry"]
     shown = {s.clip_id for s in read(cid).slots} | set(read(cid).used_clip_ids)
     spent = {c["id"] for c in services.db.clips() if c["retired"]}
     assert spent == shown  # the clips the loser drew for a round no one saw are active again

@@ -76,18 +76,24 @@ def start_server(data_dir: Path, env: dict[str, str] | None = None,
     }
     proc = subprocess.Popen([sys.executable, "-m", "insideout", "serve"], env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return proc, wait_until_up(proc, port, timeout_s, "the server")
+
+
+def wait_until_up(proc: subprocess.Popen, port: int, timeout_s: float, what: str) -> str:
+    """The URL of a server process on this loopback port once /api/v1/health answers; CommandError if it dies
+    or does not answer within timeout_s (it is then killed)."""
     url = f"http://127.0.0.1:{port}"
     deadline = time.time() + timeout_s
     while time.time() < deadline:
         if proc.poll() is not None:
-            raise CommandError(f"the server stopped at start (exit code {proc.returncode})", 1)
+            raise CommandError(f"{what} stopped at start (exit code {proc.returncode})", 1)
         try:
             if httpx.get(f"{url}/api/v1/health", timeout=2).status_code == 200:
-                return proc, url
+                return url
         except httpx.HTTPError:
             time.sleep(0.3)
     proc.kill()
-    raise CommandError("the server did not start", 1)
+    raise CommandError(f"{what} did not start", 1)
 
 
 class Answerer:

@@ -26,8 +26,7 @@ from typing import TYPE_CHECKING
 
 import httpx
 
-from insideout.cli import CommandError
-from insideout.commands.bench_api import free_port, start_server, stock
+from insideout.commands.bench_api import free_port, start_server, stock, wait_until_up
 
 if TYPE_CHECKING:
     from insideout.cli import Context
@@ -146,18 +145,7 @@ def start(data_dir: Path, plain: bool) -> tuple[subprocess.Popen, str]:
            "INSIDEOUT_STARTER_LIBRARY": "0", "GRADIO_ANALYTICS_ENABLED": "False", "HF_HUB_OFFLINE": "1", **quiet}
     proc = subprocess.Popen([sys.executable, "-c", PLAIN_SERVER], env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.time() + 120
-    while time.time() < deadline:
-        if proc.poll() is not None:
-            raise CommandError(f"the plain server stopped at start (exit code {proc.returncode})", 1)
-        try:
-            if httpx.get(f"{url}/api/v1/health", timeout=2).status_code == 200:
-                return proc, url
-        except httpx.HTTPError:
-            time.sleep(0.3)
-    proc.kill()
-    raise CommandError("the plain server did not start", 1)
+    return proc, wait_until_up(proc, port, 120, "the plain server")
 
 
 def run(args: argparse.Namespace, ctx: Context) -> int:
