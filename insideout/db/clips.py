@@ -169,10 +169,6 @@ def in_transit(db: sqlite_utils.Database) -> list[dict[str, Any]]:
     return [_clip(r) for r in db.query("SELECT * FROM clips WHERE pool != store_pool")]
 
 
-def stored_names(db: sqlite_utils.Database) -> dict[str, str]:
-    return {r[0]: r[1] for r in db.execute("SELECT audio_name, store_pool FROM clips")}
-
-
 def delete(db: sqlite_utils.Database, clip_id: int) -> None:
     db.execute("DELETE FROM clips WHERE id = ?", [clip_id])
 

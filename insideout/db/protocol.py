@@ -92,10 +92,6 @@ class Metadata(Protocol):
         """Clips whose pool differs from the pool their audio is stored in."""
         ...
 
-    def stored_names(self) -> dict[str, str]:
-        """audio_name -> the pool its audio is recorded in."""
-        ...
-
     def delete_clip(self, clip_id: int) -> None: ...
 
     def delete_clip_in_pool(self, clip_id: int, pool: str) -> bool:

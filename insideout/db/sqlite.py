@@ -122,10 +122,6 @@ class Database:
         with self.read() as db:
             return clips.in_transit(db)
 
-    def stored_names(self) -> dict[str, str]:
-        with self.read() as db:
-            return clips.stored_names(db)
-
     def delete_clip(self, clip_id: int) -> None:
         with self.transaction() as db:
             clips.delete(db, clip_id)

@@ -223,7 +223,7 @@ CHALLENGE_LINKS = {
 }
 ANSWER_LINKS = {
     "AnswerTheNextRound": {"operationRef": _ANSWER_REF, "parameters": {"challenge_id": "$request.path.challenge_id"},
-                           "description": "the next round, when `status` is `next_round`"},
+                           "description": "the next round, when `status` is `retry`"},
     "Siteverify": {"operationRef": "#/paths/~1api~1v1~1siteverify/post",
                    "requestBody": {"response": "$response.body#/token"},
                    "description": "your server redeems the token, when `status` is `passed`"},
