@@ -33,7 +33,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import httpx
-import numpy as np
 
 from .emotions import EMOTION_IDS
 from .invariants import Acknowledged, Violation, check, lost_votes
@@ -139,10 +138,6 @@ def ok(report: LoadReport) -> bool:
     connection, no refusal: limits and the bot verdict are off), every generation job done, every invariant."""
     return (not report.errors and not report.violations and not report.lost and report.generation.error is None
             and not report.generation.failed_jobs)
-
-
-def percentile_ms(values: list[float], q: float) -> float:
-    return float(np.percentile(values, q)) * 1000 if values else float("nan")
 
 
 # -- the visitors -------------------------------------------------------------------------------------------------
@@ -495,6 +490,8 @@ def running_server(url: str, data_dir: Path, admin_password: str | None) -> Targ
 
 
 def report_lines(report: LoadReport) -> list[str]:
+    from .commands.bench_api import pct  # a percentile of seconds, in ms: the API benchmark's
+
     c = report.config
     lines = [
         "",
@@ -506,8 +503,8 @@ def report_lines(report: LoadReport) -> list[str]:
     for name in ENDPOINTS:
         v = report.timings.get(name, [])
         worst = max(v) * 1000 if v else float("nan")
-        lines.append(f"  {name:<11} {len(v):>9} {percentile_ms(v, 50):8.1f} {percentile_ms(v, 95):8.1f} "
-                     f"{percentile_ms(v, 99):8.1f} {worst:8.1f}")
+        lines.append(f"  {name:<11} {len(v):>9} {pct(v, 50):8.1f} {pct(v, 95):8.1f} "
+                     f"{pct(v, 99):8.1f} {worst:8.1f}")
     lines.append(f"  errors: {sum(report.errors.values())} ({report.server_errors} server errors: 5xx or connection)")
     for kind, n in sorted(report.errors.items()):
         lines.append(f"    {n:>6}  {kind}")
