@@ -184,8 +184,8 @@ class Captcha:
         max_rounds = policy.rounds_to_pass + max(0, policy.max_rounds - policy.rounds_to_pass - failed)
         # Every round needs a fresh control clip, so a challenge needs max_rounds of them; with a serve budget,
         # a decoy too (a spent clip cannot stand in), so that a challenge once opened can run to its end.
-        available = self.db.count_pickable("play")
         needed = max_rounds * (2 if self.settings.serve_budget > 0 else 1)
+        available = self.db.count_pickable("play", at_most=needed)
         if available < needed:
             raise NoClips(
                 f"the play pool has {available} fresh clips; a challenge needs at least {needed}. "

@@ -72,6 +72,7 @@ COMMANDS = (
             "simulated visitors on loopback while a generation job runs: latency per endpoint, errors, invariants"),
     Command("bench-limits", "bench_limits",
             "hostile connections (huge and slow headers, slowloris): what the server's limits let through"),
+    Command("dynamodb", "dynamodb", "the DynamoDB tables of a deployment: create-tables (development), check"),
     Command("settings", "show_settings", "list every INSIDEOUT_* setting with its default and help"),
 )
 BY_NAME = {c.name: c for c in COMMANDS}
@@ -144,6 +145,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.getLogger("insideout").setLevel(logging.INFO)  # ours at INFO; libraries only warn
     import sqlite3
 
+    from .db.dynamo_client import TablesMissing
     from .disk_errors import FULL, diagnose
     from .settings import SettingsError
     from .storage import StoreError
@@ -156,6 +158,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return BAD_START
     except StoreError as e:
         print(f"insideout: audio storage: {e}", file=sys.stderr)
+        return BAD_START
+    except TablesMissing as e:
+        print(f"insideout: metadata: {e}", file=sys.stderr)
         return BAD_START
     except CommandError as e:
         print(f"insideout {args.command}: {e}", file=sys.stderr)

@@ -196,9 +196,9 @@ class Answerer:
     """Reads what a round holds from the server's database (only a harness can) and answers as told."""
 
     def __init__(self, settings: Settings):
-        from .db import Database
+        from .services import build_metadata
 
-        self.db = Database(settings.db_path)
+        self.db = build_metadata(settings)
 
     def answers(self, challenge_id: str, rng: random.Random, right_rate: float, agree_rate: float) -> dict[str, str]:
         challenge = self.db.get_challenge(challenge_id)
@@ -260,10 +260,10 @@ def play_one(client: httpx.Client, rec: Recorder, answerer: Answerer, secret: st
 
 
 def builtin_secret(settings: Settings) -> str:
-    from .db import Database
+    from .services import build_metadata
     from .sites import Sites
 
-    return Sites(Database(settings.db_path), settings.secret_key).builtin_secret()
+    return Sites(build_metadata(settings), settings.secret_key).builtin_secret()
 
 
 # -- the generation job -------------------------------------------------------------------------------------------

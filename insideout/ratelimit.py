@@ -10,6 +10,7 @@ import threading
 import time
 from collections import deque
 from dataclasses import dataclass
+from typing import Protocol
 
 
 class RateLimited(Exception):
@@ -23,6 +24,15 @@ class RateLimited(Exception):
     @property
     def retry_after_header(self) -> str:
         return str(int(self.retry_after) + 1)
+
+
+class Window(Protocol):
+    """Counts a key's events and refuses past a limit: RateLimiter in process, or a window every replica shares
+    (insideout.db.dynamo_limits.SharedWindow)."""
+
+    def hit(self, key: str, now: float | None = None) -> float: ...
+
+    def count(self, key: str, now: float | None = None) -> int: ...
 
 
 class RateLimiter:
@@ -69,8 +79,8 @@ class RateLimits:
     """The one rate-limit policy: INSIDEOUT_REQUEST_LIMIT_PER_MIN for every request of a client, and
     INSIDEOUT_RATE_LIMIT_PER_MIN for its new challenges."""
 
-    requests: RateLimiter
-    challenges: RateLimiter
+    requests: Window
+    challenges: Window
 
     @classmethod
     def per_minute(cls, requests: int, challenges: int) -> RateLimits:

@@ -75,10 +75,32 @@ def build_store(settings: Settings) -> AudioStore:
     raise ValueError(f"unsupported storage {settings.storage!r}")
 
 
+def build_metadata(settings: Settings) -> Metadata:
+    """The metadata store INSIDEOUT_METADATA names. DynamoDB's tables are checked at once: missing ones stop the
+    start with what to run (insideout.db.dynamo_client.TablesMissing)."""
+    if settings.metadata == "dynamodb":
+        from .db.dynamodb import DynamoDBMetadata
+
+        return DynamoDBMetadata(settings.dynamodb_table_prefix, settings.dynamodb_endpoint_url,
+                                votes_per_network=settings.votes_per_network)
+    return Database(settings.db_path, votes_per_network=settings.votes_per_network)
+
+
+def build_rate_limits(settings: Settings, db: Metadata) -> RateLimits:
+    """In-process windows beside SQLite (one replica); windows in DynamoDB, shared by every replica, beside it."""
+    if settings.metadata == "dynamodb":
+        from .db.dynamo_limits import SharedWindow
+
+        dynamo = db.d  # type: ignore[attr-defined]  - the DynamoDB backend's client, one connection pool
+        return RateLimits(SharedWindow(dynamo, "requests", settings.request_limit_per_min),
+                          SharedWindow(dynamo, "challenges", settings.rate_limit_per_min))
+    return RateLimits.per_minute(settings.request_limit_per_min, settings.rate_limit_per_min)
+
+
 def build_services(settings: Settings, announce: Callable[[str], None] = print) -> Services:
     """Everything of one data dir. `announce` tells a generated admin password, once (when the accounts
     are first loaded: `insideout serve` loads them at start)."""
-    db = Database(settings.db_path, votes_per_network=settings.votes_per_network)
+    db = build_metadata(settings)
     store = build_store(settings)
     library = Library(db, store)
     consensus = Consensus(library, ConsensusRule.from_settings(settings))
@@ -86,7 +108,7 @@ def build_services(settings: Settings, announce: Callable[[str], None] = print) 
     retraining = Retraining(settings, db, library, jobs)
     consensus.on_learning = retraining.maybe_start  # the learning pool's threshold starts a fine-tune
     captcha = Captcha(library, consensus, settings)
-    rate_limits = RateLimits.per_minute(settings.request_limit_per_min, settings.rate_limit_per_min)
+    rate_limits = build_rate_limits(settings, db)
     accounts = Accounts.from_settings(settings, announce=announce)
     sites = Sites(db, settings.secret_key)
     verifier = Verifier(sites, captcha, db)

@@ -114,6 +114,13 @@ def folder(name: str, raw: str) -> Path:
     return Path(raw)
 
 
+def table_prefix(name: str, raw: str) -> str:
+    value = raw.strip()
+    if not re.fullmatch(r"[A-Za-z0-9_.-]{0,200}", value):
+        raise SettingsError(f"{PREFIX}{name}={value!r}: DynamoDB table names take letters, digits, _ . and - only")
+    return value
+
+
 def networks(name: str, raw: str) -> tuple:
     found = []
     for part in raw.replace(";", ",").split(","):
@@ -255,6 +262,14 @@ SETTINGS: tuple[Setting, ...] = (
             "or `delete`", choice("move", "delete")),
     Setting("STORAGE", "storage", "local", "where audio lives: `local` (DATA_DIR/audio) or `s3`",
             choice("local", "s3")),
+    Setting("METADATA", "metadata", "sqlite",
+            "where metadata lives: `sqlite` (one file in DATA_DIR, one replica) or `dynamodb` (tables several "
+            "replicas share: docs/dynamodb.md)", choice("sqlite", "dynamodb")),
+    Setting("DYNAMODB_TABLE_PREFIX", "dynamodb_table_prefix", "insideout-",
+            "the DynamoDB tables' name prefix (one deployment's tables)", table_prefix),
+    Setting("DYNAMODB_ENDPOINT_URL", "dynamodb_endpoint_url", "",
+            "a DynamoDB endpoint other than AWS's (DynamoDB Local, moto); region and credentials: boto3's usual "
+            "AWS_* variables", stripped, shown="AWS"),
     _s3("S3_BUCKET", "one bucket for all pools"),
     _s3("S3_BUCKET_PLAY", "the play pool's own bucket (overrides S3_BUCKET for it)"),
     _s3("S3_BUCKET_UNVERIFIED", "the unverified pool's own bucket"),
@@ -359,6 +374,9 @@ class Settings:
     vocoder: str = _DEFAULT["vocoder"]
     retrain_threshold: int = _DEFAULT["retrain_threshold"]
     consume_learning: str = _DEFAULT["consume_learning"]
+    metadata: str = _DEFAULT["metadata"]
+    dynamodb_table_prefix: str = _DEFAULT["dynamodb_table_prefix"]
+    dynamodb_endpoint_url: str = _DEFAULT["dynamodb_endpoint_url"]  # "": AWS
     storage: str = _DEFAULT["storage"]
     s3: S3Settings | None = None  # set when INSIDEOUT_STORAGE=s3, or when INSIDEOUT_S3_* name a bucket
 
@@ -369,6 +387,13 @@ class Settings:
         if self.export_key:
             return self.export_key.encode()
         return hmac.new(self.secret_key.encode(), b"insideout export pseudonyms v1", hashlib.sha256).digest()
+
+    @property
+    def metadata_where(self) -> str:
+        """Where the metadata is, for people: the SQLite file, or the DynamoDB tables' prefix and endpoint."""
+        if self.metadata == "dynamodb":
+            return f"the DynamoDB tables {self.dynamodb_table_prefix}* ({self.dynamodb_endpoint_url or 'AWS'})"
+        return str(self.db_path)
 
     @property
     def db_path(self) -> Path:

@@ -77,14 +77,14 @@ class Verifier:
             return refused(BAD_REQUEST)
         digest = hashlib.sha256(response.encode()).hexdigest()
         if idempotency_key is not None:
-            kept = self.db.remembered_verification(site.sitekey, idempotency_key)
+            kept = self.db.remembered_verification(site.sitekey, idempotency_key, now)
             if kept is not None:
                 # The same call again: its first answer. The key with another response is a caller's mistake.
                 return _kept(kept) if kept["response_hash"] == digest else refused(BAD_REQUEST)
         verdict = self._redeem(site.sitekey, response, now)
         if idempotency_key is not None and not self.db.remember_verification(
                 site.sitekey, idempotency_key, digest, verdict.as_dict(), now):
-            kept = self.db.remembered_verification(site.sitekey, idempotency_key)  # a racing call with this key
+            kept = self.db.remembered_verification(site.sitekey, idempotency_key, now)  # a racing call with this key
             if kept is not None and kept["response_hash"] == digest and kept["answer"]["success"]:
                 return _kept(kept)
         return verdict

@@ -41,3 +41,12 @@ def start_clip_ids_at(services: Services, first: int) -> None:
                             "retired": "id-start", "source": "test", "provenance": "{}",
                             "duration_s": 0.4, "sha256": secrets.token_hex(32), "created_at": 0,
                             "updated_at": 0})
+
+
+def stored_rows(db, table: str) -> list[dict]:
+    """Every row of one of the store's tables as the store keeps it (SQLite rows, or DynamoDB items): for tests
+    of what is stored, and what is not."""
+    if hasattr(db, "read"):
+        with db.read() as conn:
+            return [dict(r) for r in conn.query(f"SELECT * FROM {table}")]
+    return list(db.d.scan(table))

@@ -9,7 +9,6 @@ them again, as S3 does after an outage. Each test makes buckets of its own, with
 from __future__ import annotations
 
 import contextlib
-import logging
 import socket
 import threading
 import uuid
@@ -17,55 +16,18 @@ from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 
-import boto3
 import pytest
-from botocore.config import Config
-from moto.server import ThreadedMotoServer
 
 from insideout.pools import POOLS
 from insideout.services import Services, build_services
 from insideout.settings import S3Location, S3Settings
 from insideout.storage import AudioStore, LocalStore, S3Store
-from tests.conftest import make_settings, stock
+from tests import conftest
+from tests.conftest import MotoEndpoint, free_port, make_settings, stock  # noqa: F401 - free_port: re-exported
+
+moto, aws_env = conftest.moto, conftest.aws_env  # the fixtures, for modules that take them from here
 
 STORE_KINDS = ("local", "s3-prefixes", "s3-buckets")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class MotoEndpoint:
-    """moto's S3 on 127.0.0.1:<port>, which a test may stop and start again on the same port."""
-
-    def __init__(self) -> None:
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self._server: ThreadedMotoServer | None = None
-
-    @property
-    def running(self) -> bool:
-        return self._server is not None
-
-    def start(self) -> None:
-        if self._server is None:
-            server = ThreadedMotoServer(ip_address="127.0.0.1", port=self.port, verbose=False)
-            server.start()
-            self._server = server
-
-    def stop(self) -> None:
-        if self._server is not None:
-            server, self._server = self._server, None
-            server.stop()
-            server._server.server_close()  # stop() leaves the socket listening: close it, so connects fail
-
-    def admin(self) -> boto3.client:
-        """A client of our own for setting up and looking inside, outside the store under test."""
-        return boto3.client("s3", endpoint_url=self.url, region_name="us-east-1", aws_access_key_id="testing",
-                            aws_secret_access_key="testing",
-                            config=Config(s3={"addressing_style": "path"}, retries={"total_max_attempts": 1}))
 
 
 class CuttingProxy:
@@ -122,28 +84,6 @@ def _pump(src: socket.socket, dst: socket.socket, limit: int | None) -> bool:
             sent += len(chunk)
     except OSError:
         return False
-
-
-@pytest.fixture(scope="session")
-def moto() -> Iterator[MotoEndpoint]:
-    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # one log line per request otherwise
-    endpoint = MotoEndpoint()
-    endpoint.start()
-    yield endpoint
-    endpoint.stop()
-
-
-@pytest.fixture
-def aws_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    """boto3's standard chain finds these credentials and nothing of the machine's own."""
-    for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN", "AWS_REGION", "AWS_ENDPOINT_URL"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
-    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-aws-config"))
-    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-aws-credentials"))
-    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
 
 
 @pytest.fixture

@@ -6,9 +6,10 @@ import pytest
 
 from insideout.captcha import BadAnswer, Captcha, Closed, Expired, NoClips, NotFound, Policy
 from insideout.services import build_services
-from tests.conftest import make_settings, stock
+from tests.conftest import another_deployment, make_settings, stock
 from tests.helpers import answers, control_label
 
+pytestmark = pytest.mark.usefixtures("backend")  # every test on SQLite, then on DynamoDB
 
 def test_a_round_has_a_control_and_an_unverified_clip(stocked):
     view = stocked.captcha.create("client")
@@ -368,8 +369,8 @@ def test_an_expired_token_fails(stocked):
 
 
 def test_a_foreign_token_fails(stocked, tmp_path):
-    other = build_services(replace(stocked.settings, data_dir=tmp_path / "other",
-                                   secret_key="another-secret-key-0123456789abcdefgh"))
+    other = build_services(another_deployment(stocked.settings, tmp_path / "other",
+                                              secret_key="another-secret-key-0123456789abcdefgh"))
     stock(other)
     assert verify_token(stocked, passed_token(other)) == (False, ["invalid-input-response"])
 

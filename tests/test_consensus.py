@@ -9,6 +9,9 @@ from tests.helpers import answers, unverified_clip
 RULE = ConsensusRule(min_votes=10, min_share=0.6, ambiguous_after=30)
 
 
+
+pytestmark = pytest.mark.usefixtures("backend")  # every test on SQLite, then on DynamoDB
+
 def test_no_votes_is_open():
     assert judge({}, RULE).state == "open"
 

@@ -8,6 +8,8 @@ import os
 import sqlite3
 import time
 
+import pytest
+
 from insideout.invariants import (
     ANSWER_LOST,
     AUDIO_MISSING,
@@ -21,11 +23,14 @@ from insideout.invariants import (
     lost_votes,
 )
 from insideout.storage import new_audio_name
-from tests.conftest import tone, wav_bytes
+from tests.conftest import sqlite_only, tone, wav_bytes
 from tests.helpers import answers
 
 CLIENT = "198.51.100.7"
 
+
+
+pytestmark = pytest.mark.usefixtures("backend")  # every test on SQLite, then on DynamoDB
 
 def kinds(violations) -> list[str]:
     return sorted(v.kind for v in violations)
@@ -94,6 +99,7 @@ def test_a_half_done_move_is_allowed_unsettled_and_reported_settled(stocked):
     assert check(stocked.db, stocked.store) == []
 
 
+@sqlite_only  # rows changed behind the store's back, in the SQLite file
 def test_counted_votes_on_a_clip_row_another_writer_deleted_break_the_tallies(stocked):
     ack = answer_round(stocked, right=True)
     counted = [v for v in stocked.db.all_votes() if v["counted"]]
@@ -110,6 +116,7 @@ def test_counted_votes_on_a_clip_row_another_writer_deleted_break_the_tallies(st
     assert audio_name in next(v.detail for v in found if v.kind == ORPHAN_AUDIO)
 
 
+@sqlite_only  # rows changed behind the store's back, in the SQLite file
 def test_an_acknowledged_answer_lost_by_restoring_an_earlier_copy_of_the_database_is_reported(stocked, tmp_path):
     from insideout.db import Database
 
@@ -128,6 +135,7 @@ def test_an_acknowledged_answer_lost_by_restoring_an_earlier_copy_of_the_databas
     assert all(view.challenge_id in v.detail for v in found)
 
 
+@sqlite_only  # rows changed behind the store's back, in the SQLite file
 def test_a_vote_row_deleted_after_its_answer_was_acknowledged_is_reported_lost(stocked):
     ack = answer_round(stocked, right=False)
     assert lost_votes(stocked.db, [ack]) == []

@@ -23,12 +23,15 @@ from insideout.services import build_services
 from insideout.stats import BotCell, HumanRate, ResearchView
 from insideout.web.ui import build_ui
 from insideout.web.ui.common import TabState
-from tests.conftest import make_settings, stock
+from tests.conftest import make_settings, stock, use_deployment
 from tests.helpers import answers
 from tests.test_ui_handlers import ADMIN_PASSWORD, settings, sign_in  # noqa: F401 - settings: the admin's fixture
 
 TINY = StarterConfig(clips_per_emotion=3, unverified_share=0.34)  # 2 play + 1 unverified per emotion
 
+
+
+pytestmark = pytest.mark.usefixtures("backend")  # every test on SQLite, then on DynamoDB
 
 def cell(attacker: str, passes: int, n: int, policy: str = "1/3", low: float = 0.0, high: float = 1.0) -> dict:
     """A report cell as evaluation.Report.as_dict writes it (the fields the panel reads, and some it does not)."""
@@ -211,7 +214,7 @@ def test_bots_evaluate_stores_its_report_in_the_data_dirs_store(tmp_path, cache,
     data = tmp_path / "data"
     services = build_services(make_settings(data))
     stock(services)
-    monkeypatch.setenv("INSIDEOUT_DATA_DIR", str(data))
+    use_deployment(monkeypatch, services.settings)
     argv = ["bots", "evaluate", "--attackers", "random", "--challenges", "3", "--policies", "1/3",
             "--starter-per-emotion", str(TINY.clips_per_emotion), "--unverified-share", str(TINY.unverified_share),
             "--library-cache", str(cache), "--out", str(tmp_path / "r.json"), "--plot", str(tmp_path / "r.png")]

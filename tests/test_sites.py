@@ -23,14 +23,17 @@ from insideout.sites import (
     normalize_origin,
 )
 from tests.conftest import SECRET, serve
-from tests.helpers import answers
+from tests.helpers import answers, stored_rows
 
 SHOP = "https://shop.example"
 OTHER = "https://evil.example"
 
 
+
+pytestmark = pytest.mark.usefixtures("backend")  # every test on SQLite, then on DynamoDB
+
 @pytest.fixture(scope="module")
-def live(tmp_path_factory):
+def live(tmp_path_factory, backend):
     with serve(tmp_path_factory.mktemp("sites"), play=24, alt_pow_difficulty=4) as server:
         server.shop, server.shop_secret = server.services.sites.add("shop", [SHOP, "http://localhost:8000"])
         server.blog, server.blog_secret = server.services.sites.add("blog", ["https://blog.example"],
@@ -67,8 +70,7 @@ def verify(http, secret, response, **extra) -> dict:
 
 
 def challenge_count(live) -> int:
-    with live.services.db.read() as db:
-        return db.execute("SELECT COUNT(*) FROM challenges").fetchone()[0]
+    return len(stored_rows(live.services.db, "challenges"))
 
 
 # -- the registry ------------------------------------------------------------------------------
@@ -84,8 +86,7 @@ def test_origins_are_normalized_as_browsers_send_them():
 
 
 def test_a_secret_is_shown_once_and_kept_only_as_its_hash(live):
-    with live.services.db.read() as db:
-        stored = json.dumps([dict(r) for r in db.query("SELECT * FROM sites")])
+    stored = json.dumps(stored_rows(live.services.db, "sites"), default=str)
     assert live.shop_secret not in stored and live.services.sites.builtin_secret() not in stored
 
 
@@ -431,5 +432,5 @@ def test_remembered_answers_are_forgotten_after_a_day(live):
     db = live.services.db
     assert db.remember_verification("shop-x", "old-key", "h", {"success": True}, now=1_000.0)
     assert db.remember_verification("shop-x", "new-key", "h", {"success": True}, now=1_000.0 + 86_401)
-    assert db.remembered_verification("shop-x", "old-key") is None
-    assert db.remembered_verification("shop-x", "new-key") is not None
+    assert db.remembered_verification("shop-x", "old-key", now=1_000.0 + 86_401) is None
+    assert db.remembered_verification("shop-x", "new-key", now=1_000.0 + 86_401) is not None

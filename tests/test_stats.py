@@ -21,6 +21,9 @@ FLEISS_EXAMPLE = [
 ]
 
 
+
+pytestmark = pytest.mark.usefixtures("backend")  # every test on SQLite, then on DynamoDB
+
 def cast(services, clip_id, emotions, counted=True, start=0):
     """Votes of distinct voters, recorded without settling (so clips stay where they are)."""
     votes = [Vote(clip_id, f"voter{start + i}", e, counted, "labeling") for i, e in enumerate(emotions)]

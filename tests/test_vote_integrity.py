@@ -29,6 +29,9 @@ from insideout.services import build_services
 SMALL = StarterConfig(clips_per_emotion=3, unverified_share=0.34)  # 2 play + 1 unverified per emotion
 
 
+
+pytestmark = pytest.mark.usefixtures("backend")  # every test on SQLite, then on DynamoDB
+
 @pytest.fixture(scope="module")
 def cache(tmp_path_factory) -> Path:
     return tmp_path_factory.mktemp("library-cache")

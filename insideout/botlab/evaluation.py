@@ -152,12 +152,12 @@ def _library_name(library: StarterConfig) -> str:
 
 def _build_library(data_dir: Path, library: StarterConfig) -> None:
     from ..corpus import starter
-    from ..db import Database
     from ..library import Library
+    from ..services import build_metadata
     from ..storage import LocalStore
 
     settings = Settings(data_dir=data_dir)
-    db = Database(settings.db_path)
+    db = build_metadata(settings)
     try:
         report = starter.build(Library(db, LocalStore(settings.audio_dir)), library, progress=False)
         if report.failed:

@@ -237,7 +237,7 @@ def evaluate_command(args: argparse.Namespace, ctx: Context) -> int:
     if store:
         services = ctx.services()
         evaluation_id = services.db.add_bot_evaluation(report.as_dict(), time.time())
-        print(f"stored as evaluation {evaluation_id} in {services.settings.db_path} (the admin's Bot lab)")
+        print(f"stored as evaluation {evaluation_id} in {services.settings.metadata_where} (the admin's Bot lab)")
     return 0
 
 
@@ -246,8 +246,9 @@ def _has_metadata(ctx: Context) -> bool:
     but an evaluation never creates a data dir of its own accord."""
     from insideout.settings import settings_from_env
 
-    path = settings_from_env().db_path
-    if not path.exists():
+    settings = settings_from_env()
+    path = settings.db_path
+    if settings.metadata == "sqlite" and not path.exists():
         print(f"no metadata store at {path}: the report is not stored for the dashboard", file=sys.stderr)
         return False
     ctx.settings()

@@ -50,16 +50,16 @@ def stores(settings: Settings) -> tuple[AudioStore, AudioStore, str, str]:
 
 
 def run(args: argparse.Namespace, ctx: Context) -> int:
-    from insideout.db import Database
+    from insideout.services import build_metadata
     from insideout.settings import SettingsError, settings_from_env
     from insideout.store_migration import migrate_audio
 
     # Not ctx.settings(): that would make a data dir and a secret key where there may be no library.
     settings = settings_from_env()
-    if not settings.db_path.exists():
+    if settings.metadata == "sqlite" and not settings.db_path.exists():
         raise SettingsError(f"no library at {settings.db_path}: check INSIDEOUT_DATA_DIR")
     source, target, source_name, target_name = stores(settings)
-    report = migrate_audio(Database(settings.db_path), source, target, source_name, target_name,
+    report = migrate_audio(build_metadata(settings), source, target, source_name, target_name,
                            workers=args.workers, progress=not args.no_progress)
     print(report.summary())
     if report.interrupted:

@@ -39,11 +39,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace, ctx: Context) -> int:
     from insideout.cli import CommandError
-    from insideout.db import Database
+    from insideout.services import build_metadata
     from insideout.sites import SiteError, Sites
 
     settings = ctx.settings()
-    sites = Sites(Database(settings.db_path), settings.secret_key)
+    sites = Sites(build_metadata(settings), settings.secret_key)
     try:
         if args.action == "add":
             site, secret = sites.add(args.name, args.origin, alternative=not args.no_alternative,

@@ -53,8 +53,9 @@ def pool_counts(db: sqlite_utils.Database) -> dict[str, int]:
     return counts
 
 
-def count_pickable(db: sqlite_utils.Database, pool: str) -> int:
-    return db.execute("SELECT count(*) FROM clips WHERE pool = ? AND retired IS NULL", [pool]).fetchone()[0]
+def count_pickable(db: sqlite_utils.Database, pool: str, at_most: int | None = None) -> int:
+    return db.execute("SELECT count(*) FROM (SELECT 1 FROM clips WHERE pool = ? AND retired IS NULL LIMIT ?)",
+                      [pool, -1 if at_most is None else at_most]).fetchone()[0]
 
 
 def _pick_play(db: sqlite_utils.Database, exclude: Iterable[int]) -> int | None:

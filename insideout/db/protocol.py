@@ -43,8 +43,9 @@ class Metadata(Protocol):
         """Active clips per pool, and retired ones under "retired"."""
         ...
 
-    def count_pickable(self, pool: str) -> int:
-        """Active (unretired) clips in pool."""
+    def count_pickable(self, pool: str, at_most: int | None = None) -> int:
+        """Active (unretired) clips in pool; with at_most, counting stops there (a challenge only asks whether
+        there are enough, which DynamoDB answers without reading the whole pool)."""
         ...
 
     def take_plays(self, excludes: Sequence[Iterable[int]], budget: int, now: float) -> list[int] | None:
@@ -160,8 +161,9 @@ class Metadata(Protocol):
 
     def delete_site(self, sitekey: str) -> bool: ...
 
-    def remembered_verification(self, site: str, key: str) -> dict[str, Any] | None:
-        """siteverify's answer kept under this site's idempotency key: {"response_hash", "answer"}."""
+    def remembered_verification(self, site: str, key: str, now: float) -> dict[str, Any] | None:
+        """siteverify's answer kept under this site's idempotency key: {"response_hash", "answer"}; None when
+        none, or when it is older than a day (sites.KEEP_ANSWERS_S) at now."""
         ...
 
     def remember_verification(self, site: str, key: str, response_hash: str, answer: dict[str, Any],

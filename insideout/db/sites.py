@@ -52,9 +52,9 @@ def delete(db: sqlite_utils.Database, sitekey: str) -> bool:
     return db.execute("DELETE FROM sites WHERE sitekey = ?", [sitekey]).rowcount == 1
 
 
-def remembered(db: sqlite_utils.Database, site: str, key: str) -> dict[str, Any] | None:
-    rows = list(db.query("SELECT response_hash, answer FROM verifications WHERE site = ? AND idempotency_key = ?",
-                         [site, key]))
+def remembered(db: sqlite_utils.Database, site: str, key: str, now: float) -> dict[str, Any] | None:
+    rows = list(db.query("SELECT response_hash, answer FROM verifications WHERE site = ? AND idempotency_key = ? "
+                         "AND created_at >= ?", [site, key, now - KEEP_ANSWERS_S]))
     return {"response_hash": rows[0]["response_hash"], "answer": json.loads(rows[0]["answer"])} if rows else None
 
 

@@ -78,9 +78,9 @@ class Database:
         with self.read() as db:
             return clips.pool_counts(db)
 
-    def count_pickable(self, pool: str) -> int:
+    def count_pickable(self, pool: str, at_most: int | None = None) -> int:
         with self.read() as db:
-            return clips.count_pickable(db, pool)
+            return clips.count_pickable(db, pool, at_most)
 
     def take_plays(self, excludes: Sequence[Iterable[int]], budget: int, now: float) -> list[int] | None:
         with self.transaction() as db:
@@ -199,9 +199,9 @@ class Database:
         with self.transaction() as db:
             return _sites.delete(db, sitekey)
 
-    def remembered_verification(self, site: str, key: str) -> dict[str, Any] | None:
+    def remembered_verification(self, site: str, key: str, now: float) -> dict[str, Any] | None:
         with self.read() as db:
-            return _sites.remembered(db, site, key)
+            return _sites.remembered(db, site, key, now)
 
     def remember_verification(self, site: str, key: str, response_hash: str, answer: dict[str, Any],
                               now: float) -> bool:

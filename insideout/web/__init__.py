@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
-import gradio as gr
 from fastapi import FastAPI
 
 from ..services import Services
 from . import api
-from .ui import build_blocks
 
 
 def create_app(services: Services) -> FastAPI:
+    import gradio as gr  # here, not at import: the Lambda API (web.lambda_api) uses this package without Gradio
+
+    from .ui import build_blocks
+
     app = FastAPI(
         title="InsideOut",
         description="Emotion-based audio CAPTCHA and crowd-labeling API.",
