@@ -30,10 +30,10 @@ import pytest  # noqa: E402
 import soundfile as sf  # noqa: E402
 import uvicorn  # noqa: E402
 from botocore.config import Config  # noqa: E402
-from moto.server import ThreadedMotoServer  # noqa: E402
 
 from insideout.emotions import EMOTION_IDS  # noqa: E402
 from insideout.library import ClipInfo  # noqa: E402
+from insideout.moto_server import AtomicMotoServer  # noqa: E402
 from insideout.services import Services, build_services  # noqa: E402
 from insideout.settings import Settings, setting_changes  # noqa: E402
 
@@ -112,40 +112,14 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-class _OneDynamoRequestAtATime:
-    """moto applies a DynamoDB request's conditions and writes without a lock, so two concurrent requests can
-    both pass a condition only one may (DynamoDB itself checks and writes an item atomically). Serving its
-    DynamoDB requests one at a time gives the tests DynamoDB's atomicity; S3 requests pass alongside."""
-
-    def __init__(self, app):
-        self.app = app
-        self.lock = threading.Lock()
-
-    def __call__(self, environ, start_response):
-        if not environ.get("HTTP_X_AMZ_TARGET", "").startswith("DynamoDB"):
-            return self.app(environ, start_response)
-        with self.lock:
-            return [b"".join(self.app(environ, start_response))]
-
-
-class AtomicMotoServer(ThreadedMotoServer):
-    def _server_entry(self) -> None:
-        from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
-        from werkzeug.serving import make_server
-
-        app = _OneDynamoRequestAtATime(DomainDispatcherApplication(create_backend_app))
-        self._server = make_server(self._ip_address, self._port, app, True)
-        self._server_ready_event.set()
-        self._server.serve_forever()
-
-
 class MotoEndpoint:
-    """moto's S3 and DynamoDB on 127.0.0.1:<port>, which a test may stop and start again on the same port."""
+    """moto's S3 and DynamoDB on 127.0.0.1:<port> (insideout.moto_server: DynamoDB atomic per request), which a
+    test may stop and start again on the same port."""
 
     def __init__(self) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        self._server: ThreadedMotoServer | None = None
+        self._server: AtomicMotoServer | None = None
 
     @property
     def running(self) -> bool:
@@ -153,7 +127,7 @@ class MotoEndpoint:
 
     def start(self) -> None:
         if self._server is None:
-            server = AtomicMotoServer(ip_address="127.0.0.1", port=self.port, verbose=False)
+            server = AtomicMotoServer(ip_address="127.0.0.1", port=self.port)
             server.start()
             self._server = server
 

@@ -27,8 +27,6 @@ METRICS = {"mel_l1": 0.5, "diagonality": 0.8125, "stopped_share": 1.0, "wer": 0.
 
 
 
-pytestmark = pytest.mark.usefixtures("backend")  # every test on SQLite, then on DynamoDB
-
 @pytest.fixture
 def trainable(stocked):
     stocked.retraining.base_config = TINY_CONFIG
@@ -274,7 +272,7 @@ def test_the_panel_starts_empty_in_the_page(ui):
 
 
 @pytest.fixture(scope="module")
-def live(tmp_path_factory, backend):
+def live(tmp_path_factory):
     with pytest.MonkeyPatch.context() as env:
         env.setenv("GRADIO_HEARTBEAT_INTERVAL", "0.2")
         with serve(tmp_path_factory.mktemp("training"), admin_password=ADMIN_PASSWORD) as server:

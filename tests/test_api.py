@@ -11,7 +11,6 @@ from insideout.emotions import EMOTION_IDS
 from tests.conftest import ADMIN_TOKEN, serve
 from tests.helpers import answers
 
-pytestmark = pytest.mark.usefixtures("backend")  # every test on SQLite, then on DynamoDB
 
 def new_challenge(http) -> dict:
     r = http.post("/api/v1/challenges", json={})

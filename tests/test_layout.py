@@ -24,7 +24,7 @@ def readme_layout() -> set[str]:
 
 def tree() -> set[str]:
     """Every module and package of insideout/ (a package's __init__ is the package), and the top level."""
-    out = {"app.py", "models/", "data/", "tests/", "examples/"}
+    out = {"app.py", "models/", "data/", "tests/", "examples/", "deploy/"}
     for path in (ROOT / "insideout").rglob("*.js"):  # the browser's scripts: a folder of the layout
         out.add(path.parent.relative_to(ROOT).as_posix() + "/")
     for path in (ROOT / "insideout").rglob("*.py"):

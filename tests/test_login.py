@@ -20,8 +20,6 @@ CLIENT = "198.51.100.7"
 
 
 
-pytestmark = pytest.mark.usefixtures("backend")  # every test on SQLite, then on DynamoDB
-
 def pass_token(services, client: str = CLIENT, action: str | None = "login", site: str = "builtin") -> str:
     """What the widget on the home page puts in the form: a challenge of the built-in site, passed."""
     view = services.captcha.create(client, site=site, action=action)

@@ -14,14 +14,12 @@ from insideout.botlab.arena import Arena
 from insideout.botlab.attackers.random_guess import RandomGuesser
 from insideout.botlab.evaluation import Identities, play_cell
 from insideout.ratelimit import RateLimiter, RateLimits
-from tests.conftest import SECRET, serve, sqlite_only
+from tests.conftest import SECRET, serve
 
 LOOPBACK = (ipaddress.ip_network("127.0.0.1/32"),)
 PUZZLE_FIELDS = {"algorithm", "salt", "difficulty", "expires_at", "signature"}
 
 
-
-pytestmark = pytest.mark.usefixtures("backend")  # every test on SQLite, then on DynamoDB
 
 def solved(difficulty: int = 8, secret: str = SECRET, now: float | None = None) -> proof.Solution:
     return proof.solve(proof.issue(secret, difficulty, now=now))
@@ -293,7 +291,6 @@ def test_refused_solutions_count_as_requests_never_as_new_challenges(tmp_path):
         assert puzzle_of(http)["difficulty"] == 4  # twenty refusals opened no challenge: no rise
 
 
-@sqlite_only  # empties the in-process window to stand for the minute passing
 def test_a_rate_limited_solution_is_not_spent_and_opens_a_challenge_later(tmp_path):
     with serve(tmp_path, pow_difficulty=4, rate_limit_per_min=1) as live, live.client() as http:
         assert create(http, {"pow": solve_json(puzzle_of(http))}).status_code == 201

@@ -31,8 +31,6 @@ TINY = StarterConfig(clips_per_emotion=3, unverified_share=0.34)  # 2 play + 1 u
 
 
 
-pytestmark = pytest.mark.usefixtures("backend")  # every test on SQLite, then on DynamoDB
-
 def cell(attacker: str, passes: int, n: int, policy: str = "1/3", low: float = 0.0, high: float = 1.0) -> dict:
     """A report cell as evaluation.Report.as_dict writes it (the fields the panel reads, and some it does not)."""
     chance = Policy(*map(int, policy.split("/"))).chance_pass_probability()

@@ -109,7 +109,8 @@ class Update:
 class Dynamo:
     """A low-level client on one deployment's tables (prefix) with the codec applied both ways."""
 
-    def __init__(self, prefix: str, endpoint_url: str | None = None, region: str | None = None):
+    def __init__(self, prefix: str, endpoint_url: str | None = None, region: str | None = None,
+                 agent: str | None = None):
         import boto3
         from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
         from botocore.config import Config
@@ -118,7 +119,7 @@ class Dynamo:
         self.client = boto3.client(
             "dynamodb", endpoint_url=endpoint_url or None, region_name=region or None,
             config=Config(retries={"mode": "standard", "max_attempts": 5}, connect_timeout=5, read_timeout=10,
-                          max_pool_connections=64),
+                          max_pool_connections=64, user_agent_extra=agent),
         )
         self._ser, self._de = TypeSerializer(), TypeDeserializer()
         self.calls: dict[str, int] = {}  # operation -> requests made (bench-api counts a cycle's cost)
@@ -188,13 +189,13 @@ class Dynamo:
             return False
         return True
 
-    def batch_get(self, table: str, keys: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        """The items of these keys that exist (any order), 100 keys a request, consistent reads."""
+    def batch_get(self, table: str, keys: list[dict[str, Any]], consistent: bool = True) -> list[dict[str, Any]]:
+        """The items of these keys that exist (any order), 100 keys a request."""
         found: list[dict[str, Any]] = []
         unique = list({tuple(sorted(k.items())): k for k in keys}.values())
         for start in range(0, len(unique), 100):
             pending = {self.name(table): {"Keys": [self.item(k) for k in unique[start:start + 100]],
-                                          "ConsistentRead": True}}
+                                          "ConsistentRead": consistent}}
             while pending:
                 answer = self.client.batch_get_item(RequestItems=pending, ReturnConsumedCapacity="TOTAL")
                 found += [self.row(i) for i in answer.get("Responses", {}).get(self.name(table), [])]

@@ -36,6 +36,7 @@ KEEP_TOKENS_S = 86_400  # past expiry, a token stays so that siteverify says "ex
 PICK_PAGE = 8  # candidates a pick draws among, past the excluded ones
 PICK_TRIES = 8  # picks tried again when a chosen clip changed before it could be taken
 NEED_PAGE = 25  # unverified clips read a request when looking for the one that needs votes most
+CHECK_AT_ONCE = 4  # of the least-voted clips, how many are checked for the voter at once (each check is a read)
 CLIP_GONE = "clip_gone"  # a vote on a clip deleted meanwhile: kept, not counted
 
 CLIP_COLUMNS = ("id", "audio_name", "pool", "store_pool", "label", "label_source", "intended_emotion", "retired",
@@ -61,8 +62,8 @@ class DynamoDBMetadata:
     """The metadata store of one deployment (a table prefix). Thread-safe: boto3 clients are."""
 
     def __init__(self, prefix: str, endpoint_url: str | None = None, region: str | None = None,
-                 votes_per_network: int = 0, check: bool = True):
-        self.d = Dynamo(prefix, endpoint_url, region)
+                 votes_per_network: int = 0, check: bool = True, agent: str | None = None):
+        self.d = Dynamo(prefix, endpoint_url, region, agent)  # agent: names a client in the User-Agent
         self.votes_per_network = votes_per_network
         if check:
             self.d.check()
@@ -193,43 +194,42 @@ class DynamoDBMetadata:
 
     def pick_unverified(self, exclude: Iterable[int], voter: str) -> int | None:
         """Fewest counted votes first (the need index is sorted by them), random among ties, skipping clips
-        this voter voted on and, under a cap, clips its network has filled."""
+        this voter voted on and, under a cap, clips its network has filled. Candidates are checked a few at a
+        time: a visitor has usually voted on none of them, and each check is a read."""
         exclude = set(exclude)
         network = network_of(voter)
         network = network if network is not None and self.votes_per_network > 0 else None
-        best: list[int] = []
-        least: int | None = None
-        chunk: list[dict[str, Any]] = []
+        group: list[int] = []
+        least = None
         for item in self.d.query("clips", "need_key = :k", {":k": "unverified"}, index="need", page=NEED_PAGE):
+            if item["id"] in exclude:
+                continue
             if least is not None and item["counted"] > least:
-                break
-            if item["id"] not in exclude:
-                chunk.append(item)
-            if len(chunk) >= NEED_PAGE:
-                least = self._eligible_least(chunk, voter, network, best, least)
-                chunk = []
-        if chunk:
-            self._eligible_least(chunk, voter, network, best, least)
-        return random.choice(best) if best else None
+                found = self._first_eligible(group, voter, network)
+                if found is not None:
+                    return found
+                group = []
+            least = item["counted"]
+            group.append(item["id"])
+        return self._first_eligible(group, voter, network)
 
-    def _eligible_least(self, page: list[dict[str, Any]], voter: str, network: str | None, best: list[int],
-                        least: int | None) -> int | None:
-        keys = [{"clip_id": i["id"], "sk": f"voter#{voter}"} for i in page]
-        if network is not None:
-            keys += [{"clip_id": i["id"], "sk": f"net#{network}"} for i in page]
-        found = {(g["clip_id"], g["sk"]): g for g in self.d.batch_get("votes", keys)}
-        for item in page:
-            if (item["id"], f"voter#{voter}") in found:
-                continue
-            filled = found.get((item["id"], f"net#{network}"), {}).get("n", 0)
-            if network is not None and filled >= self.votes_per_network:
-                continue
-            if least is None or item["counted"] < least:
-                least = item["counted"]
-                best.clear()
-            if item["counted"] == least:
-                best.append(item["id"])
-        return least
+    def _first_eligible(self, group: list[int], voter: str, network: str | None) -> int | None:
+        """A random clip of group (clips with as many counted votes) this voter may still count a vote on."""
+        random.shuffle(group)
+        for start in range(0, len(group), CHECK_AT_ONCE):
+            chunk = group[start:start + CHECK_AT_ONCE]
+            keys = [{"clip_id": c, "sk": f"voter#{voter}"} for c in chunk]
+            if network is not None:
+                keys += [{"clip_id": c, "sk": f"net#{network}"} for c in chunk]
+            # Eventually consistent: the vote's own conditional write is what decides whether it counts.
+            found = {(g["clip_id"], g["sk"]): g for g in self.d.batch_get("votes", keys, consistent=False)}
+            for clip_id in chunk:
+                voted = (clip_id, f"voter#{voter}") in found
+                full = network is not None and \
+                    found.get((clip_id, f"net#{network}"), {}).get("n", 0) >= self.votes_per_network
+                if not voted and not full:
+                    return clip_id
+        return None
 
     def set_pool(self, clip_id: int, from_pool: str, to_pool: str, now: float, label: str | None = None,
                  label_source: str | None = None) -> bool:
