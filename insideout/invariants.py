@@ -7,7 +7,7 @@ after any run, crash or load (the load test, the fault tests and the state machi
 - settled: no clip in transit (its pool differs from the pool its audio is in);
 - and, for a load test, every acknowledged answer was stored with its votes (lost_votes).
 
-Only Metadata and AudioStore protocol methods are used, so any backend (SQLite, S3, DynamoDB later) can be
+Only Metadata and AudioStore protocol methods are used, so any backend (SQLite, DynamoDB, local disk, S3) can be
 checked. Pure reads: a check never repairs (Library.repair does). Violations name clip ids and audio names:
 they are for the operator, never for a client.
 """

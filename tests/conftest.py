@@ -202,13 +202,25 @@ def backend(request: pytest.FixtureRequest) -> Iterator[str]:
         for name in BACKEND_VARIABLES:
             env.delenv(name, raising=False)
         if request.param == "dynamodb":
-            endpoint = request.getfixturevalue("moto")
-            endpoint.start()  # a test that stopped it and failed before starting it again
-            use_test_credentials(env)
-            env.setenv("INSIDEOUT_METADATA", "dynamodb")
-            env.setenv("INSIDEOUT_DYNAMODB_TABLE_PREFIX", tables_for(f"t{uuid.uuid4().hex[:12]}-", endpoint.url))
-            env.setenv("INSIDEOUT_DYNAMODB_ENDPOINT_URL", endpoint.url)
+            on_dynamodb_tables(env, request)
         yield request.param
+
+
+@pytest.fixture(scope="class")
+def on_dynamodb(request: pytest.FixtureRequest) -> Iterator[None]:
+    """A test class on DynamoDB (a unittest-style class, which a parametrized fixture cannot reach)."""
+    with pytest.MonkeyPatch.context() as env:
+        on_dynamodb_tables(env, request)
+        yield
+
+
+def on_dynamodb_tables(env: pytest.MonkeyPatch, request: pytest.FixtureRequest) -> None:
+    endpoint = request.getfixturevalue("moto")
+    endpoint.start()  # a test that stopped it and failed before starting it again
+    use_test_credentials(env)
+    env.setenv("INSIDEOUT_METADATA", "dynamodb")
+    env.setenv("INSIDEOUT_DYNAMODB_TABLE_PREFIX", tables_for(f"t{uuid.uuid4().hex[:12]}-", endpoint.url))
+    env.setenv("INSIDEOUT_DYNAMODB_ENDPOINT_URL", endpoint.url)
 
 
 @pytest.fixture

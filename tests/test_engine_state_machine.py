@@ -9,7 +9,9 @@ is exact. After every step: invariants.check finds exactly the crash leftovers t
 the time); every vote row, counted or not, is the model's, and votes only grow; each clip is in the pool the model
 says (so in one pool); each challenge is at the model's state and round; a token succeeds at most once.
 
-INSIDEOUT_FUZZ_EXAMPLES sets the number of examples: 100 by default (about 10 s), more to hunt for bugs.
+INSIDEOUT_FUZZ_EXAMPLES sets the number of examples: 100 by default (about 10 s), more to hunt for bugs. The same
+machine runs on DynamoDB too (moto's server on loopback): INSIDEOUT_FUZZ_DYNAMODB_EXAMPLES, 4 by default (each
+step is many HTTP requests there; about 40 s).
 """
 
 from __future__ import annotations
@@ -24,13 +26,14 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
-from hypothesis import HealthCheck, settings
+from hypothesis import HealthCheck, Phase, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
 
 from insideout.captcha import BadAnswer, Closed, Expired, NoClips, NotFound
 from insideout.db import Slot
 from insideout.db.clips import SPENT
+from insideout.db.dynamo_tables import TABLES
 from insideout.db.sites import KEEP_ANSWERS_S
 from insideout.emotions import EMOTION_IDS
 from insideout.invariants import IN_TRANSIT, ORPHAN_AUDIO, check
@@ -39,9 +42,11 @@ from insideout.services import Services, build_services
 from insideout.sites import TEST_SECRET_FAILS
 from insideout.storage import new_audio_name
 from tests.conftest import make_settings, stock, tone, wav_bytes
-from tests.helpers import answers
+from tests.helpers import answers, stored_rows
 
 EXAMPLES = int(os.environ.get("INSIDEOUT_FUZZ_EXAMPLES", "100"))
+# On DynamoDB (moto's server on loopback) a step is many HTTP requests: fewer, shorter runs in CI.
+DYNAMODB_EXAMPLES = int(os.environ.get("INSIDEOUT_FUZZ_DYNAMODB_EXAMPLES", "4"))
 PLAY, UNVERIFIED = 12, 3
 BASE = 1_700_000_000.0  # the fake clock starts on a whole second: expiries fall on exact instants
 # Three clients share a /24: under a cap of one counted vote per network per clip, the others' votes on a clip
@@ -175,11 +180,15 @@ class CaptchaEngine(RuleBasedStateMachine):
 
     def snapshot(self) -> dict[str, Any]:
         """Every row of every table and every audio file: what a refused step must leave as it was."""
-        with self.services.db.read() as db:
-            tables = [r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
-            rows = {t: sorted((tuple(r) for r in db.execute(f"SELECT * FROM [{t}]")), key=repr) for t in tables}
+        rows = {t: sorted(repr(sorted(r.items())) for r in stored_rows(self.services.db, t)) for t in self.tables()}
         rows["audio"] = {pool: sorted(self.services.store.names(pool)) for pool in POOLS}
         return rows
+
+    def tables(self) -> list[str]:
+        if self.settings.metadata == "dynamodb":
+            return [t.name for t in TABLES]
+        with self.services.db.read() as db:
+            return [r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
 
     def pickable(self) -> set[int]:
         return {i for i, c in self.clips.items() if c.pool == "play" and c.retired is None}
@@ -519,8 +528,7 @@ class CaptchaEngine(RuleBasedStateMachine):
 
     @invariant()
     def a_token_verifies_at_most_once(self) -> None:
-        with self.services.db.read() as db:
-            used = {r[0]: r[1] for r in db.execute("SELECT jti, used_at FROM tokens")}
+        used = {r["jti"]: r.get("used_at") for r in stored_rows(self.services.db, "tokens")}
         assert len(used) == len(self.tokens)
         for t in self.tokens:
             assert t.successes <= 1
@@ -536,3 +544,11 @@ TestAnyOrderOfCaptchaOperationsKeepsTheInvariants = CaptchaEngine.TestCase
 TestAnyOrderOfCaptchaOperationsKeepsTheInvariants.settings = settings(
     max_examples=EXAMPLES, stateful_step_count=30, deadline=None, derandomize=True, database=None,
     suppress_health_check=[HealthCheck.too_slow])
+
+
+@pytest.mark.usefixtures("on_dynamodb")
+class TestAnyOrderOfCaptchaOperationsKeepsTheInvariantsOnDynamoDB(CaptchaEngine.TestCase):
+    settings = settings(max_examples=DYNAMODB_EXAMPLES, stateful_step_count=20, deadline=None, derandomize=True,
+                        database=None, suppress_health_check=[HealthCheck.too_slow],
+                        phases=[Phase.explicit, Phase.generate])  # no shrinking: a run is slow, and a failing
+    # one prints its steps whole; DynamoDB's random picks would not replay the same anyway

@@ -1,4 +1,5 @@
-"""The metadata store: the Metadata interface the engine uses, and its SQLite implementation.
+"""The metadata store: the Metadata interface the engine uses, and its SQLite implementation (the DynamoDB one,
+dynamodb.py with its dynamo_* modules, is imported only when INSIDEOUT_METADATA=dynamodb asks for it).
 
 One module per section (clips, challenges with rounds, slots and tokens, votes, jobs, model versions,
 bot lab evaluations, dashboard analytics) holds that section's queries as plain functions over a

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import random
+import time
 import uuid
 from collections.abc import Iterable, Sequence
 from typing import Any
@@ -482,7 +483,10 @@ class DynamoDBMetadata:
                 reasons[i] = CONTROL_WRONG
             elif any(w.clip_id == v.clip_id and w.voter == v.voter for w in votes[:i]):
                 reasons[i] = REPEAT_VOTER
-        sks = [f"v#{now:020.6f}#{uuid.uuid4().hex[:12]}" for _ in votes]
+        # Sorted as written: the engine's time, then this machine's clock (votes of one instant keep their order),
+        # then the vote's place in this call and a random tail (unique across replicas).
+        written = time.time_ns()
+        sks = [f"v#{now:020.6f}#{written:020d}#{i:03d}{uuid.uuid4().hex[:8]}" for i in range(len(votes))]
         while True:
             operations, roles = list(head), ["head"] * len(head)
             for i, v in enumerate(votes):

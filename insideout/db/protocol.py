@@ -1,8 +1,9 @@
 """Metadata: the one narrow interface the engine uses to keep its metadata, whatever stores it.
 
-SQLite implements it today (insideout.db.sqlite.Database); a DynamoDB backend is to implement it
-again. So nothing here names SQL or a connection: arguments and results are plain values, dicts and
-the records of insideout.db.records. Races are settled by the store (conditional writes): a lost one
+SQLite implements it (insideout.db.sqlite.Database: one process), and so does DynamoDB
+(insideout.db.dynamodb.DynamoDBMetadata: several replicas); services.build_metadata picks by
+INSIDEOUT_METADATA. So nothing here names SQL or a connection: arguments and results are plain values, dicts
+and the records of insideout.db.records. Races are settled by the store (conditional writes): a lost one
 answers False, or raises Conflict where the docstring says so.
 """
 

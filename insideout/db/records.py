@@ -1,7 +1,7 @@
 """The plain values the metadata interface takes and gives: pools, the Conflict a lost race raises,
 and the Slot, RoundSlot, Challenge and Vote records.
 
-Free of SQLite on purpose: every implementation of Metadata (SQLite today, DynamoDB later) and every
+Free of SQLite on purpose: every implementation of Metadata (SQLite, DynamoDB) and every
 caller speaks in these.
 """
 
