@@ -1,4 +1,4 @@
-"""Two app processes (`insideout serve`, what `python app.py` runs) sharing DynamoDB and S3 on moto's server,
+"""Two app processes (`python app.py`) sharing DynamoDB and S3 on moto's server,
 behind a client that alternates between them: what one replica writes, the other reads and decides on, and
 no race between them loses or doubles anything.
 
@@ -8,10 +8,12 @@ Each visitor is its own client (loopback is a trusted proxy, so X-Forwarded-For 
 from __future__ import annotations
 
 import itertools
+import sys
 import threading
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import httpx
 import pytest
@@ -26,6 +28,7 @@ from tests.helpers import answers
 from tests.s3_fixtures import new_bucket
 
 REQUESTS_PER_MIN = 40  # per client, across both replicas
+APP = Path(__file__).resolve().parents[1] / "app.py"
 
 
 @pytest.fixture(scope="module")
@@ -67,7 +70,7 @@ def _replicas(moto, tmp_path_factory):
     services.clip_ids = stock(services, play=24, unverified=3)
     dirs = [tmp_path_factory.mktemp(f"replica{i}") for i in range(2)]
     with ThreadPoolExecutor(2) as pool:  # both start at once: a start is mostly imports
-        started = list(pool.map(lambda d: start_server(d, env), dirs))
+        started = list(pool.map(lambda d: start_server(d, env, command=[sys.executable, str(APP)]), dirs))
     services.urls = [url for _, url in started]
     try:
         yield services

@@ -73,10 +73,11 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_server(data_dir: Path, env: dict[str, str] | None = None,
-                 timeout_s: float = 120) -> tuple[subprocess.Popen, str]:
-    """`insideout serve` on a free loopback port for a benchmark (no rate limits; `env` adds or overrides
-    settings); returns the process and its URL once /api/v1/health answers."""
+def start_server(data_dir: Path, env: dict[str, str] | None = None, timeout_s: float = 120,
+                 command: list[str] | None = None) -> tuple[subprocess.Popen, str]:
+    """`insideout serve` (or `command`, e.g. `python app.py`, run from the current directory) on a free loopback
+    port for a benchmark (no rate limits; `env` adds or overrides settings); returns the process and its URL once
+    /api/v1/health answers."""
     port = free_port()
     env = {
         **os.environ,
@@ -89,7 +90,7 @@ def start_server(data_dir: Path, env: dict[str, str] | None = None,
         "HF_HUB_OFFLINE": "1",
         **(env or {}),
     }
-    proc = subprocess.Popen([sys.executable, "-m", "insideout", "serve"], env=env,
+    proc = subprocess.Popen(command or [sys.executable, "-m", "insideout", "serve"], env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     return proc, wait_until_up(proc, port, timeout_s, "the server")
 
