@@ -146,13 +146,27 @@ class DynamoDBMetadata:
                 if pick is None:
                     return None
                 chosen.append(pick)
+            if self._serve_all(chosen, budget, now):
+                return [c["id"] for c in chosen]
+        return None
+
+    def _serve_all(self, chosen: list[dict[str, Any]], budget: int, now: float) -> bool:
+        """Count one serving of each chosen clip, in one transaction; False when one was moved or retired
+        meanwhile. The index's `served` may lag: a serve-budget condition that fails on it is tried once more
+        with the clips' counts read from the table itself."""
+        for attempt in range(2):
             try:
                 self.d.transact([self.d.update_op("clips", {"id": c["id"]}, self._serve(c, budget, now))
                                  for c in chosen])
+                return True
             except Cancelled:
-                continue  # a chosen clip was served, moved or retired meanwhile (the index lags): pick again
-            return [c["id"] for c in chosen]
-        return None
+                if budget <= 0 or attempt:
+                    return False
+                fresh = {i["id"]: i for i in self.d.batch_get("clips", [{"id": c["id"]} for c in chosen])}
+                if any(fresh.get(c["id"], {}).get("pick_key") is None for c in chosen):
+                    return False  # retired, spent or gone: pick again
+                chosen = [fresh[c["id"]] for c in chosen]
+        return False
 
     @staticmethod
     def _serve(clip: dict[str, Any], budget: int, now: float) -> Update:
