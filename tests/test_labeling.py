@@ -16,8 +16,6 @@ CLIENT = "198.51.100.7"
 
 
 
-pytestmark = pytest.mark.usefixtures("backend")  # every test on SQLite, then on DynamoDB
-
 def test_the_next_clip_is_unverified_and_needs_votes_most(stocked):
     first = stocked.labeling.next(ALICE)
     assert first.clip_id in stocked.clip_ids["unverified"]

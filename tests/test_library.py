@@ -16,7 +16,6 @@ from insideout.storage import LocalStore, StoreError
 from insideout.wav import BadAudio
 from tests.conftest import tone, wav_bytes
 
-pytestmark = pytest.mark.usefixtures("backend")  # every test on SQLite, then on DynamoDB
 
 def test_adding_a_clip_stores_mono_22050_16bit_audio(services):
     clip_id = services.library.add_file(

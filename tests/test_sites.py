@@ -30,10 +30,8 @@ OTHER = "https://evil.example"
 
 
 
-pytestmark = pytest.mark.usefixtures("backend")  # every test on SQLite, then on DynamoDB
-
 @pytest.fixture(scope="module")
-def live(tmp_path_factory, backend):
+def live(tmp_path_factory):
     with serve(tmp_path_factory.mktemp("sites"), play=24, alt_pow_difficulty=4) as server:
         server.shop, server.shop_secret = server.services.sites.add("shop", [SHOP, "http://localhost:8000"])
         server.blog, server.blog_secret = server.services.sites.add("blog", ["https://blog.example"],

@@ -326,9 +326,10 @@ class Dynamo:
     def create_tables(self, point_in_time_recovery: bool = False) -> list[str]:
         """Create the tables that are missing (on-demand), wait for them, turn TTL on; returns those created."""
         created = []
+        missing = set(self.missing_tables())
         for table in TABLES:
             full = table.full_name(self.prefix)
-            if full in self.missing_tables():
+            if full in missing:
                 self.client.create_table(**create_table_request(table, self.prefix))
                 created.append(full)
         for table in TABLES:
