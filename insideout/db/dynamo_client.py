@@ -148,9 +148,6 @@ class Dynamo:
             return None
         return {k: load(self._de.deserialize(v)) for k, v in item.items()}
 
-    def key(self, table: str, **key: Any) -> dict[str, Any]:
-        return self.item(key)
-
     # -- single items -----------------------------------------------------------------------------
 
     def get(self, table: str, projection: str | None = None, **key: Any) -> dict[str, Any] | None:

@@ -616,11 +616,11 @@ class DynamoDBMetadata:
         item = self.d.get("admin", pk="job", sk=job_id)
         return self._job(item) if item else None
 
-    def _jobs(self, newest_first: bool = True) -> Iterable[dict[str, Any]]:
-        return self.d.query("admin", "pk = :j", {":j": "job"}, forward=not newest_first)
+    def _jobs(self, newest_first: bool = True, limit: int | None = None) -> Iterable[dict[str, Any]]:
+        return self.d.query("admin", "pk = :j", {":j": "job"}, forward=not newest_first, limit=limit)
 
     def jobs(self, limit: int = 20) -> list[dict[str, Any]]:
-        return [self._job(i) for i in self.d.query("admin", "pk = :j", {":j": "job"}, forward=False, limit=limit)]
+        return [self._job(i) for i in self._jobs(limit=limit)]
 
     def latest_job(self, kind: str) -> dict[str, Any] | None:
         return next((self._job(i) for i in self._jobs() if i["kind"] == kind), None)
