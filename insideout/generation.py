@@ -1,7 +1,8 @@
 """Generation: new clips from the acoustic model go to the crowd (the unverified pool), as a background job
 (the admin page) or in the foreground (`insideout generate`); and the one rule of which checkpoint generates.
 
-The emotion a clip was generated for is recorded as intended, never trusted: the crowd decides.
+The emotion a clip was generated for is recorded as intended, never trusted: the crowd decides. So is the
+speaker of the model's table it was spoken as (voices_for: by default the voices take turns).
 torch loads only when a generation runs, not when the app starts.
 """
 
@@ -26,6 +27,8 @@ if TYPE_CHECKING:
     from .tts.synthesize import Synthesizer
 
 MAX_CLIPS = 1000
+ROTATE = "rotate"  # the model's voices in turn
+BLEND = "blend"  # no speaker input: the voices' average (the only voice of a model without speakers)
 SHIPPED_CHECKPOINT = Path(__file__).resolve().parents[1] / "models" / "tacotron2-emotion.pt"
 
 
@@ -50,6 +53,7 @@ class GenerationRequest:
     sentences: tuple[str, ...] = ()  # empty: the shipped sentences
     seed: int = 0
     batch_size: int = 8
+    voice: str = ROTATE  # ROTATE, BLEND or one of the model's voices
 
     def plan(self) -> list[tuple[str, str]]:
         """(sentence, emotion) pairs: emotions in turn, sentences drawn without repeats while they last."""
@@ -65,6 +69,18 @@ class GenerationRequest:
         while len(order) < self.count:
             order.extend(rng.permutation(len(sentences)).tolist())
         return [(sentences[order[i]], self.emotions[i % len(self.emotions)]) for i in range(self.count)]
+
+
+def voices_for(choice: str, voices: tuple[str, ...], count: int) -> list[str]:
+    """The speaker of each of count clips ("" for the blend), from a request's voice and the model's voices."""
+    if choice == ROTATE:
+        return [voices[i % len(voices)] for i in range(count)] if voices else [""] * count
+    if choice == BLEND:
+        return [""] * count
+    if choice not in voices:
+        raise GenerationError(f"the model has no voice {choice!r}; choose {ROTATE}, {BLEND}"
+                              + (f" or one of {', '.join(voices)}" if voices else " (it has no speaker input)"))
+    return [choice] * count
 
 
 @dataclass
@@ -101,7 +117,9 @@ class Generation:
             check_cancel: Callable[[], None] | None = None) -> GenerationReport:
         """Generate now, in this thread; a bad request or a missing model is refused before any work."""
         request.plan()
-        return generate(self.library, self.synthesizer(checkpoint), request, progress, check_cancel)
+        synthesizer = self.synthesizer(checkpoint)
+        voices_for(request.voice, synthesizer.voices, 1)  # an unknown voice is refused before any clip
+        return generate(self.library, synthesizer, request, progress, check_cancel)
 
     def start(self, request: GenerationRequest, checkpoint: str | Path | None = None) -> int:
         """Queue a generation job; a bad request is refused here, before anything is queued. The checkpoint
@@ -122,12 +140,14 @@ def generate(library: Library, synthesizer: Synthesizer, request: GenerationRequ
              check_cancel: Callable[[], None] | None = None) -> GenerationReport:
     """Synthesize the planned clips in batches and add them to `unverified` with full provenance."""
     plan = request.plan()
+    speakers = voices_for(request.voice, synthesizer.voices, len(plan))
     report = GenerationReport()
     for start in range(0, len(plan), request.batch_size):
         if check_cancel:
             check_cancel()
         chunk = plan[start:start + request.batch_size]
-        results = synthesizer.synthesize([t for t, _ in chunk], [e for _, e in chunk])
+        results = synthesizer.synthesize([t for t, _ in chunk], [e for _, e in chunk],
+                                         speakers[start:start + request.batch_size])
         for (text, emotion_id), result in zip(chunk, results, strict=True):
             where = f"{emotion_id} {text!r}"
             if not result.stopped:
@@ -138,7 +158,7 @@ def generate(library: Library, synthesizer: Synthesizer, request: GenerationRequ
                 engine="tacotron2+hifigan", model_version=result.model_version,
                 provenance={"acoustic_model": result.model_version, "vocoder": result.vocoder,
                             "frames": result.frames, "checkpoint": synthesizer.acoustic.provenance,
-                            "seed": request.seed},
+                            "seed": request.seed, "speaker": result.speaker or BLEND},
             )
             try:
                 report.clip_ids.append(library.add(result.wave, result.sample_rate, "unverified", info))

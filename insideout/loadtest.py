@@ -344,7 +344,7 @@ class GenerationDriver:
             if not any("admin" in str(v) and "Signed in" in str(v) for v in login):
                 raise RuntimeError(f"the admin login was refused: {json.dumps(login, default=str)[:300]}")
             before = self.answerer.db.latest_job(GENERATE_KIND)
-            client.predict(self.config.generate_count, list(EMOTION_IDS), api_name="/admin_generate")
+            client.predict(self.config.generate_count, list(EMOTION_IDS), "rotate", api_name="/admin_generate")
         finally:
             client.close()
         job = self.answerer.db.latest_job(GENERATE_KIND)

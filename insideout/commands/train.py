@@ -8,6 +8,10 @@ raise --steps to train further.
     insideout train --render-teacher data/teacher --sentences 4000 --emotions-per-sentence 2
     insideout train --corpus data/teacher --run-dir runs/default --steps 20000
     insideout train --pool play --source starter --run-dir runs/starter --steps 2000
+
+Speakers (--speakers): by default the starter voices that speak the data join the model's speaker table
+(a fine-tune keeps its checkpoint's and adds these); `none` adds none; or name them. Items of other
+voices train as the unknown speaker.
 """
 
 from __future__ import annotations
@@ -47,6 +51,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     run.add_argument("--checkpoint-every", type=int, default=500)
     run.add_argument("--seed", type=int, default=0)
     run.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
+    run.add_argument("--speakers", nargs="+", default=["auto"], metavar="VOICE",
+                     help="voices to add to the speaker table: auto (the starter voices in the data), none, "
+                          "or voice ids")
     run.add_argument("--out", type=Path, help="also copy the finished model here (e.g. models/tacotron2-emotion.pt)")
 
 
@@ -73,6 +80,19 @@ def render_teacher(args: argparse.Namespace) -> int:
     return 0 if not report.failed else 1
 
 
+def training_speakers(asked: list[str], voices: list[str]) -> tuple[str, ...]:
+    """--speakers as a table: auto takes the starter voices the data speaks, in the starter's order."""
+    from insideout.corpus.synth import VOICES
+
+    if asked == ["auto"]:
+        return tuple(v for v in VOICES if v in set(voices))
+    if asked == ["none"]:
+        return ()
+    if "auto" in asked or "none" in asked:
+        raise CommandError("--speakers takes auto, none, or voice ids: not a mix")
+    return tuple(dict.fromkeys(asked))
+
+
 def run(args: argparse.Namespace, ctx: Context) -> int:
     if args.render_teacher:
         return render_teacher(args)
@@ -87,10 +107,13 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
         items = items_from_pool(ctx.services().library, args.pool, args.source)
         description = {"pool": args.pool, "source": args.source}
     description["items"] = len(items)
-    config = TrainConfig(preset=args.preset, init_from=args.init_from, batch_size=args.batch_size, lr=args.lr,
+    speakers = training_speakers(args.speakers, [item.speaker for item in items])
+    config = TrainConfig(speakers=speakers,
+                         preset=args.preset, init_from=args.init_from, batch_size=args.batch_size, lr=args.lr,
                          lr_half_life_steps=args.lr_half_life, guided_attention_weight=args.guided_attention_weight,
                          steps=args.steps, checkpoint_every=args.checkpoint_every, seed=args.seed, device=args.device)
-    print(f"{len(items)} items -> {args.run_dir} ({config.preset}, batch {config.batch_size}, {config.steps} steps)")
+    print(f"{len(items)} items -> {args.run_dir} ({config.preset}, batch {config.batch_size}, {config.steps} steps, "
+          f"speakers: {', '.join(speakers) or 'none added'})")
     last = [0.0]
 
     def progress(p: TrainProgress) -> None:

@@ -28,6 +28,7 @@ class Synthesis:
     vocoder: str
     frames: int
     stopped: bool  # False when the decoder ran to its step limit without deciding to stop
+    speaker: str = ""  # the voice of the model's speaker table it spoke in ("": none, the voices' blend)
 
 
 def encode_batch(frontend: Frontend, texts: list[str], emotions: list[str]):
@@ -53,14 +54,30 @@ class Synthesizer:
     def version(self) -> str:
         return f"{self.acoustic.version}+{self.vocoder.name}"
 
-    def synthesize(self, texts: list[str], emotions: list[str]) -> list[Synthesis]:
-        """Speak each text in its emotion; one batch through each model."""
+    @property
+    def voices(self) -> tuple[str, ...]:
+        """The speakers the model can speak as (empty: it has no speaker input)."""
+        return self.acoustic.speakers
+
+    def synthesize(self, texts: list[str], emotions: list[str], speakers: list[str] | None = None) -> list[Synthesis]:
+        """Speak each text in its emotion, and in its speaker's voice where given (a name of `voices`;
+        "" for none); one batch through each model."""
         if len(texts) != len(emotions) or not texts:
             raise SynthesisError("give one emotion per text, and at least one text")
+        speakers = list(speakers) if speakers is not None else [""] * len(texts)
+        if len(speakers) != len(texts):
+            raise SynthesisError("give one speaker per text")
+        unknown = sorted({s for s in speakers if s and s not in self.voices})
+        if unknown:
+            raise SynthesisError(f"the model has no voice {', '.join(unknown)}; its voices: "
+                                 f"{', '.join(self.voices) or 'none (it has no speaker input)'}")
         order, batch, lengths, emotions_sorted = encode_batch(self.acoustic.frontend, texts, emotions)
-        max_step = self.acoustic.model.config.decoder_max_step
+        model = self.acoustic.model
+        speaker_ids = torch.tensor([self.voices.index(speakers[i]) if speakers[i] else model.unknown_speaker
+                                    for i in order])
+        max_step = model.config.decoder_max_step
         with self._lock, torch.inference_mode():
-            mels, mel_lengths, _ = self.acoustic.model.infer(batch, lengths, emotions_sorted)
+            mels, mel_lengths, _ = model.infer(batch, lengths, emotions_sorted, speaker_ids)
             # The vocoder takes one clip at a time, cut to its own length: on a CPU a batch is no
             # faster per second of audio (measured 0.29 alone vs 0.49 in eights), and padding is waste.
             waves = [self.vocoder(mels[row, :, : int(mel_lengths[row])])[0] for row in range(len(order))]
@@ -69,11 +86,11 @@ class Synthesizer:
             frames = int(mel_lengths[row])
             wave = waves[row][: frames * MEL.hop_length].astype(np.float32)
             out[i] = Synthesis(wave, MEL.sample_rate, self.acoustic.version, self.vocoder.name, frames,
-                               stopped=frames < max_step)
+                               stopped=frames < max_step, speaker=speakers[i])
         return out
 
-    def speak(self, text: str, emotion_id: str) -> Synthesis:
-        return self.synthesize([text], [emotion_id])[0]
+    def speak(self, text: str, emotion_id: str, speaker: str = "") -> Synthesis:
+        return self.synthesize([text], [emotion_id], [speaker])[0]
 
 
 _shared: dict[str, Synthesizer] = {}

@@ -2,7 +2,11 @@
 
 The emotion enters as a learned embedding added to every encoder output through a projection that
 starts at zero, so a neutral pretrained Tacotron2 loads and speaks exactly as before until training
-teaches it the emotions.
+teaches it the emotions. The speaker enters the same way, beside it: a corpus of several voices with no
+speaker input makes the decoder predict their average, which smooths away the pitch movement that
+carries emotion. The speaker table is recorded in the checkpoint like the emotions; one extra row,
+fixed at zero, stands for an unknown speaker (a crowd clip of no starter voice), so such clips train and
+speak as the model without speakers would. A checkpoint without speakers has no speaker layers at all.
 
 Checkpoint formats read here:
 - InsideOut's own (`format: insideout-tacotron2`): config, weights (fp16 on disk), the emotion
@@ -15,7 +19,7 @@ Any of them from a local path, or by http(s) URL where the network allows (as on
 from __future__ import annotations
 
 import hashlib
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 
 import torch
@@ -53,6 +57,8 @@ class Tacotron2Config:
     gate_threshold: float = 0.5
     n_emotions: int = len(EMOTION_IDS)
     emotion_dim: int = 64
+    n_speakers: int = 0  # 0: no speaker input (checkpoints made before speakers)
+    speaker_dim: int = 64
 
     @classmethod
     def from_dict(cls, data: dict) -> Tacotron2Config:
@@ -89,23 +95,38 @@ class EmotionTacotron2(nn.Module):
         self.emotion_projection = nn.Linear(c.emotion_dim, c.encoder_embedding_dim)
         nn.init.zeros_(self.emotion_projection.weight)
         nn.init.zeros_(self.emotion_projection.bias)
+        if c.n_speakers:
+            # Row n_speakers is the unknown speaker: padding_idx keeps it zero and untrained, and with no
+            # bias in the projection it adds exactly nothing.
+            self.speaker_embedding = nn.Embedding(c.n_speakers + 1, c.speaker_dim, padding_idx=c.n_speakers)
+            self.speaker_projection = nn.Linear(c.speaker_dim, c.encoder_embedding_dim, bias=False)
+            nn.init.zeros_(self.speaker_projection.weight)
 
-    def encode(self, tokens: torch.Tensor, lengths: torch.Tensor, emotions: torch.Tensor) -> torch.Tensor:
+    @property
+    def unknown_speaker(self) -> int:
+        return self.config.n_speakers
+
+    def encode(self, tokens: torch.Tensor, lengths: torch.Tensor, emotions: torch.Tensor,
+               speakers: torch.Tensor | None = None) -> torch.Tensor:
         embedded = self.backbone.embedding(tokens).transpose(1, 2)
         encoded = self.backbone.encoder(embedded, lengths)
-        return encoded + self.emotion_projection(self.emotion_embedding(emotions)).unsqueeze(1)
+        encoded = encoded + self.emotion_projection(self.emotion_embedding(emotions)).unsqueeze(1)
+        if speakers is not None and self.config.n_speakers:
+            encoded = encoded + self.speaker_projection(self.speaker_embedding(speakers)).unsqueeze(1)
+        return encoded
 
-    def forward(self, tokens, token_lengths, emotions, mels, mel_lengths):
-        """Teacher-forced: (mel before postnet, mel after postnet, gate logits, alignments)."""
-        encoded = self.encode(tokens, token_lengths, emotions)
+    def forward(self, tokens, token_lengths, emotions, mels, mel_lengths, speakers=None):
+        """Teacher-forced: (mel before postnet, mel after postnet, gate logits, alignments).
+        speakers: one index per row (unknown_speaker for none); None: no speaker input."""
+        encoded = self.encode(tokens, token_lengths, emotions, speakers)
         mel, gate, alignments = self.backbone.decoder(encoded, mels, memory_lengths=token_lengths)
         mel_post = mel + self.backbone.postnet(mel)
         return mel, mel_post, gate, alignments
 
     @torch.inference_mode()
-    def infer(self, tokens, lengths, emotions):
+    def infer(self, tokens, lengths, emotions, speakers=None):
         """Free-running: (mel after postnet, mel lengths, alignments (batch, frames, tokens))."""
-        encoded = self.encode(tokens, lengths, emotions)
+        encoded = self.encode(tokens, lengths, emotions, speakers)
         mel, mel_lengths, _, alignments = self.backbone.decoder.infer(encoded, lengths)
         mel = mel + self.backbone.postnet(mel)
         n_batch = tokens.shape[0]
@@ -121,9 +142,36 @@ class AcousticModel:
     frontend: Frontend
     version: str  # short content hash: names the weights in every clip's provenance
     provenance: dict
+    speakers: tuple[str, ...] = ()  # the speaker table: row i speaks as speakers[i]
 
     def parameter_count(self) -> int:
         return sum(p.numel() for p in self.model.parameters())
+
+
+def with_speakers(model: EmotionTacotron2, speakers: tuple[str, ...], new: tuple[str, ...]) -> tuple[
+        EmotionTacotron2, tuple[str, ...]]:
+    """The model with `new` speakers added to its table `speakers` (those already there are kept, in
+    place): (model, the whole table). Everything else is copied; a model that had no speakers gets a
+    zero projection, so it speaks exactly as before until trained."""
+    added = tuple(dict.fromkeys(n for n in new if n not in speakers))
+    if not added:
+        return model, speakers
+    table = speakers + added
+    grown = EmotionTacotron2(replace(model.config, n_speakers=len(table)))
+    state = {k: v for k, v in model.state_dict().items() if not k.startswith("speaker_")}
+    missing, unexpected = grown.load_state_dict(state, strict=False)
+    assert not unexpected and all(k.startswith("speaker_") for k in missing), (missing, unexpected)
+    if speakers:
+        with torch.no_grad():
+            grown.speaker_embedding.weight[: len(speakers)] = model.speaker_embedding.weight[: len(speakers)]
+            grown.speaker_projection.weight.copy_(model.speaker_projection.weight)
+    grown.train(model.training)
+    return grown, table
+
+
+def speaker_index(model: EmotionTacotron2, speakers: tuple[str, ...], name: str | None) -> int:
+    """A speaker's row in the model's table; unknown_speaker for a name not in it (or none)."""
+    return speakers.index(name) if name in speakers else model.unknown_speaker
 
 
 def version_of(state_dict: dict) -> str:
@@ -135,17 +183,21 @@ def version_of(state_dict: dict) -> str:
 
 
 def save(model: AcousticModel | EmotionTacotron2, path: str | Path, frontend: Frontend | None = None,
-         provenance: dict | None = None, fp16: bool = True) -> str:
+         provenance: dict | None = None, fp16: bool = True, speakers: tuple[str, ...] = ()) -> str:
     """Write the project's own format; returns the version. fp16 halves the file, costs nothing audible."""
     if isinstance(model, AcousticModel):
-        frontend, provenance, model = model.frontend, {**model.provenance, **(provenance or {})}, model.model
+        frontend, provenance, speakers, model = (model.frontend, {**model.provenance, **(provenance or {})},
+                                                 model.speakers, model.model)
+    if len(speakers) != model.config.n_speakers:
+        raise CheckpointError(f"{len(speakers)} speaker names for a model of {model.config.n_speakers} speakers")
     state = {k: (v.half() if fp16 and v.is_floating_point() else v) for k, v in model.state_dict().items()}
     version = version_of(state)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(path.suffix + ".tmp")
     torch.save({"format": FORMAT, "format_version": FORMAT_VERSION, "config": asdict(model.config),
-                "state_dict": state, "emotions": list(EMOTION_IDS), "frontend": (frontend or PHONEMES).to_dict(),
+                "state_dict": state, "emotions": list(EMOTION_IDS),
+                "speakers": list(speakers), "frontend": (frontend or PHONEMES).to_dict(),
                 "mel": asdict(MEL), "provenance": provenance or {}, "version": version}, tmp)
     tmp.replace(path)
     return version
@@ -224,6 +276,9 @@ def load(source: str | Path) -> AcousticModel:
         if data.get("mel") != asdict(MEL):
             raise CheckpointError(f"{source}: trained on other mel settings {data.get('mel')}")
         config = Tacotron2Config.from_dict(data["config"])
+        speakers = tuple(data.get("speakers") or ())  # none before speakers existed
+        if len(speakers) != config.n_speakers:
+            raise CheckpointError(f"{source}: {len(speakers)} speaker names for {config.n_speakers} speakers")
         model = EmotionTacotron2(config)
         try:
             model.load_state_dict({k: v.float() if v.is_floating_point() else v
@@ -232,7 +287,7 @@ def load(source: str | Path) -> AcousticModel:
             raise CheckpointError(f"{source}: the weights do not fit its config ({e})") from None
         model.eval()
         return AcousticModel(model, Frontend.from_dict(data["frontend"]), data["version"],
-                             {**data.get("provenance", {}), "source": str(source)})
+                             {**data.get("provenance", {}), "source": str(source)}, speakers)
     if "state_dict" in data and any(".linear_layer." in k for k in data["state_dict"]):
         return _load_backbone(_nvidia_to_torchaudio(data["state_dict"]), NVIDIA, str(source), "nvidia")
     if "embedding.weight" in data:

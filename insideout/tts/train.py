@@ -7,6 +7,10 @@ depends only on (seed, epoch), so a run resumed from a checkpoint sees exactly t
 uninterrupted run would have seen: with the model, optimizer and RNG states restored, it continues
 bit for bit. The same code runs on the CPU and on a GPU (device "auto").
 
+Speakers: an item names its voice (a teacher corpus's manifest and the library's starter clips do). The
+model's speaker table (tacotron2.with_speakers) is the checkpoint's, plus config.speakers; an item whose voice
+is not in the table (a crowd clip of the model's own voice, an import) trains as the unknown speaker.
+
 Loss: L1 + MSE of the mel before and after the postnet, stop-gate BCE, and a guided-attention penalty
 averaged per decoder frame (weight ~5). Averaged over every attention cell instead, the penalty was too
 weak on small data and attention never formed (measured while building the shipped model).
@@ -61,6 +65,7 @@ class TrainConfig:
     seed: int = 0
     device: str = "auto"  # auto | cpu | cuda
     max_frames: int = 800  # longer clips are left out (9.3 s): memory grows with frames x tokens
+    speakers: tuple[str, ...] = ()  # voices to add to the model's speaker table (the rest train as unknown)
 
     def resume_key(self) -> dict:
         """What must match for a checkpoint to be resumed: not the step budget or checkpoint period."""
@@ -79,6 +84,7 @@ class TrainItem:
     emotion: str
     load_wave: Callable[[], np.ndarray] = field(compare=False, repr=False)  # float32 mono at MEL.sample_rate
     clip_id: int | None = None  # when it comes from the library
+    speaker: str = ""  # the voice that speaks it ("" unknown)
 
 
 @dataclass(frozen=True)
@@ -104,10 +110,11 @@ class TrainResult:
 # -- data ---------------------------------------------------------------------------------------
 
 
-def wave_item(wave: np.ndarray, text: str, emotion_id: str, clip_id: int | None = None) -> TrainItem:
+def wave_item(wave: np.ndarray, text: str, emotion_id: str, clip_id: int | None = None,
+              speaker: str = "") -> TrainItem:
     wave = np.asarray(wave, dtype=np.float32)
     audio_id = hashlib.sha256(wave.tobytes()).hexdigest()
-    return TrainItem(audio_id, text, emotion(emotion_id).id, lambda: wave, clip_id)
+    return TrainItem(audio_id, text, emotion(emotion_id).id, lambda: wave, clip_id, speaker)
 
 
 def items_from_clips(library, clip_rows: Sequence[dict]) -> list[TrainItem]:
@@ -118,7 +125,7 @@ def items_from_clips(library, clip_rows: Sequence[dict]) -> list[TrainItem]:
             continue
         clip_id = row["id"]
         items.append(TrainItem(row["sha256"], row["text"], row["label"],
-                               lambda clip_id=clip_id: library.wave(clip_id), clip_id))
+                               lambda clip_id=clip_id: library.wave(clip_id), clip_id, row.get("voice") or ""))
     return items
 
 
@@ -149,7 +156,8 @@ def items_from_folder(folder: str | Path) -> list[TrainItem]:
                 raise TrainError(f"{path}: {sr} Hz, expected {MEL.sample_rate}")
             return wave
 
-        items.append(TrainItem(entry["sha256"], entry["text"], entry["emotion"], load))
+        items.append(TrainItem(entry["sha256"], entry["text"], entry["emotion"], load,
+                               speaker=entry.get("voice") or ""))
     return items
 
 
@@ -189,10 +197,13 @@ class Example:
     tokens: torch.Tensor  # (tokens,) long
     emotion: int
     mel: torch.Tensor  # (n_mels, frames)
+    speaker: int = 0  # a row of the model's speaker table
 
 
-def prepare(items: Sequence[TrainItem], cache: MelCache, frontend: Frontend, max_frames: int) -> list[Example]:
-    """Items -> tensors, in a stable order (by audio id), so the batch plan does not depend on the source's."""
+def prepare(items: Sequence[TrainItem], cache: MelCache, frontend: Frontend, max_frames: int,
+            speakers: tuple[str, ...] = ()) -> list[Example]:
+    """Items -> tensors, in a stable order (by audio id), so the batch plan does not depend on the source's.
+    speakers is the model's table: a voice not in it is the unknown speaker, row len(speakers)."""
     examples = []
     tokens_of: dict[str, list[int]] = {}
     for item in sorted(items, key=lambda i: (i.audio_id, i.text, i.emotion)):
@@ -201,8 +212,9 @@ def prepare(items: Sequence[TrainItem], cache: MelCache, frontend: Frontend, max
             continue
         if item.text not in tokens_of:
             tokens_of[item.text] = frontend.encode(item.text)
+        speaker = speakers.index(item.speaker) if item.speaker in speakers else len(speakers)
         examples.append(Example(torch.tensor(tokens_of[item.text], dtype=torch.long),
-                                EMOTION_IDS.index(emotion(item.emotion).id), mel))
+                                EMOTION_IDS.index(emotion(item.emotion).id), mel, speaker))
     return examples
 
 
@@ -224,10 +236,11 @@ class Batch:
     emotions: torch.Tensor
     mels: torch.Tensor
     mel_lengths: torch.Tensor
+    speakers: torch.Tensor
 
     def to(self, device: torch.device) -> Batch:
         return Batch(*(t.to(device) for t in (self.tokens, self.token_lengths, self.emotions, self.mels,
-                                             self.mel_lengths)))
+                                             self.mel_lengths, self.speakers)))
 
 
 def collate(examples: Sequence[Example]) -> Batch:
@@ -241,7 +254,8 @@ def collate(examples: Sequence[Example]) -> Batch:
     for i, e in enumerate(examples):
         tokens[i, :len(e.tokens)] = e.tokens
         mels[i, :, :e.mel.shape[-1]] = e.mel
-    return Batch(tokens, token_lengths, torch.tensor([e.emotion for e in examples]), mels, mel_lengths)
+    return Batch(tokens, token_lengths, torch.tensor([e.emotion for e in examples]), mels, mel_lengths,
+                 torch.tensor([e.speaker for e in examples]))
 
 
 # -- loss ---------------------------------------------------------------------------------------
@@ -263,7 +277,7 @@ def guided_attention_penalty(alignments: torch.Tensor, token_lengths: torch.Tens
 
 def losses(model: t2.EmotionTacotron2, batch: Batch, config: TrainConfig) -> dict[str, torch.Tensor]:
     mel, mel_post, gate, alignments = model(batch.tokens, batch.token_lengths, batch.emotions, batch.mels,
-                                            batch.mel_lengths)
+                                            batch.mel_lengths, batch.speakers)
     frames = batch.mels.shape[-1]
     valid = (torch.arange(frames, device=mel.device).view(1, -1) < batch.mel_lengths.view(-1, 1))
     mask = valid.unsqueeze(1).float()
@@ -298,19 +312,21 @@ def pick_device(name: str) -> torch.device:
     return torch.device(name)
 
 
-def build_model(config: TrainConfig) -> tuple[t2.EmotionTacotron2, Frontend, dict]:
-    """A fresh model of the preset, or the init_from checkpoint to fine-tune (with its frontend)."""
+def build_model(config: TrainConfig) -> tuple[t2.EmotionTacotron2, Frontend, tuple[str, ...], dict]:
+    """A fresh model of the preset, or the init_from checkpoint to fine-tune (with its frontend), with
+    config.speakers added to its speaker table: (model, frontend, speaker table, lineage)."""
+    torch.manual_seed(config.seed)  # new speaker rows are drawn from it: a resumed run rebuilds them alike
     if config.init_from:
         loaded = t2.load(config.init_from)
         if loaded.frontend.name != "phonemes":
             raise TrainError(f"{config.init_from}: a {loaded.frontend.name} model; training speaks phonemes")
-        model = loaded.model
-        return model, loaded.frontend, {"parent_version": loaded.version, "init_from": config.init_from}
+        model, speakers = t2.with_speakers(loaded.model, loaded.speakers, config.speakers)
+        return model, loaded.frontend, speakers, {"parent_version": loaded.version, "init_from": config.init_from}
     if config.preset not in t2.PRESETS:
         raise TrainError(f"unknown preset {config.preset!r}; expected one of {', '.join(t2.PRESETS)}")
-    torch.manual_seed(config.seed)
-    model_config = replace(t2.PRESETS[config.preset], **config.model_overrides)
-    return t2.EmotionTacotron2(model_config), PHONEMES, {"parent_version": None}
+    speakers = tuple(dict.fromkeys(config.speakers))
+    model_config = replace(t2.PRESETS[config.preset], **config.model_overrides, n_speakers=len(speakers))
+    return t2.EmotionTacotron2(model_config), PHONEMES, speakers, {"parent_version": None}
 
 
 def _rng_state() -> dict:
@@ -348,8 +364,8 @@ def train(items: Sequence[TrainItem], config: TrainConfig, run_dir: str | Path, 
     run_dir.mkdir(parents=True, exist_ok=True)
     cache = MelCache(cache_dir or run_dir / "mels")
     device = pick_device(config.device)
-    model, frontend, lineage = build_model(config)
-    examples = prepare(items, cache, frontend, config.max_frames)
+    model, frontend, speakers, lineage = build_model(config)
+    examples = prepare(items, cache, frontend, config.max_frames, speakers)
     if not examples:
         raise TrainError("no usable training examples (each needs text, an emotion and 2 to max_frames frames)")
     batch_size = min(config.batch_size, len(examples))
@@ -423,6 +439,8 @@ def train(items: Sequence[TrainItem], config: TrainConfig, run_dir: str | Path, 
     provenance = {
         "trained": "insideout.tts.train",
         "data": {"examples": len(examples), "texts": len({tuple(e.tokens.tolist()) for e in examples}),
+                 "examples_by_speaker": {name: sum(e.speaker == i for e in examples)
+                                         for i, name in enumerate((*speakers, "unknown"))},
                  "audio_seconds": round(sum(e.mel.shape[-1] for e in examples) * MEL.hop_length
                                         / MEL.sample_rate, 1), **(description or {})},
         "config": asdict(config),
@@ -433,7 +451,7 @@ def train(items: Sequence[TrainItem], config: TrainConfig, run_dir: str | Path, 
         **lineage,
     }
     model_path = run_dir / MODEL_NAME
-    version = t2.save(model, model_path, frontend, provenance)
+    version = t2.save(model, model_path, frontend, provenance, speakers=speakers)
     return TrainResult(model_path, version, step, time.monotonic() - started, history["losses"], provenance)
 
 
@@ -450,7 +468,7 @@ def evaluate(model_path: str | Path, items: Sequence[TrainItem], cache_dir: str 
     diagonality (1 minus the guided-attention penalty per frame: 1 when all attention is on the diagonal)."""
     loaded = t2.load(model_path)
     model = loaded.model.eval()
-    examples = prepare(items, MelCache(cache_dir), loaded.frontend, model.config.decoder_max_step)
+    examples = prepare(items, MelCache(cache_dir), loaded.frontend, model.config.decoder_max_step, loaded.speakers)
     if not examples:
         return {"examples": 0}
     l1, diagonal, gate, n = 0.0, 0.0, 0.0, 0
@@ -458,7 +476,7 @@ def evaluate(model_path: str | Path, items: Sequence[TrainItem], cache_dir: str 
     for start in range(0, len(examples), batch_size):
         batch = collate(examples[start:start + batch_size])
         _, mel_post, gate_logits, alignments = model(batch.tokens, batch.token_lengths, batch.emotions,
-                                                       batch.mels, batch.mel_lengths)
+                                                       batch.mels, batch.mel_lengths, batch.speakers)
         frames = batch.mels.shape[-1]
         mask = (torch.arange(frames).view(1, -1) < batch.mel_lengths.view(-1, 1)).unsqueeze(1).float()
         l1 += float(((mel_post - batch.mels).abs() * mask).sum() / (mask.sum() * MEL.n_mels)) * len(batch.tokens)

@@ -18,7 +18,7 @@ from ...accounts import NotAllowed, Session
 from ...botlab.attackers import ATTACKERS
 from ...db import JOB_CANCELLED, JOB_DONE, JOB_QUEUED, JOB_RUNNING, POOLS
 from ...emotions import EMOTION_IDS, UnknownEmotion
-from ...generation import MAX_CLIPS, GenerationError, GenerationRequest
+from ...generation import MAX_CLIPS, ROTATE, GenerationError, GenerationRequest
 from ...jobs import BOT_EVALUATION, GENERATE, TRAIN, JobStatus
 from ...library import ClipError
 from ...retraining import RetrainError, TrainingStatus, VersionRefused
@@ -27,7 +27,7 @@ from ...sites import Site
 from ...storage import StoreError
 from .common import TabState
 from .plots import by_emotion_frame, by_round_frame, confusion_figure, loss_frame, models_frame, over_time_frame
-from .texts import emotion_choices, emotion_name, number, percent, t
+from .texts import emotion_choices, emotion_name, number, percent, t, voice_choices
 
 ALL = "all"
 DEFAULT_MODEL = "default"  # the version choice that means: no trained version, the configured default
@@ -79,6 +79,8 @@ class AdminView:
                                        maximum=MAX_CLIPS, elem_id="admin-gen-count")
             self.gen_emotions = gr.CheckboxGroup(emotion_choices("en"), value=list(EMOTION_IDS),
                                                  label=t("en", "generate_emotions"), elem_id="admin-gen-emotions")
+            self.gen_voice = gr.Dropdown(voice_choices("en"), value=ROTATE, label=t("en", "generate_voice"),
+                                         elem_id="admin-gen-voice")
         with gr.Row():
             self.gen_btn = gr.Button(t("en", "generate"), variant="primary", elem_id="admin-generate")
             self.gen_cancel = gr.Button(t("en", "cancel_job"), elem_id="admin-gen-cancel")
@@ -200,7 +202,7 @@ class AdminView:
         self.play_btn.click(self.play, [self.state, self.clip_id], [self.clip_audio], api_name="admin_play")
         self.export_btn.click(self.export, [self.state], [self.files], api_name="admin_export")
         progress = [self.gen_status, self.gen_progress, self.gen_timer]
-        self.gen_btn.click(self.generate, [self.state, self.gen_count, self.gen_emotions], progress,
+        self.gen_btn.click(self.generate, [self.state, self.gen_count, self.gen_emotions, self.gen_voice], progress,
                            api_name="admin_generate")
         self.gen_cancel.click(self.cancel_generation, [self.state], progress, api_name="admin_cancel_generation")
         self.gen_timer.tick(self.generation_status, [self.state], progress, api_visibility="private")
@@ -237,6 +239,7 @@ class AdminView:
             self.generate_md: t(lang, "generate_title"),
             self.gen_count: gr.update(label=t(lang, "generate_count")),
             self.gen_emotions: gr.update(label=t(lang, "generate_emotions"), choices=emotion_choices(lang)),
+            self.gen_voice: gr.update(label=t(lang, "generate_voice"), choices=voice_choices(lang)),
             self.gen_btn: gr.update(value=t(lang, "generate")),
             self.gen_cancel: gr.update(value=t(lang, "cancel_job")),
             self.train_md: t(lang, "train_title"),
@@ -344,10 +347,10 @@ class AdminView:
         except (ClipError, StoreError) as e:
             raise gr.Error(str(e), print_exception=False) from None
 
-    def generate(self, tab_state: TabState, count: float | None, emotions: list[str]) -> list:
+    def generate(self, tab_state: TabState, count: float | None, emotions: list[str], voice: str = ROTATE) -> list:
         """Queue a generation job; its progress shows below and refreshes every second."""
         self._admin(tab_state)
-        request = GenerationRequest(int(count or 0), tuple(emotions or ()))
+        request = GenerationRequest(int(count or 0), tuple(emotions or ()), voice=voice or ROTATE)
         try:
             self.services.generation.start(request)
         except (GenerationError, UnknownEmotion) as e:

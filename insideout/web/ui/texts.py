@@ -129,6 +129,9 @@ TEXTS: dict[str, dict[str, str]] = {
                              "생성된 음성은 의도한 감정과 함께 미검증 풀로 갑니다."},
     "generate_count": {"en": "Clips", "ko": "음성 수"},
     "generate_emotions": {"en": "Emotions", "ko": "감정"},
+    "generate_voice": {"en": "Voice", "ko": "목소리"},
+    "voice_rotate": {"en": "The model's voices in turn", "ko": "모델의 목소리를 차례로"},
+    "voice_blend": {"en": "Blend (no speaker input)", "ko": "혼합 (화자 입력 없음)"},
     "generate": {"en": "Generate", "ko": "생성"},
     "cancel_job": {"en": "Cancel", "ko": "취소"},
     "job_none": {"en": "No generation yet.", "ko": "아직 생성 작업이 없습니다."},
@@ -296,6 +299,15 @@ def t(lang: str, key: str, **values: object) -> str:
 def emotion_name(lang: str, emotion_id: str) -> str:
     e = emotion(emotion_id)
     return e.ko if lang == "ko" else e.en
+
+
+def voice_choices(lang: str) -> list[tuple[str, str]]:
+    """The admin's voice choice for generation: rotate, blend, or a starter voice (a model may lack one:
+    the job then says which voices it has)."""
+    from ...corpus.synth import VOICES
+    from ...generation import BLEND, ROTATE
+
+    return [(t(lang, "voice_rotate"), ROTATE), (t(lang, "voice_blend"), BLEND), *((v, v) for v in VOICES)]
 
 
 def emotion_choices(lang: str) -> list[tuple[str, str]]:
