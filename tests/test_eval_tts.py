@@ -17,7 +17,7 @@ from tests import tts_fixtures
 from tests.conftest import tone
 
 METRICS = {"held_out_clips", "mel_l1", "gate_bce", "diagonality", "stopped_share", "median_length_ratio", "wer",
-           "teacher_wer", "examples"}
+           "teacher_wer", "examples", "dnsmos", "teacher_dnsmos", "starter_dnsmos"}
 EMOTION_METRICS = {"emotion_accuracy", "teacher_emotion_accuracy", "emotion_accuracy_by_emotion",
                    "classifier_cv_accuracy"}
 
@@ -47,13 +47,18 @@ def test_evaluation_reports_every_metric(tmp_path, small_classifier):
     assert [e["emotion"] for e in metrics["examples"]] == list(EMOTION_IDS)
 
 
-def test_evaluation_without_a_classifier_leaves_the_emotion_metrics_out_and_repeats_its_numbers(tmp_path):
+def test_evaluation_without_a_classifier_leaves_emotion_out_scores_quality_and_repeats_its_numbers(tmp_path):
     # Teacher forcing runs the prenet, whose dropout stays on at inference, over every teacher frame:
     # unseeded, two runs differ in their attention diagonality.
     checkpoint = tts_fixtures.write_insideout(tmp_path / "m.pt", stops=True, max_step=1000)
-    first = evaluate_model(checkpoint, None, per_emotion=1)
+    starter = [(c.wave, SAMPLE_RATE) for c in held_out(per_emotion=1, seed=5)[:2]]
+    first = evaluate_model(checkpoint, None, per_emotion=1, starter=starter)
     assert set(first) == METRICS
-    assert evaluate_model(checkpoint, None, per_emotion=1) == first
+    # DNSMOS of the generated, teacher and starter clips: an untrained model's noise sounds worse than speech
+    assert all(1.0 <= first[key] <= 5.0 for key in ("dnsmos", "teacher_dnsmos", "starter_dnsmos"))
+    assert first["teacher_dnsmos"] > first["dnsmos"]
+    assert all(1.0 <= e["dnsmos"] <= 5.0 and 1.0 <= e["teacher_dnsmos"] <= 5.0 for e in first["examples"])
+    assert evaluate_model(checkpoint, None, per_emotion=1) == {**first, "starter_dnsmos": None}  # no starter clips
 
 
 def test_the_eval_command_prints_the_report_and_writes_it(tmp_path):

@@ -1,6 +1,6 @@
 """Evaluate an acoustic model on held-out sentences: what the model card reports.
 
-    insideout eval [--checkpoint models/tacotron2-emotion.pt] [--per-emotion 3] [--out report.json]
+    insideout eval [--checkpoint models/tacotron2-emotion.pt] [--per-emotion 6] [--out report.json]
 
 Without --checkpoint it evaluates the model the app generates with: the version the admin made active, else
 INSIDEOUT_TTS_CHECKPOINT, else the shipped default. The report (JSON) goes to stdout, progress to stderr.
@@ -8,7 +8,8 @@ INSIDEOUT_TTS_CHECKPOINT, else the shipped default. The report (JSON) goes to st
 Metrics (insideout/tts/evaluation.py): teacher-forced log-mel L1, stop-gate BCE and attention diagonality;
 free-running stop share and length ratio; word error rate of offline recognition (pocketsphinx) on the
 generated clips beside the teacher's clips of the same sentences and emotions; and the share of generated
-clips whose intended emotion the bot lab's acoustic classifier names (chance 12.5 %), beside the teacher's.
+clips whose intended emotion the bot lab's acoustic classifier names (chance 12.5 %), beside the teacher's;
+and DNSMOS's overall quality estimate of the generated, teacher and starter clips.
 
 The classifier is trained on the starter library (the starter plan rendered in memory, about a minute, or
 with --from-library INSIDEOUT_DATA_DIR's starter clips) and on those clips' copies through the vocoder
@@ -32,7 +33,7 @@ if TYPE_CHECKING:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--checkpoint", help="default: the model the app generates with")
-    parser.add_argument("--per-emotion", type=int, default=3, help="held-out sentences per emotion")
+    parser.add_argument("--per-emotion", type=int, default=6, help="held-out sentences per emotion (6: 48 clips)")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--vocoder", default="universal")
     parser.add_argument("--no-emotion", action="store_true", help="skip the classifier (and its training)")
@@ -67,15 +68,16 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
     torch.set_num_threads(args.threads)
     started = time.monotonic()
     classifier = None
+    examples = starter_examples(ctx, args.from_library)
     if not args.no_emotion:
-        classifier = emotion_classifier.cached_fit(starter_examples(ctx, args.from_library), args.classifier_cache,
-                                                   args.vocoder)
+        classifier = emotion_classifier.cached_fit(examples, args.classifier_cache, args.vocoder)
         print(f"classifier: trained on {classifier.trained_on} clips, grouped 5-fold accuracy "
               f"{classifier.cv_accuracy}", file=sys.stderr)
     # stdout carries only the report: libraries that print while loading (the vocoder) go to stderr
     with contextlib.redirect_stdout(sys.stderr):
         metrics = evaluate_model(checkpoint, classifier, args.per_emotion, args.seed, args.vocoder,
-                                 progress=lambda message: print(message, file=sys.stderr, flush=True))
+                                 progress=lambda message: print(message, file=sys.stderr, flush=True),
+                                 starter=[(e.wave, e.sample_rate) for e in examples])
     report = {"checkpoint": checkpoint, "version": t2.load(checkpoint).version,
               "seconds": round(time.monotonic() - started, 1), **metrics}
     text = json.dumps(report, indent=2)

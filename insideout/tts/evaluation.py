@@ -4,20 +4,24 @@ and every retrained version stores.
 Held-out data: sentences of data/sentences-heldout.txt (insideout/sentences.py), hand-written for evaluation
 only: the starter library (which in-app fine-tunes replay) and the teacher corpus never speak them, so no
 version is scored on text it trained on. Each is rendered by the starter library's voices and emotion
-presets: the teacher's rendering of the same sentence and emotion. Metrics (all over the same held-out clips):
+presets: the teacher's rendering of the same sentence and emotion. A model with a speaker table speaks each
+sentence as the teacher voice that rendered it (the blend for a voice it does not have).
+Metrics (all over the same held-out clips):
 - teacher-forced: log-mel L1 after the postnet, stop-gate BCE, attention diagonality (train.evaluate);
 - free-running: the share of sentences the decoder ends by itself, and the median generated / teacher
   length;
 - intelligibility: word error rate of offline recognition (botlab.asr) on the generated clips, beside
   the same on the teacher's clips;
 - emotion: the share of generated clips whose intended emotion the acoustic classifier (botlab.classifier,
-  trained on the starter library) names, beside the same on the teacher's clips; chance is 12.5 %.
+  trained on the starter library) names, beside the same on the teacher's clips; chance is 12.5 %;
+- quality: DNSMOS's overall MOS estimate (tts.quality) of the generated clips, beside the teacher's clips and,
+  when given, the starter library's clips (up to STARTER_MOS_CLIPS of them, evenly spread).
 """
 
 from __future__ import annotations
 
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,7 +30,9 @@ import numpy as np
 from ..emotions import EMOTION_IDS
 from .mel import MEL
 
+PER_EMOTION = 6  # 48 clips: one clip moves an accuracy by about 2 points, not 4 as with 24
 EVAL_BATCH = 8  # sentences per synthesis batch: bounds memory, keeps progress moving
+STARTER_MOS_CLIPS = 48  # starter clips DNSMOS scores: as many as the held-out set, about 40 s
 
 
 @dataclass(frozen=True)
@@ -37,7 +43,7 @@ class HeldOutClip:
     wave: np.ndarray  # the teacher's rendering, float32 at MEL.sample_rate
 
 
-def held_out(per_emotion: int = 3, seed: int = 1) -> list[HeldOutClip]:
+def held_out(per_emotion: int = PER_EMOTION, seed: int = 1) -> list[HeldOutClip]:
     """per_emotion held-out sentences per emotion, each rendered by a teacher voice (voices taken in turn)."""
     from ..corpus.synth import available_voices, render_clip
     from ..sentences import held_out_sentences
@@ -56,15 +62,30 @@ def held_out(per_emotion: int = 3, seed: int = 1) -> list[HeldOutClip]:
     return out
 
 
-def evaluate_model(checkpoint: str | Path, classifier=None, per_emotion: int = 3, seed: int = 1,
+def starter_mos(starter: Sequence[tuple[np.ndarray, int]]) -> float | None:
+    """The mean DNSMOS of up to STARTER_MOS_CLIPS starter clips (wave, sample rate), evenly spread."""
+    from .quality import dnsmos
+
+    if not starter:
+        return None
+    step = max(1, len(starter) // STARTER_MOS_CLIPS)
+    chosen = list(starter)[::step][:STARTER_MOS_CLIPS]
+    scores = [score for wave, rate in chosen for score in dnsmos([wave], rate)]
+    return round(float(np.mean([s.overall for s in scores])), 3)
+
+
+def evaluate_model(checkpoint: str | Path, classifier=None, per_emotion: int = PER_EMOTION, seed: int = 1,
                    vocoder: str | Path = "universal", cache_dir: str | Path | None = None,
-                   progress: Callable[[str], None] | None = None) -> dict:
+                   progress: Callable[[str], None] | None = None,
+                   starter: Sequence[tuple[np.ndarray, int]] = ()) -> dict:
     """Every metric of the module's docstring, as one flat dict (fractions, not percents). Without a
-    classifier (botlab.classifier.EmotionClassifier), the emotion metrics are left out."""
+    classifier (botlab.classifier.EmotionClassifier), the emotion metrics are left out; without starter
+    clips (wave, sample rate), the starter library's DNSMOS."""
     import torch
 
     from ..botlab.asr import shared_recognizer, word_error_rate
     from .hifigan import shared_vocoder
+    from .quality import dnsmos
     from .synthesize import Synthesizer
     from .tacotron2 import load
     from .train import evaluate, wave_item
@@ -74,20 +95,21 @@ def evaluate_model(checkpoint: str | Path, classifier=None, per_emotion: int = 3
     data = held_out(per_emotion, seed)
     texts, emotions = [c.text for c in data], [c.emotion for c in data]
     say("teacher-forced metrics")
-    items = [wave_item(c.wave, c.text, c.emotion) for c in data]
+    items = [wave_item(c.wave, c.text, c.emotion, speaker=c.voice) for c in data]
     # Tacotron2's prenet keeps its dropout on at inference, so the numbers repeat only with a fixed seed;
     # fork_rng leaves the process's own random state as it was.
     with torch.random.fork_rng(devices=[]), tempfile.TemporaryDirectory() as tmp:
         torch.manual_seed(seed)
         forced = evaluate(checkpoint, items, cache_dir or tmp)
     synthesizer = Synthesizer(load(checkpoint), shared_vocoder(vocoder))
+    speakers = [c.voice if c.voice in synthesizer.voices else "" for c in data]
     generated = []
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         for start in range(0, len(data), EVAL_BATCH):
             say(f"speaking held-out sentences {start + 1}-{min(start + EVAL_BATCH, len(data))} of {len(data)}")
             generated += synthesizer.synthesize(texts[start:start + EVAL_BATCH],
-                                                emotions[start:start + EVAL_BATCH])
+                                                emotions[start:start + EVAL_BATCH], speakers[start:start + EVAL_BATCH])
     ratios = [g.frames / (len(c.wave) / MEL.hop_length) for g, c in zip(generated, data, strict=True)]
 
     say("recognizing speech")
@@ -106,6 +128,14 @@ def evaluate_model(checkpoint: str | Path, classifier=None, per_emotion: int = 3
         "examples": [{"text": c.text, "emotion": c.emotion, "voice": c.voice, "heard": h, "teacher_heard": th}
                      for c, h, th in zip(data, heard, teacher_heard, strict=True)],
     }
+    say("estimating quality (DNSMOS)")
+    mos = dnsmos([g.wave for g in generated], MEL.sample_rate)
+    teacher_mos = dnsmos([c.wave for c in data], MEL.sample_rate)
+    metrics["dnsmos"] = round(float(np.mean([m.overall for m in mos])), 3)
+    metrics["teacher_dnsmos"] = round(float(np.mean([m.overall for m in teacher_mos])), 3)
+    metrics["starter_dnsmos"] = starter_mos(starter)
+    for example, m, tm in zip(metrics["examples"], mos, teacher_mos, strict=True):
+        example.update(dnsmos=round(m.overall, 2), teacher_dnsmos=round(tm.overall, 2))
     if classifier is not None:
         say("judging emotions")
         named = classifier.predict([g.wave for g in generated], MEL.sample_rate)
