@@ -9,7 +9,14 @@ version, the learning clips it was given (fixed when it starts), its metrics and
 Only an evaluated run consumes its learning clips (to play with their consensus label, or deleted, per
 INSIDEOUT_CONSUME_LEARNING); a failed or cancelled one leaves them where they are for the next run.
 Each move is conditional on the clip still being in learning, so a clip moves exactly once however
-often consumption runs (a restart finishes an interrupted one). The admin chooses which evaluated version generates.
+often consumption runs (a restart finishes an interrupted one).
+
+Which evaluated version generates: a fine-tune becomes active by itself when its held-out metrics are no
+worse than its parent's (the version it started from) beyond the tolerance of activation.py, and the
+parent still generates; otherwise it is held back, the verdict's reasons kept in its metrics
+(ModelMetrics.activation), and the admin decides. The parent's numbers come from its row, or from
+evaluating its file with the same evaluator once (the shipped model has no row), cached under models/.
+The admin chooses any evaluated version by hand, held back or not (set_active).
 
 A run does not start on a batch whose counted votes are dominated by suspect voters (judge_batch: single-use
 client identities casting more than INSIDEOUT_SUSPECT_VOTE_SHARE of them, half by default): the batch's labels
@@ -20,16 +27,19 @@ torch is imported inside the job only: the app starts without paying for it.
 
 from __future__ import annotations
 
+import json
 import logging
+import re
 import shutil
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from . import faults
+from .activation import ActivationVerdict, Tolerance, activation_verdict, held_back
 from .db import (
     JOB_CANCELLED,
     JOB_DONE,
@@ -154,7 +164,13 @@ class ModelMetrics:
     teacher_emotion_accuracy: float | None = None
     emotion_accuracy_by_emotion: dict[str, float] = field(default_factory=dict)
     classifier_cv_accuracy: float | None = None
+    dnsmos: float | None = None  # mean DNSMOS overall (1-5) of the version's held-out clips
+    teacher_dnsmos: float | None = None  # of the teacher's renderings of the same sentences
+    starter_dnsmos: float | None = None  # of the starter library's clips
     examples: tuple[dict, ...] = ()  # per held-out clip: text, emotion, what recognition heard and the classifier named
+    # the safe-retraining verdict (activation.ActivationVerdict.as_dict, with the parent's numbers): set by
+    # Retraining after the evaluation, never by an evaluator; empty for versions before it
+    activation: dict = field(default_factory=dict)
 
     @classmethod
     def from_dict(cls, data: dict | None, strict: bool = False) -> ModelMetrics:
@@ -171,6 +187,7 @@ class ModelMetrics:
         data["losses"] = tuple((int(step), float(loss)) for step, loss in data.get("losses") or ())
         data["examples"] = tuple(data.get("examples") or ())
         data["emotion_accuracy_by_emotion"] = dict(data.get("emotion_accuracy_by_emotion") or {})
+        data["activation"] = dict(data.get("activation") or {})
         return cls(**data)
 
     def as_dict(self) -> dict:
@@ -206,6 +223,29 @@ class ModelVersion:
     def evaluated(self) -> bool:
         return self.state == MODEL_EVALUATED
 
+    @property
+    def activated_automatically(self) -> bool:
+        """Made active by the safe-retraining rule when it was evaluated (it may have been changed since)."""
+        return bool(self.metrics.activation.get("activated"))
+
+    @property
+    def held_back(self) -> bool:
+        """Evaluated but kept from generating by the rule: the admin decides (held_back_reasons say why)."""
+        return bool(self.metrics.activation) and not self.activated_automatically
+
+    @property
+    def held_back_reasons(self) -> tuple[str, ...]:
+        return tuple(self.metrics.activation.get("reasons") or ()) if self.held_back else ()
+
+    @property
+    def activation_note(self) -> str:
+        """For the admin's table: "activated automatically", "held back: <reasons>", or "" (no verdict)."""
+        if self.activated_automatically:
+            return "activated automatically"
+        if self.held_back:
+            return "held back: " + "; ".join(self.held_back_reasons)
+        return ""
+
 
 @dataclass(frozen=True)
 class TrainingStatus:
@@ -224,8 +264,8 @@ class TrainingStatus:
 
 # (model file, the learning clips it was given, a mel cache folder) -> metrics to store with the version
 Evaluator = Callable[[Path, list["TrainItem"], Path], dict]
-EVAL_PER_EMOTION = 3  # the model card's 24 held-out sentences, so versions compare with it: ~2 min on 2 cores
 MIN_STARTER_CLIPS = 16  # fewer starter clips in the library: the classifier learns from the rendered plan
+PARENT_METRICS_DIR = "parent-metrics"  # under models/: the parents measured for comparison, one file each
 
 
 @dataclass(frozen=True)
@@ -243,11 +283,13 @@ class Retraining:
         self.library = library
         self.jobs = jobs
         self.evaluator = evaluator or self.held_out_evaluation
-        self.eval_per_emotion = EVAL_PER_EMOTION
+        self.eval_per_emotion: int | None = None  # None: the model card's (tts.evaluation.PER_EMOTION)
         self.classifier = None  # the emotion classifier, fitted on first use
+        self.starter_clips: list[tuple] = []  # (wave, sample rate) of what it was fitted on: starter DNSMOS
         self.base_config = base_config  # None: fine-tune the current model for DEFAULT_FINE_TUNE_STEPS
         self.replay_play_pool = True  # also train on play clips with text, so the model keeps what it knew
         self.suspect_share_limit = settings.suspect_vote_share
+        self.tolerance = Tolerance()  # how much worse than its parent a fine-tune may be and still activate
         self._start_lock = threading.Lock()
 
     # -- where things live ------------------------------------------------------------------------
@@ -291,15 +333,17 @@ class Retraining:
             if len(examples) < MIN_STARTER_CLIPS:
                 examples = emotion_classifier.rendered_starter_examples()
             self.classifier = emotion_classifier.cached_fit(examples, self.classifier_cache, self.settings.vocoder)
+            self.starter_clips = [(e.wave, e.sample_rate) for e in examples]
         return self.classifier
 
     def held_out_evaluation(self, model_path: Path, items: list[TrainItem], cache_dir: Path) -> dict:
-        """`insideout eval`'s metrics (insideout/tts/evaluation.py) on EVAL_PER_EMOTION held-out
+        """`insideout eval`'s metrics (insideout/tts/evaluation.py) on PER_EMOTION held-out
         sentences per emotion: every version stores the numbers the shipped model's card reports."""
-        from .tts.evaluation import evaluate_model
+        from .tts.evaluation import PER_EMOTION, evaluate_model
 
-        return evaluate_model(model_path, self.emotion_classifier(), self.eval_per_emotion,
-                              vocoder=self.settings.vocoder)
+        classifier = self.emotion_classifier()
+        return evaluate_model(model_path, classifier, self.eval_per_emotion or PER_EMOTION,
+                              vocoder=self.settings.vocoder, starter=self.starter_clips)
 
     # -- starting -----------------------------------------------------------------------------------
 
@@ -401,8 +445,6 @@ class Retraining:
                  "seconds": result.provenance["seconds"], "losses": result.losses,
                  **self.evaluator(path, learning, self.mel_cache_dir)}, strict=True)
             self.db.update_model(model_id, state=MODEL_EVALUATED, metrics=metrics.as_dict(), finished_at=time.time())
-            final = f", final loss {metrics.final_loss:.3f}" if metrics.final_loss is not None else ""
-            ctx.progress(result.steps, config.steps, f"trained {result.steps} steps{final}, evaluated", force=True)
         except Cancelled:
             self.db.update_model(model_id, state=MODEL_CANCELLED, finished_at=time.time())
             raise
@@ -410,9 +452,98 @@ class Retraining:
             self.db.update_model(model_id, state=MODEL_FAILED, finished_at=time.time(),
                                  metrics=ModelMetrics(error=f"{type(e).__name__}: {e}").as_dict())
             raise
+        # Evaluated from here on: whatever the guard finds, the version stays, and only its activation waits.
+        verdict = self.guard(model_id, metrics, result.provenance, learning,
+                             lambda message: ctx.progress(result.steps, config.steps, message, force=True))
         consumed = self.consume(model_id)
+        final = f", final loss {metrics.final_loss:.3f}" if metrics.final_loss is not None else ""
+        outcome = "activated automatically" if verdict.activate else "held back for the admin"
+        ctx.progress(result.steps, config.steps, f"trained {result.steps} steps{final}, evaluated, {outcome}",
+                     force=True)
         return {"model_id": model_id, "version": result.version, "consumed": consumed,
-                "final_loss": metrics.final_loss}
+                "final_loss": metrics.final_loss, "activated": verdict.activate}
+
+    # -- activating safely ----------------------------------------------------------------------------
+
+    def guard(self, model_id: int, metrics: ModelMetrics, provenance: Mapping, items: list[TrainItem],
+              say: Callable[[str], None] = lambda message: None) -> ActivationVerdict:
+        """Apply the safe-retraining rule (activation.activation_verdict) to an evaluated version: make it
+        active when it passes, else leave the active version as it is. The verdict goes into the version's
+        metrics either way, so the admin sees why. Never raises for the parent's sake: a parent that cannot
+        be measured holds the version back."""
+        parent_version = provenance.get("parent_version")
+        started_from = provenance.get("init_from") or None
+        if parent_version is None:
+            verdict = held_back(None, "it was trained from scratch: there is no parent version to compare with",
+                                self.tolerance)
+            parent = None
+        else:
+            try:
+                parent = self.parent_metrics(parent_version, started_from, metrics.held_out_clips, items,
+                                             exclude=model_id, say=say)
+            except Exception as e:  # the parent's evaluation broke: the version stays, held back
+                log.warning("model %s: the parent version %s could not be measured", model_id, parent_version,
+                            exc_info=True)
+                verdict = held_back(parent_version, f"the parent version could not be measured "
+                                                    f"({type(e).__name__}: {e})", self.tolerance)
+                parent = None
+            else:
+                verdict = activation_verdict(metrics, parent, self.tolerance, parent_version)
+        if verdict.activate and not self._generates(started_from):
+            # Compared with a version that no longer generates: what it would replace was never compared.
+            verdict = verdict.refused(f"the version it started from ({parent_version}) no longer generates: "
+                                      f"another was chosen while it trained")
+        if verdict.activate and not self.db.set_active_model(model_id):
+            verdict = verdict.refused("it could not be made active (it is no longer an evaluated version)")
+        record = verdict.as_dict()
+        if parent is not None:
+            record["parent"] = {key: getattr(parent, key) for key in ("held_out_clips", *verdict.compared)}
+        self.db.update_model(model_id, metrics=replace(metrics, activation=record).as_dict())
+        if verdict.activate:
+            log.info("model %s activated automatically: no worse than its parent %s (%s compared)", model_id,
+                     parent_version, ", ".join(verdict.compared))
+        else:
+            log.warning("model %s held back, the active version stays: %s", model_id, "; ".join(verdict.reasons))
+        return verdict
+
+    def _generates(self, checkpoint: str | None) -> bool:
+        """Whether this checkpoint is what generates now (what a fine-tune would start from)."""
+        if not checkpoint:
+            return False
+        return Path(checkpoint).resolve() == Path(self.base_checkpoint()).resolve()
+
+    def parent_metrics(self, version: str, checkpoint: str | None, held_out_clips: int | None,
+                       items: list[TrainItem], exclude: int | None = None,
+                       say: Callable[[str], None] = lambda message: None) -> ModelMetrics:
+        """The parent's held-out metrics on a set of held_out_clips: from an evaluated row of that version
+        (not the exclude one) measured on as many clips, else from the cache, else by evaluating its
+        checkpoint with self.evaluator once and caching the result (the shipped model has no row).
+        RetrainError when the checkpoint is needed but gone."""
+        for row in self.db.models():
+            if row["id"] != exclude and row["version"] == version and row["state"] == MODEL_EVALUATED:
+                measured = ModelMetrics.from_dict(row["metrics"])
+                if measured.held_out_clips == held_out_clips:
+                    return measured
+        cached = self.parent_cache(version, held_out_clips)
+        if cached.is_file():
+            return ModelMetrics.from_dict(json.loads(cached.read_text())["metrics"])
+        if not checkpoint or not Path(checkpoint).is_file():
+            raise RetrainError(f"the parent version's file {checkpoint or '(none)'} is gone")
+        say("evaluating the parent version for comparison")
+        measured = ModelMetrics.from_dict(self.evaluator(Path(checkpoint), items, self.mel_cache_dir), strict=True)
+        # Keyed by what it measured: an evaluator that gave another set size answers that size's question.
+        cached = self.parent_cache(version, measured.held_out_clips)
+        cached.parent.mkdir(parents=True, exist_ok=True)
+        tmp = cached.with_suffix(".tmp")
+        tmp.write_text(json.dumps({"version": version, "checkpoint": str(checkpoint), "measured_at": time.time(),
+                                   "metrics": measured.as_dict()}, sort_keys=True))
+        tmp.replace(cached)  # atomic: a crash leaves no half file to read as the parent's numbers
+        return measured
+
+    def parent_cache(self, version: str, held_out_clips: int | None) -> Path:
+        """Where a parent's metrics on held_out_clips held-out clips are kept."""
+        name = re.sub(r"[^A-Za-z0-9._-]", "_", version)
+        return self.models_dir / PARENT_METRICS_DIR / f"{name}-{held_out_clips}.json"
 
     # -- consuming, choosing --------------------------------------------------------------------------
 
