@@ -71,6 +71,22 @@ def test_the_vocoder_loads_once_per_process():
     assert shared_vocoder("universal") is shared_vocoder("universal")
 
 
+def test_onnx_runtime_and_torch_make_the_same_waveform(vocoder, starter_clip):
+    assert vocoder.runtime == "onnx"  # the default where onnxruntime is installed, as it is by requirements
+    in_torch = Vocoder("universal", runtime="torch")
+    assert in_torch.runtime == "torch"
+    mel = mel_spectrogram(starter_clip[:22050])
+    onnx_wave, torch_wave = vocoder(mel), in_torch(mel)
+    assert onnx_wave.shape == torch_wave.shape
+    assert np.abs(onnx_wave - torch_wave).max() < 1e-3
+    two = torch.stack([mel[0], mel[0]])  # a batch, of another length than the export's
+    assert np.abs(vocoder(two)[1] - torch_wave[0]).max() < 1e-3
+    side_by_side = vocoder.many([mel[0], mel[0, :, :40]])  # two clips at once, a thread each
+    assert np.abs(side_by_side[0] - onnx_wave[0]).max() < 1e-4 and len(side_by_side[1]) == 40 * MEL.hop_length
+    with pytest.raises(VocoderError, match="runtime 'tpu'"):
+        Vocoder("universal", runtime="tpu")
+
+
 def test_the_original_v1_files_load_from_a_path(tmp_path):
     import shutil
 

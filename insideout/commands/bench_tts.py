@@ -1,7 +1,12 @@
 """Real-time factors of speech synthesis on this machine: the acoustic model, the vocoder and both,
-at batch 1 and 8, with peak memory, beside Piper's end-to-end RTF on the same sentences.
+at batch 1 and 8, with peak memory, beside Piper's end-to-end RTF on the same sentences. The vocoder is
+timed as synthesis runs it (ONNX Runtime, clips of a batch side by side) and, beside it, in torch.
 
-    insideout bench-tts [--checkpoint PATH] [--preset small|default] [--seconds 2.5]
+    insideout bench-tts [--checkpoint PATH] [--preset small|default] [--seconds 2.5] [--int8]
+
+--int8 also tries the vocoder quantized to int8 (ONNX Runtime static quantization, calibrated on teacher
+speech) and prints its RTF beside its quality: copy-synthesis of teacher clips (their mel through the
+vocoder), log-mel L1 to the original and DNSMOS, fp32 against int8. Synthesis ships fp32 because of them.
 
 RTF = compute time / audio duration (below 1 is faster than real time). Without a trained checkpoint
 the acoustic model is the preset's architecture, untrained, made to decode exactly --seconds of audio
@@ -29,6 +34,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seconds", type=float, default=2.5)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--int8", action="store_true", help="also measure an int8 vocoder's speed and quality")
 
 
 def peak_rss_mb() -> float:
@@ -68,7 +74,7 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
     from insideout.emotions import EMOTION_IDS
     from insideout.sentences import load_sentences
     from insideout.tts import tacotron2 as t2
-    from insideout.tts.hifigan import shared_vocoder
+    from insideout.tts.hifigan import Vocoder, shared_vocoder
     from insideout.tts.mel import MEL
     from insideout.tts.synthesize import Synthesizer, encode_batch
 
@@ -78,9 +84,10 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
     sentences = load_sentences()[:8]
     acoustic = acoustic_model(args)
     vocoder = shared_vocoder("universal")
+    in_torch = Vocoder("universal", runtime="torch")
     synthesizer = Synthesizer(acoustic, vocoder)
     print(f"acoustic model: {acoustic.version} ({acoustic.parameter_count() / 1e6:.1f}M parameters), "
-          f"vocoder: {vocoder.name}, {args.threads} threads")
+          f"vocoder: {vocoder.name} in {vocoder.runtime}, {args.threads} threads")
     rows = []
     for batch in (1, 8):
         texts = sentences[:batch]
@@ -89,9 +96,11 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
         (mels, mel_lengths, _), t_acoustic = timed(args.repeats, acoustic.model.infer, padded, lengths, emotion_ids)
         audio_s = float(mel_lengths.sum()) * MEL.hop_length / MEL.sample_rate
         clips = [mels[row, :, : int(mel_lengths[row])] for row in range(batch)]
-        _, t_vocoder = timed(args.repeats, lambda clips: [vocoder(m) for m in clips], clips)  # as Synthesizer does
+        _, t_vocoder = timed(args.repeats, vocoder.many, clips)  # as Synthesizer runs it
+        _, t_torch = timed(args.repeats, lambda clips: [in_torch(m) for m in clips], clips)
         _, t_total = timed(args.repeats, synthesizer.synthesize, texts, emotions)
-        rows.append((batch, audio_s, t_acoustic / audio_s, t_vocoder / audio_s, t_total / audio_s))
+        rows.append((batch, audio_s, t_acoustic / audio_s, t_vocoder / audio_s, t_torch / audio_s,
+                     t_total / audio_s))
     from insideout.corpus.synth import render_clip
 
     piper_audio, piper_time = 0.0, 0.0
@@ -101,11 +110,71 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
         wave, _ = render_clip(sentence, "neutral", "piper-joe", i)
         piper_time += time.perf_counter() - t0
         piper_audio += len(wave) / 22050
-    print("\n| batch | audio s | acoustic RTF | vocoder RTF | end-to-end RTF |")
-    print("|---|---|---|---|---|")
-    for batch, audio_s, rtf_a, rtf_v, rtf_e in rows:
-        print(f"| {batch} | {audio_s:.1f} | {rtf_a:.3f} | {rtf_v:.3f} | {rtf_e:.3f} |")
+    print(f"\n| batch | audio s | acoustic RTF | vocoder RTF ({vocoder.runtime}) | vocoder RTF (torch) | "
+          "end-to-end RTF |")
+    print("|---|---|---|---|---|---|")
+    for batch, audio_s, rtf_a, rtf_v, rtf_t, rtf_e in rows:
+        print(f"| {batch} | {audio_s:.1f} | {rtf_a:.3f} | {rtf_v:.3f} | {rtf_t:.3f} | {rtf_e:.3f} |")
     print(f"\nPiper (joe, with the starter library's WORLD processing) end-to-end RTF on the same "
           f"sentences: {piper_time / piper_audio:.3f}")
     print(f"peak memory (RSS): {peak_rss_mb():.0f} MB")
+    if args.int8:
+        int8_trial(vocoder, args.threads)
     return 0
+
+
+def int8_trial(vocoder, threads: int) -> None:
+    """The vocoder quantized to int8 (QDQ, per-channel weights, calibrated on 8 teacher clips), against
+    fp32 on 8 other teacher clips: RTF, log-mel L1 of the copy to the original mel, DNSMOS."""
+    import tempfile
+    from pathlib import Path
+
+    import numpy as np
+    import torch
+    from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
+    from onnxruntime.quantization.shape_inference import quant_pre_process
+
+    from insideout.corpus.synth import available_voices, render_clip
+    from insideout.emotions import EMOTION_IDS
+    from insideout.sentences import load_sentences
+    from insideout.tts.hifigan import _onnx_export, _onnx_session
+    from insideout.tts.mel import MEL, log_mel_distance, mel_spectrogram
+    from insideout.tts.quality import dnsmos
+
+    voices = available_voices()
+    texts = load_sentences()[8:24]
+    waves = []
+    for i, text in enumerate(texts):
+        wave, _ = render_clip(text, EMOTION_IDS[i % len(EMOTION_IDS)], voices[i % len(voices)], i)
+        waves.append(wave)  # at MEL.sample_rate, the project's one rate
+    mels = [mel_spectrogram(w).numpy() for w in waves]
+    calibration, test = mels[:8], mels[8:]
+    crop = min(m.shape[-1] for m in calibration)  # the calibrator stacks its inputs: one length
+
+    class Calibration(CalibrationDataReader):
+        def __init__(self):
+            self.feeds = iter([{"mel": np.ascontiguousarray(m[..., :crop])} for m in calibration])
+
+        def get_next(self):
+            return next(self.feeds, None)
+
+    with tempfile.TemporaryDirectory() as tmp:
+        fp32, prepared, int8 = (Path(tmp) / name for name in ("fp32.onnx", "pre.onnx", "int8.onnx"))
+        fp32.write_bytes(_onnx_export(vocoder.generator))
+        quant_pre_process(str(fp32), str(prepared))
+        quantize_static(str(prepared), str(int8), Calibration(), quant_format=QuantFormat.QDQ, per_channel=True,
+                        activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8)
+        sessions = {name: _onnx_session(path.read_bytes(), threads) for name, path in (("fp32", fp32), ("int8", int8))}
+    audio_s = sum(m.shape[-1] for m in test) * MEL.hop_length / MEL.sample_rate
+    print(f"\nint8 vocoder trial: copy-synthesis of {len(test)} teacher clips ({audio_s:.1f} s), "
+          f"teacher DNSMOS {np.mean([s.overall for s in dnsmos(waves[8:], MEL.sample_rate)]):.3f}")
+    print("| vocoder | RTF | log-mel L1 to the original | DNSMOS |\n|---|---|---|---|")
+    for name, session in sessions.items():
+        def vocode(session=session):
+            return [np.clip(session.run(None, {"mel": m})[0][0, 0], -1, 1) for m in test]
+
+        copies, seconds = timed(2, vocode)
+        l1 = np.mean([log_mel_distance(mel_spectrogram(c), torch.from_numpy(m))
+                      for c, m in zip(copies, test, strict=True)])
+        mos = np.mean([s.overall for s in dnsmos(copies, MEL.sample_rate)])
+        print(f"| {name} | {seconds / audio_s:.3f} | {l1:.3f} | {mos:.3f} |")
