@@ -79,7 +79,8 @@ def over_time_frame(points: list[RatePoint], lang: str) -> pd.DataFrame:
 # -- training ----------------------------------------------------------------------------------------
 
 MODEL_COLUMNS = ("col_model", "col_version", "col_parent", "col_state", "col_clips", "col_steps", "col_loss",
-                 "col_wer", "col_emotion_acc", "col_diagonality", "col_active", "col_finished", "col_note")
+                 "col_wer", "col_emotion_acc", "col_dnsmos", "col_diagonality", "col_active", "col_finished",
+                 "col_note")
 
 
 def loss_frame(losses: list | None) -> pd.DataFrame:
@@ -107,6 +108,26 @@ def _beside_teacher(value: float | None, teacher: float | None, lang: str) -> st
     return t(lang, "with_teacher", value=_share(value), teacher=_share(teacher))
 
 
+def _mos_beside_teacher(value: float | None, teacher: float | None, lang: str) -> str:
+    """A DNSMOS estimate (1-5), the teacher clips' beside it when known; blank when the run has none."""
+    if value is None:
+        return ""
+    if teacher is None:
+        return f"{value:.2f}"
+    return t(lang, "with_teacher", value=f"{value:.2f}", teacher=f"{teacher:.2f}")
+
+
+def _note(v: ModelVersion, lang: str) -> str:
+    """Why a run failed, else what the safe-retraining rule decided (activation.py), else nothing."""
+    if v.metrics.error:
+        return v.metrics.error
+    if v.activated_automatically:
+        return t(lang, "model_auto_activated")
+    if v.held_back:
+        return t(lang, "model_held_back", reasons="; ".join(v.held_back_reasons))
+    return ""
+
+
 def _when(timestamp: float | None) -> str:
     if timestamp is None:
         return ""
@@ -123,7 +144,7 @@ def models_frame(versions: Sequence[ModelVersion], lang: str) -> pd.DataFrame:
             "" if m.steps is None else str(int(m.steps)), _decimal(m.final_loss),
             _beside_teacher(m.wer, m.teacher_wer, lang),
             _beside_teacher(m.emotion_accuracy, m.teacher_emotion_accuracy, lang),
-            _decimal(m.diagonality), t(lang, "active_mark") if v.active else "", _when(v.finished_at),
-            m.error or "",
+            _mos_beside_teacher(m.dnsmos, m.teacher_dnsmos, lang),
+            _decimal(m.diagonality), t(lang, "active_mark") if v.active else "", _when(v.finished_at), _note(v, lang),
         ])
     return pd.DataFrame(out, columns=[t(lang, c) for c in MODEL_COLUMNS])
