@@ -68,6 +68,8 @@ COMMANDS = (
                               "rotate-secret, remove"),
     Command("bench-widget", "bench_widget",
             "widget.js size and the time from script load to an interactive round, beside the Gradio captcha"),
+    Command("bench-dashboard", "bench_dashboard",
+            "the admin dashboard with a research-sized database (10,000 votes): the Admin tab's handlers, timed"),
     Command("load-test", "load_test",
             "simulated visitors on loopback while a generation job runs: latency per endpoint, errors, invariants"),
     Command("bench-limits", "bench_limits",

@@ -57,6 +57,18 @@ def judge(tally: dict[str, int], rule: ConsensusRule) -> Verdict:
     return Verdict("open", top, total, share)
 
 
+def votes_to_consensus(tally: dict[str, int], rule: ConsensusRule) -> int | None:
+    """The fewest further counted votes, all for the current top emotion, that would settle a clip as a
+    consensus; 0 when it already is, None when it would be retired as ambiguous first. How near a clip is."""
+    tally = {e: tally.get(e, 0) for e in EMOTION_IDS}
+    top = judge(tally, rule).label or EMOTION_IDS[0]  # with no votes, any emotion: unanimity is what counts
+    total = sum(tally.values())
+    for more in range(max(0, rule.ambiguous_after - total) + 1):
+        if judge({**tally, top: tally[top] + more}, rule).state == "consensus":
+            return more
+    return None
+
+
 class Consensus:
     def __init__(self, library: Library, rule: ConsensusRule):
         self.library = library

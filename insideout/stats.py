@@ -1,5 +1,9 @@
-"""Read-only analytics for the admin dashboard: pools, tallies, agreement, confusion, pass rates, the bot
-lab's latest evaluation beside the live pass rates, CSV.
+"""Read-only analytics for the admin dashboard: the summary, pools, tallies, agreement (Fleiss, Krippendorff,
+Dawid-Skene beside majority vote), confusion, pass rates with their 95 % intervals, the bot lab's latest
+evaluation beside the live pass rates, CSV.
+
+Every rate carries its count and its Wilson interval, and a rate with no data is None, never 0: the views
+draw it as missing. Every statistic that cannot be computed says why (a reason code the view words).
 
 Nothing here writes, and nothing here knows SQL: tallies and verdicts come from the consensus engine,
 the rest from the metadata store's read-only analytics operations (counts and rows); this module does
@@ -11,13 +15,15 @@ from __future__ import annotations
 import csv
 import io
 import math
+import time
+import warnings
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
 import numpy as np
 
 from .captcha import Captcha, Policy
-from .consensus import Consensus
+from .consensus import Consensus, votes_to_consensus
 from .db import CHALLENGE_FAILED, CHALLENGE_OPEN, CHALLENGE_PASSED, POOLS, Metadata
 from .emotions import EMOTION_IDS
 from .identity import pseudonym
@@ -68,26 +74,38 @@ def tally_table(consensus: Consensus, pool: str | None = None, state: str | None
 
 def consensus_queue(consensus: Consensus) -> list[dict]:
     """Unverified clips still open, closest to a decision first: votes still needed, then share."""
-    rule = consensus.rule
     queue = []
     for row in tally_table(consensus, pool="unverified", state="open"):
+        needed = votes_to_consensus({e: row[e] for e in EMOTION_IDS}, consensus.rule)
         queue.append({"clip": row["clip"], "counted_votes": row["counted_votes"], "top": row["top"],
-                      "top_share": row["top_share"],
-                      "votes_needed": max(0, rule.min_votes - row["counted_votes"])})
-    return sorted(queue, key=lambda r: (r["votes_needed"], -r["top_share"], r["clip"]))
+                      "top_share": row["top_share"], "votes_needed": needed})
+    # A clip that can no longer reach consensus (None) goes last.
+    return sorted(queue, key=lambda r: (r["votes_needed"] is None, r["votes_needed"] or 0, -r["top_share"],
+                                        r["clip"]))
 
 
 # -- agreement ---------------------------------------------------------------------------------
 
 
+# Why a statistic is missing (the view words each, with the counts beside).
+NO_VOTES = "no_votes"  # no counted vote yet
+SINGLE_VOTES = "single_votes"  # counted votes, but no clip has two: nothing to agree or disagree on
+NO_VARIATION = "no_variation"  # every vote names one emotion: chance agreement is 1, and the ratio 0/0
+ONE_VOTER = "one_voter"  # Dawid-Skene: one voter alone has no one to be compared with
+
+
 @dataclass(frozen=True)
 class Agreement:
-    fleiss_kappa: float | None  # None when there are too few ratings to say
+    fleiss_kappa: float | None  # None when it cannot be computed: kappa_reason says why
     kappa_clips: int  # clips in the kappa: each with at least kappa_raters counted votes
     kappa_raters: int  # the first kappa_raters counted votes of each such clip
     krippendorff_alpha: float | None
     alpha_clips: int  # clips with two or more counted votes (alpha uses all their votes)
     alpha_votes: int
+    counted_votes: int = 0  # every counted vote, on any clip
+    voted_clips: int = 0  # clips with at least one counted vote
+    kappa_reason: str | None = None  # NO_VOTES, SINGLE_VOTES or NO_VARIATION when fleiss_kappa is None
+    alpha_reason: str | None = None
 
 
 def _counts(emotions: list[str]) -> list[int]:
@@ -104,29 +122,147 @@ def agreement(db: Metadata) -> Agreement:
     Fleiss' kappa needs the same number of raters per clip: it uses the n that keeps the most ratings
     (n times the clips with at least n votes) and each such clip's first n votes. Krippendorff's
     alpha takes any number of votes per clip, so it uses them all."""
+    return agreement_of(db.counted_vote_sequences())
+
+
+def agreement_of(sequences: dict[int, list[str]]) -> Agreement:
+    """agreement's arithmetic, on each clip's counted votes in order."""
     # Imported here: both are heavy and only the dashboard needs them.
     import krippendorff
     from statsmodels.stats.inter_rater import fleiss_kappa
 
-    votes = [v for v in db.counted_vote_sequences().values() if len(v) >= 2]
-    kappa, kappa_raters, kappa_clips = None, 0, 0
-    if votes:
-        sizes = sorted({len(v) for v in votes})
-        kappa_raters = max(sizes, key=lambda n: (n * sum(len(v) >= n for v in votes), n))
-        table = np.array([_counts(v[:kappa_raters]) for v in votes if len(v) >= kappa_raters])
-        kappa_clips = len(table)
+    counted = sum(map(len, sequences.values()))
+    voted = sum(1 for v in sequences.values() if v)
+    votes = [v for v in sequences.values() if len(v) >= 2]
+    if not votes:
+        reason = NO_VOTES if not counted else SINGLE_VOTES
+        return Agreement(None, 0, 0, None, 0, 0, counted, voted, reason, reason)
+    sizes = sorted({len(v) for v in votes})
+    kappa_raters = max(sizes, key=lambda n: (n * sum(len(v) >= n for v in votes), n))
+    table = np.array([_counts(v[:kappa_raters]) for v in votes if len(v) >= kappa_raters])
+    with np.errstate(divide="ignore", invalid="ignore"):
+        kappa = _finite(fleiss_kappa(table, method="fleiss"))
+    value_counts = np.array([_counts(v) for v in votes])
+    try:
         with np.errstate(divide="ignore", invalid="ignore"):
-            kappa = _finite(fleiss_kappa(table, method="fleiss"))
-    alpha = None
-    if votes:
-        value_counts = np.array([_counts(v) for v in votes])
-        try:
-            with np.errstate(divide="ignore", invalid="ignore"):
-                alpha = _finite(krippendorff.alpha(value_counts=value_counts,
-                                                   level_of_measurement="nominal"))
-        except (ValueError, ZeroDivisionError):
-            alpha = None  # every vote the same emotion: no disagreement to measure against
-    return Agreement(kappa, kappa_clips, kappa_raters, alpha, len(votes), sum(len(v) for v in votes))
+            alpha = _finite(krippendorff.alpha(value_counts=value_counts, level_of_measurement="nominal"))
+    except (ValueError, ZeroDivisionError):
+        alpha = None  # every vote the same emotion: no disagreement to measure against
+    return Agreement(kappa, len(table), kappa_raters, alpha, len(votes), sum(len(v) for v in votes), counted,
+                     voted, None if kappa is not None else NO_VARIATION, None if alpha is not None else NO_VARIATION)
+
+
+# -- Dawid-Skene beside majority vote ----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class VoterQuality:
+    voter: str  # a research pseudonym (identity.pseudonym), never the address
+    votes: int  # counted votes on clips that have two or more
+    quality: float  # Dawid-Skene: the chance the voter names a clip's emotion right, over the estimated priors
+    majority_agreement: float  # the share of the voter's votes that name their clip's majority emotion
+
+
+@dataclass(frozen=True)
+class ClipPosterior:
+    clip: int
+    votes: int
+    majority: str | None  # None when the top emotions tie
+    majority_share: float
+    label: str  # Dawid-Skene's most probable emotion
+    probability: float  # its posterior probability
+
+
+@dataclass(frozen=True)
+class DawidSkeneView:
+    """Dawid-Skene (crowd-kit) over the counted votes of clips with two or more, beside majority vote."""
+
+    clips: int
+    votes: int
+    voters: int
+    reason: str | None = None  # why it was not computed (NO_VOTES, SINGLE_VOTES, ONE_VOTER)
+    agree: int = 0  # clips where both name the same emotion
+    ties_resolved: int = 0  # clips whose majority ties, that Dawid-Skene decides
+    voter_quality: tuple[VoterQuality, ...] = ()  # the most votes first
+    disagreements: tuple[ClipPosterior, ...] = ()  # clips whose clear majority Dawid-Skene overrules
+
+    @property
+    def computed(self) -> bool:
+        return self.reason is None
+
+
+DS_ITERATIONS = 100  # crowd-kit's default cap
+# EM stops when the evidence lower bound per vote moves less than this: at 10,000 votes crowd-kit's 1e-5 takes
+# 37 iterations (1.3 s on 2 cores), 1e-4 takes 17 (0.5 s) and names the same label for 99.6 % of the clips.
+DS_TOLERANCE = 1e-4
+
+
+def _majority(emotions: list[str]) -> tuple[str | None, float]:
+    counts = _counts(emotions)
+    top = max(counts)
+    winners = [e for e, n in zip(EMOTION_IDS, counts, strict=True) if n == top]
+    return (winners[0] if len(winners) == 1 else None), top / len(emotions)
+
+
+def dawid_skene(votes: list[tuple[int, str, str]], pseudonym_key: bytes) -> DawidSkeneView:
+    """Dawid and Skene's (1979) EM estimate of each voter's confusion and each clip's label posterior, from
+    counted votes (clip id, voter, emotion), on the clips with two or more of them."""
+    per_clip: dict[int, list[str]] = {}
+    for clip, _, emotion in votes:
+        per_clip.setdefault(clip, []).append(emotion)
+    kept = [v for v in votes if len(per_clip[v[0]]) >= 2]
+    voters = {voter for _, voter, _ in kept}
+    clips = {clip for clip, _, _ in kept}
+    if not kept:
+        return DawidSkeneView(0, 0, 0, NO_VOTES if not votes else SINGLE_VOTES)
+    if len(voters) < 2:
+        return DawidSkeneView(len(clips), len(kept), 1, ONE_VOTER)
+    import pandas as pd  # here: the engine's other paths do not need it
+    from crowdkit.aggregation import DawidSkene  # here: a heavy import (warm_up loads it in the background)
+
+    frame = pd.DataFrame(kept, columns=["task", "worker", "label"])
+    with warnings.catch_warnings():  # crowd-kit's pandas deprecations: its own, nothing a researcher can act on
+        warnings.simplefilter("ignore")
+        model = DawidSkene(n_iter=DS_ITERATIONS, tol=DS_TOLERANCE).fit(frame)
+    posterior = model.probas_
+    errors, priors = model.errors_, model.priors_
+    # errors_[(worker, observed)][true] = P(observed | true): a voter's quality is its diagonal weighted by
+    # the priors (read off as arrays: per-row .loc is seconds at 10,000 votes).
+    workers, observed = (np.asarray(errors.index.get_level_values(i)) for i in (0, 1))
+    column = {label: i for i, label in enumerate(errors.columns)}
+    rows = np.array([column.get(label, -1) for label in observed])
+    right = np.where(rows >= 0, errors.to_numpy()[np.arange(len(rows)), np.maximum(rows, 0)], 0.0)
+    weights = np.array([priors.get(label, 0.0) for label in observed])
+    quality = pd.Series(right * weights).groupby(workers).sum().to_dict()
+    majorities = {clip: _majority(emotions) for clip, emotions in per_clip.items() if clip in clips}
+    agree = ties = 0
+    overruled = []
+    for clip in sorted(clips):
+        row = posterior.loc[clip]
+        label = str(row.idxmax())
+        majority, share = majorities[clip]
+        if majority is None:
+            ties += 1
+        elif majority == label:
+            agree += 1
+        else:
+            overruled.append(ClipPosterior(clip, len(per_clip[clip]), majority, share, label, float(row.max())))
+    matched: dict[str, list[int]] = {}
+    for clip, voter, emotion in kept:
+        entry = matched.setdefault(voter, [0, 0])
+        entry[0] += 1
+        entry[1] += emotion == majorities[clip][0]
+    table = sorted((VoterQuality(pseudonym(pseudonym_key, voter), n, quality[voter], hits / n)
+                    for voter, (n, hits) in matched.items()), key=lambda q: (-q.votes, q.voter))
+    return DawidSkeneView(len(clips), len(kept), len(voters), None, agree, ties, tuple(table), tuple(overruled))
+
+
+def warm_up() -> None:
+    """Import the dashboard's heavy libraries, so that an admin's first look does not wait for them (the web
+    layer calls this on a background thread at start)."""
+    import crowdkit.aggregation  # noqa: F401
+    import krippendorff  # noqa: F401
+    from statsmodels.stats import inter_rater  # noqa: F401
 
 
 # -- confusion ---------------------------------------------------------------------------------
@@ -142,6 +278,11 @@ class Confusion:
     @property
     def total(self) -> int:
         return sum(map(sum, self.counts))
+
+    @property
+    def shares(self) -> tuple[tuple[float | None, ...], ...]:
+        """Each row over its own total (where the intended emotion's clips went); None for a row with no data."""
+        return tuple(tuple(n / sum(row) if sum(row) else None for n in row) for row in self.counts)
 
 
 def confusion_matrix(db: Metadata, by: str = "votes") -> Confusion:
@@ -173,12 +314,20 @@ class PassRates:
     round_pass_rate: float | None
 
 
+def _interval(passed: int, total: int) -> tuple[float, float] | None:
+    """Wilson 95 %, the bot lab's own interval, so humans and machines are measured alike; None for no data."""
+    from .botlab.evaluation import wilson
+
+    return wilson(passed, total) if total else None
+
+
 @dataclass(frozen=True)
 class RateRow:
     key: str  # an emotion id, a round number, or a period start (ISO, UTC)
     rounds: int
     passed: int
-    rate: float | None
+    rate: float | None  # None: no data (drawn as missing, never as 0)
+    interval: tuple[float, float] | None = None  # Wilson 95 %; None with the rate
 
 
 @dataclass(frozen=True)
@@ -188,6 +337,19 @@ class RatePoint:
     rounds: int
     passed: int
     rate: float | None
+    interval: tuple[float, float] | None = None
+
+
+@dataclass(frozen=True)
+class OverTime:
+    """Round pass rates per period: bucket_s wide periods, a series per round number and one for all."""
+
+    bucket_s: int
+    points: tuple[RatePoint, ...]
+
+
+def _row(key: str, n: int, p: int) -> RateRow:
+    return RateRow(key, n, p, _rate(p, n), _interval(p, n))
 
 
 def pass_rates(db: Metadata) -> PassRates:
@@ -199,36 +361,52 @@ def pass_rates(db: Metadata) -> PassRates:
 
 
 def pass_rate_by_emotion(db: Metadata) -> list[RateRow]:
-    """Answered rounds by the label of their control clip, for all eight emotions in order."""
+    """Answered rounds by the label of their control clip, for all eight emotions in order (no data: None)."""
     found = db.rounds_by_control_label()
-    rows = []
-    for e in EMOTION_IDS:
-        n, p = found.get(e, (0, 0))
-        rows.append(RateRow(e, n, p, _rate(p, n)))
-    return rows
+    return [_row(e, *found.get(e, (0, 0))) for e in EMOTION_IDS]
 
 
 def pass_rate_by_round(db: Metadata) -> list[RateRow]:
-    """Answered rounds by their number in the challenge (1 = first try)."""
-    return [RateRow(str(r), n, p, _rate(p, n)) for r, n, p in db.rounds_by_number()]
+    """Answered rounds by their number in the challenge (1 = first try), every number up to the highest
+    answered (one between that nobody reached has no data)."""
+    found = {r: (n, p) for r, n, p in db.rounds_by_number()}
+    numbers = sorted(set(found) | set(range(1, max(found, default=0) + 1)))
+    return [_row(str(r), *found.get(r, (0, 0))) for r in numbers]
+
+
+# The period of the time chart: the first of these that cuts the span into at most MAX_BINS.
+BINS = (60, 300, 900, HOUR, 6 * HOUR, DAY, 7 * DAY)
+MAX_BINS = 48
+
+
+def time_bin(span_s: float) -> int:
+    """Seconds per period for answers spanning span_s: a minute for a short test, an hour for a day, a week
+    for a year; never more than MAX_BINS periods (but a week at most)."""
+    for bucket in BINS:
+        if span_s // bucket + 1 <= MAX_BINS:
+            return bucket
+    return BINS[-1]
 
 
 def pass_rate_over_time(db: Metadata, bucket_s: int | None = None) -> list[RatePoint]:
-    """Round pass rates per period, per round number and all together. The period is an hour when
-    the answers span under two days, a day otherwise (or bucket_s seconds when given)."""
+    """Round pass rates per period, per round number and all together (time_bin's period unless given)."""
+    return list(over_time(db, bucket_s).points)
+
+
+def over_time(db: Metadata, bucket_s: int | None = None) -> OverTime:
     span = db.answered_span()
     if span is None:
-        return []
+        return OverTime(bucket_s or BINS[0], ())
     if bucket_s is None:
-        first, last = span
-        bucket_s = HOUR if last - first < 2 * DAY else DAY
-    points = [RatePoint(float(t), r, n, p, _rate(p, n)) for t, r, n, p in db.rounds_per_period(bucket_s)]
+        bucket_s = time_bin(span[1] - span[0])
+    points = [RatePoint(float(t), r, n, p, _rate(p, n), _interval(p, n))
+              for t, r, n, p in db.rounds_per_period(bucket_s)]
     totals: dict[float, tuple[int, int]] = {}
     for pt in points:
         n, p = totals.get(pt.period_start, (0, 0))
         totals[pt.period_start] = (n + pt.rounds, p + pt.passed)
-    points += [RatePoint(t, None, n, p, _rate(p, n)) for t, (n, p) in totals.items()]
-    return sorted(points, key=lambda pt: (pt.period_start, pt.round or 0))
+    points += [RatePoint(t, None, n, p, _rate(p, n), _interval(p, n)) for t, (n, p) in totals.items()]
+    return OverTime(bucket_s, tuple(sorted(points, key=lambda pt: (pt.period_start, pt.round or 0))))
 
 
 # -- the policy --------------------------------------------------------------------------------
@@ -246,6 +424,37 @@ def policy_summary(captcha: Captcha) -> PolicySummary:
     policy = captcha.policy
     return PolicySummary(policy.rounds_to_pass, policy.max_rounds, len(EMOTION_IDS),
                          policy.chance_pass_probability())
+
+
+# -- the summary at the top ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Summary:
+    """What an admin reads first: the library, the votes, what is close, the rules and models in force, work."""
+
+    pools: dict[str, int]
+    votes: int  # every vote, counted or not
+    counted_votes: int
+    votes_today: int  # since midnight UTC
+    near_consensus: int  # open unverified clips one more agreeing vote would settle
+    policy: PolicySummary
+    model_id: int | None  # the trained version that generates; None: the shipped default
+    model_version: str | None
+    running_jobs: tuple[tuple[str, int], ...]  # (kind, job id) of every queued or running job
+
+
+def summary(db: Metadata, consensus: Consensus, captcha: Captcha, now: float | None = None) -> Summary:
+    from .jobs import BOT_EVALUATION, GENERATE, TRAIN  # the job kinds' home
+
+    now = time.time() if now is None else now
+    midnight = datetime.fromtimestamp(now, UTC).replace(hour=0, minute=0, second=0, microsecond=0).timestamp()
+    votes, counted, today = db.vote_totals(midnight)
+    near = sum(1 for row in consensus_queue(consensus) if row["votes_needed"] == 1)
+    active = db.active_model()
+    jobs = tuple((kind, job_id) for kind in (GENERATE, TRAIN, BOT_EVALUATION) for job_id in db.active_jobs(kind))
+    return Summary(pool_sizes(db), votes, counted, today, near, policy_summary(captcha),
+                   active["id"] if active else None, active.get("version") if active else None, jobs)
 
 
 # -- the bot lab beside the humans -------------------------------------------------------------
@@ -365,9 +574,28 @@ class Dashboard:
         self.pseudonym_key = pseudonym_key
         self.consensus = consensus
         self.captcha = captcha
+        self._ds: tuple[int, DawidSkeneView] | None = None  # the last estimate, by a hash of its votes
+
+    def summary(self) -> Summary:
+        return summary(self.db, self.consensus, self.captcha)
 
     def pool_sizes(self) -> dict[str, int]:
         return pool_sizes(self.db)
+
+    def dawid_skene(self) -> DawidSkeneView:
+        """dawid_skene over the counted votes, estimated again only when they changed (EM takes about half a
+        second on 10,000 votes; a refresh without new votes should not pay it again)."""
+        votes = self.db.counted_votes()
+        key = hash(tuple(votes))
+        cached = self._ds
+        if cached is not None and cached[0] == key:
+            return cached[1]
+        view = dawid_skene(votes, self.pseudonym_key)
+        self._ds = (key, view)
+        return view
+
+    def over_time(self, bucket_s: int | None = None) -> OverTime:
+        return over_time(self.db, bucket_s)
 
     def tally_table(self, pool: str | None = None, state: str | None = None, sort: str = "clip") -> list[dict]:
         return tally_table(self.consensus, pool, state, sort)

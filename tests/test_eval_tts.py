@@ -50,7 +50,7 @@ def test_evaluation_reports_every_metric(tmp_path, small_classifier):
 def test_evaluation_without_a_classifier_leaves_emotion_out_scores_quality_and_repeats_its_numbers(tmp_path):
     # Teacher forcing runs the prenet, whose dropout stays on at inference, over every teacher frame:
     # unseeded, two runs differ in their attention diagonality.
-    checkpoint = tts_fixtures.write_insideout(tmp_path / "m.pt", stops=True, max_step=1000)
+    checkpoint = tts_fixtures.write_insideout(tmp_path / "m.pt", stops=True, max_step=250)
     starter = [(c.wave, SAMPLE_RATE) for c in held_out(per_emotion=1, seed=5)[:2]]
     first = evaluate_model(checkpoint, None, per_emotion=1, starter=starter)
     assert set(first) == METRICS
@@ -62,7 +62,7 @@ def test_evaluation_without_a_classifier_leaves_emotion_out_scores_quality_and_r
 
 
 def test_the_eval_command_prints_the_report_and_writes_it(tmp_path):
-    checkpoint = tts_fixtures.write_insideout(tmp_path / "m.pt", stops=True, max_step=1000)
+    checkpoint = tts_fixtures.write_insideout(tmp_path / "m.pt", stops=True, max_step=250)
     result = subprocess.run([sys.executable, "-m", "insideout", "eval", "--checkpoint", str(checkpoint),
                              "--per-emotion", "1", "--no-emotion", "--out", str(tmp_path / "r.json")],
                             capture_output=True, text=True, timeout=600, cwd=tmp_path)

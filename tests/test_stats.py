@@ -289,3 +289,124 @@ def test_statistics_change_nothing(stocked):
     stats.agreement(stocked.db), stats.confusion_matrix(stocked.db), stats.pass_rates(stocked.db)
     stats.pass_rate_over_time(stocked.db), stats.tallies_csv(stocked.consensus)
     assert (stocked.db.clips(), stats.votes_csv(stocked.db, stocked.settings.pseudonym_key)) == before
+
+
+# -- what the dashboard says when it cannot compute --------------------------------------------
+
+
+def test_agreement_without_votes_says_there_are_none(stocked):
+    agreement = stats.agreement(stocked.db)
+    assert (agreement.kappa_reason, agreement.alpha_reason) == (stats.NO_VOTES, stats.NO_VOTES)
+
+
+def test_agreement_on_single_votes_says_no_clip_has_two(stocked):
+    for clip in stocked.clip_ids["unverified"]:
+        cast(stocked, clip, ["sad"])
+    agreement = stats.agreement(stocked.db)
+    assert agreement.fleiss_kappa is None and agreement.kappa_reason == stats.SINGLE_VOTES
+    assert (agreement.counted_votes, agreement.voted_clips) == (4, 4)
+
+
+def test_agreement_when_every_vote_names_one_emotion_says_so(stocked):
+    a, b, _, _ = stocked.clip_ids["unverified"]
+    cast(stocked, a, ["sad"] * 3)
+    cast(stocked, b, ["sad"] * 2)
+    agreement = stats.agreement(stocked.db)
+    assert agreement.fleiss_kappa is None and agreement.kappa_reason == stats.NO_VARIATION
+    assert agreement.krippendorff_alpha is None and agreement.alpha_reason == stats.NO_VARIATION
+
+
+# -- rates with their intervals, and the time bins ----------------------------------------------
+
+
+def test_every_rate_has_the_wilson_interval_of_its_counts(stocked):
+    play_challenge(stocked, [True])
+    play_challenge(stocked, [False, True])
+    first, second = stats.pass_rate_by_round(stocked.db)
+    # Wilson 95 % by hand: 1 of 2 -> 0.5 -+ 0.4055; 1 of 1 -> (0.2065, 1).
+    assert first.interval == pytest.approx((0.0945, 0.9055), abs=1e-4)
+    assert second.interval == pytest.approx((0.2065, 1.0), abs=1e-4)
+    missing = [r for r in stats.pass_rate_by_emotion(stocked.db) if not r.rounds]
+    assert missing and all(r.rate is None and r.interval is None for r in missing)
+
+
+@pytest.mark.parametrize(("span", "bucket"), [(0, 60), (47 * 60, 60), (48 * 60, 300), (stats.DAY, stats.HOUR),
+                                              (3 * stats.DAY, 6 * stats.HOUR), (30 * stats.DAY, stats.DAY),
+                                              (365 * stats.DAY, 7 * stats.DAY)])
+def test_the_time_bin_keeps_at_most_48_periods(span, bucket):
+    assert stats.time_bin(span) == bucket
+
+
+def test_the_issues_four_series_in_one_period_are_four_points(stocked):
+    for i in range(6):
+        play_challenge(stocked, [True], client=f"203.0.113.{20 + i}")
+    play_challenge(stocked, [False, False, False])
+    over = stats.over_time(stocked.db)
+    assert over.bucket_s == 60
+    assert {(p.round, p.passed, p.rounds) for p in over.points} == {(1, 6, 7), (2, 0, 1), (3, 0, 1), (None, 6, 9)}
+
+
+# -- the summary --------------------------------------------------------------------------------
+
+
+def test_the_summary_counts_votes_today_near_consensus_and_the_model(stocked):
+    a, b, _, _ = stocked.clip_ids["unverified"]
+    cast(stocked, a, ["sad"] * 9)  # one more sad vote settles it
+    cast(stocked, b, ["sad"] * 3)
+    yesterday = [Vote(b, "late", "calm", True, "labeling")]
+    stocked.db.insert_votes(yesterday, time.time() - 2 * stats.DAY)
+    summary = stats.summary(stocked.db, stocked.consensus, stocked.captcha)
+    assert (summary.votes, summary.counted_votes, summary.votes_today) == (13, 13, 12)
+    assert summary.near_consensus == 1
+    assert summary.pools["unverified"] == 4 and summary.model_id is None and summary.running_jobs == ()
+    assert summary.policy.chance_pass_probability == pytest.approx(1 - (7 / 8) ** 3)
+
+
+# -- Dawid-Skene beside majority vote ---------------------------------------------------------
+
+
+def vote_as(services, clip_id, voters_and_emotions):
+    services.db.insert_votes([Vote(clip_id, voter, e, True, "labeling") for voter, e in voters_and_emotions],
+                             time.time())
+
+
+def test_dawid_skene_rates_reliable_voters_above_one_who_always_says_angry(stocked):
+    clips = stocked.clip_ids["play"][:8]
+    for clip, emotion in zip(clips, EMOTION_IDS, strict=True):
+        vote_as(stocked, clip, [("good1", emotion), ("good2", emotion), ("good3", emotion), ("angry", "angry")])
+    view = stats.dawid_skene(stocked.db.counted_votes(), stocked.settings.pseudonym_key)
+    assert (view.clips, view.votes, view.voters, view.reason) == (8, 32, 4, None)
+    quality = {q.voter: q.quality for q in view.voter_quality}
+    key = stocked.settings.pseudonym_key
+    assert quality[pseudonym(key, "angry")] < 0.5 < min(quality[pseudonym(key, f"good{i}")] for i in (1, 2, 3))
+    assert "good1" not in repr(view)  # voters by pseudonym only
+    assert view.agree == 8 and view.disagreements == ()
+
+
+def test_dawid_skene_overrules_a_majority_of_unreliable_voters(stocked):
+    clips = stocked.clip_ids["play"]
+    for clip, emotion in zip(clips[:8], EMOTION_IDS, strict=True):  # calibration: who is reliable
+        vote_as(stocked, clip, [("good1", emotion), ("good2", emotion), ("good3", emotion),
+                                ("bad1", "angry"), ("bad2", "angry")])
+    vote_as(stocked, clips[8], [("good1", "sad"), ("bad1", "angry"), ("bad2", "angry")])
+    view = stats.dawid_skene(stocked.db.counted_votes(), stocked.settings.pseudonym_key)
+    (overruled,) = view.disagreements
+    assert (overruled.clip, overruled.majority, overruled.label) == (clips[8], "angry", "sad")
+    assert overruled.majority_share == pytest.approx(2 / 3) and overruled.probability > 0.5
+
+
+def test_dawid_skene_says_why_it_was_not_computed(stocked):
+    key = stocked.settings.pseudonym_key
+    assert stats.dawid_skene([], key).reason == stats.NO_VOTES
+    assert stats.dawid_skene([(1, "a", "sad"), (2, "b", "sad")], key).reason == stats.SINGLE_VOTES
+    assert stats.dawid_skene([(1, "a", "sad"), (1, "a", "calm")], key).reason == stats.ONE_VOTER
+
+
+def test_the_new_counts_agree_on_both_backends(stocked):
+    a, b, _, _ = stocked.clip_ids["unverified"]
+    cast(stocked, b, ["calm", "sad"])
+    cast(stocked, a, ["happy"], start=5)
+    cast(stocked, a, ["angry"], counted=False, start=9)
+    assert stocked.db.counted_votes() == [(a, "voter5", "happy"), (b, "voter0", "calm"), (b, "voter1", "sad")]
+    assert stocked.db.vote_totals(0) == (4, 3, 4)
+    assert stocked.db.vote_totals(time.time() + 60) == (4, 3, 0)

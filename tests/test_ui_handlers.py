@@ -260,19 +260,22 @@ def test_the_admin_signs_in_and_sees_the_admin_tab(ui, stocked):
     assert out[ui.state].user.is_admin and shown(out[ui.login.admin_tab])
 
 
-def test_the_dashboard_shows_pools_tallies_agreement_plots_and_policy(ui, stocked):
+def test_the_dashboard_shows_the_summary_tallies_agreement_plots_and_policy(ui, stocked):
     tab_state = sign_in(ui, stocked, "admin", ADMIN_PASSWORD)
-    (pools, policy, table, queue, agreement, confusion, passes, by_emotion, by_round,
+    (summary, table, queue, agreement, voters, overruled, confusion, passes, by_emotion, by_round,
      over_time) = ui.admin.refresh(tab_state, "all", "all", "clip")
-    assert pools == {"play": 16, "unverified": 4, "learning": 0, "retired": 0}
-    assert "33.0%" in policy  # 1 - (7/8)^3 for one of three rounds
-    assert isinstance(table, pd.DataFrame) and list(table["clip"]) == stocked.clip_ids["unverified"]
-    assert sorted(queue["votes_needed"]) == [9, 10, 10, 10]  # the admin's login voted once
-    assert "Fleiss' kappa" in agreement and "Krippendorff's alpha" in agreement
-    assert confusion.axes  # a matplotlib figure
+    assert "play **16**, unverified **4**, learning **0**, retired **0**" in summary
+    assert "33.0%" in summary  # 1 - (7/8)^3 for one of three rounds
+    assert isinstance(table["value"], pd.DataFrame) and list(table["value"]["clip"]) == stocked.clip_ids["unverified"]
+    assert sorted(queue["value"]["votes to consensus"]) == [9, 10, 10, 10]  # the admin's login voted once
+    assert "Fleiss' kappa: not computed" in agreement and "Krippendorff's alpha: not computed" in agreement
+    assert voters["value"].empty and overruled["value"].empty and table["label"] == "Tallies"
     assert "1 passed" in passes  # the admin's own login
-    assert list(by_emotion["value"]["pass_rate"]) == [100.0]
-    assert list(by_round["pass_rate"]) == [100.0] and len(over_time) == 2
+    bars = json.loads(by_emotion.plot)["data"]["values"]
+    assert [b["rate"] for b in bars if b["n"]] == [100.0] and sum(b["label"] == "no data" for b in bars) == 7
+    assert [b["rate"] for b in json.loads(by_round.plot)["data"]["values"]] == [100.0]
+    assert len(json.loads(over_time.plot)["data"]["values"]) == 2  # round 1, and all rounds
+    assert json.loads(confusion.plot)["title"]["text"] == "Intended emotion vs crowd label"
 
 
 # -- sites in the dashboard ---------------------------------------------------------------------
@@ -401,8 +404,8 @@ def test_a_bad_generation_request_is_refused_with_a_message(ui, stocked):
 
 def test_the_tally_filter_keeps_one_pool(ui, stocked):
     tab_state = sign_in(ui, stocked, "admin", ADMIN_PASSWORD)
-    assert ui.admin.tally(tab_state, "learning", "all", "clip").empty
-    assert len(ui.admin.tally(tab_state, "unverified", "open", "votes")) == 4
+    assert ui.admin.tally(tab_state, "learning", "all", "clip")["value"].empty
+    assert len(ui.admin.tally(tab_state, "unverified", "open", "votes")["value"]) == 4
 
 
 def test_the_admin_plays_a_clip_by_id(ui, stocked):
@@ -546,8 +549,8 @@ def test_a_signed_in_volunteer_is_refused_by_admin_endpoints(live):
 
 def test_the_admin_client_gets_the_dashboard_and_the_csv(live):
     client, _ = client_sign_in(live, "admin", ADMIN_PASSWORD)
-    dashboard = client.predict("all", "all", "clip", api_name="/admin_refresh")
-    assert dashboard[0]["play"] == 16
+    dashboard = client.predict("all", "all", "clip", "counts", api_name="/admin_refresh")
+    assert "play **16**" in dashboard[0]
     files = client.predict(api_name="/admin_export")
     assert sorted(Path(f["path"]).name for f in files) == ["insideout-tallies.csv", "insideout-votes.csv"]
 

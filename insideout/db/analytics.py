@@ -29,6 +29,17 @@ def counted_vote_sequences(db: sqlite_utils.Database) -> dict[int, list[str]]:
     return out
 
 
+def counted_votes(db: sqlite_utils.Database) -> list[tuple[int, str, str]]:
+    return [tuple(r) for r in db.execute(
+        "SELECT clip_id, voter, emotion FROM votes WHERE counted = 1 ORDER BY clip_id, created_at, id")]
+
+
+def vote_totals(db: sqlite_utils.Database, since: float) -> tuple[int, int, int]:
+    return tuple(db.execute(
+        "SELECT count(*), coalesce(sum(counted = 1), 0), coalesce(sum(created_at >= ?), 0) FROM votes", [since]
+    ).fetchone())
+
+
 def confusion_counts(db: sqlite_utils.Database, by: str) -> list[tuple[str, str, int]]:
     if by == "votes":
         sql = ("SELECT c.intended_emotion, v.emotion, count(*) FROM votes v "

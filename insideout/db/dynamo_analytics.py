@@ -42,6 +42,16 @@ def counted_vote_sequences(d: Dynamo) -> dict[int, list[str]]:
     return out
 
 
+def counted_votes(d: Dynamo) -> list[tuple[int, str, str]]:
+    found = sorted(_vote_records(d, counted_only=True), key=lambda r: (r["clip_id"], r["created_at"], r["sk"]))
+    return [(v["clip_id"], v["voter"], v["emotion"]) for v in found]
+
+
+def vote_totals(d: Dynamo, since: float) -> tuple[int, int, int]:
+    found = _vote_records(d)
+    return len(found), sum(1 for v in found if v.get("counted")), sum(1 for v in found if v["created_at"] >= since)
+
+
 def confusion_counts(d: Dynamo, by: str) -> list[tuple[str, str, int]]:
     if by not in CONFUSION_BASES:
         raise ValueError(f"unknown basis {by!r}; expected one of {', '.join(CONFUSION_BASES)}")

@@ -707,6 +707,12 @@ class DynamoDBMetadata:
     def counted_vote_sequences(self) -> dict[int, list[str]]:
         return dynamo_analytics.counted_vote_sequences(self.d)
 
+    def counted_votes(self) -> list[tuple[int, str, str]]:
+        return dynamo_analytics.counted_votes(self.d)
+
+    def vote_totals(self, since: float) -> tuple[int, int, int]:
+        return dynamo_analytics.vote_totals(self.d, since)
+
     def confusion_counts(self, by: str) -> list[tuple[str, str, int]]:
         return dynamo_analytics.confusion_counts(self.d, by)
 

@@ -271,6 +271,14 @@ class Metadata(Protocol):
         """clip id -> its counted votes' emotions in the order they were cast."""
         ...
 
+    def counted_votes(self) -> list[tuple[int, str, str]]:
+        """(clip id, voter, emotion) of every counted vote, by clip, then in the order they were cast."""
+        ...
+
+    def vote_totals(self, since: float) -> tuple[int, int, int]:
+        """(votes, counted votes, votes cast at or after `since`, epoch seconds)."""
+        ...
+
     def confusion_counts(self, by: str) -> list[tuple[str, str, int]]:
         """(intended emotion, crowd label, count) for clips with an intended emotion. by "votes":
         every counted vote; "consensus": each clip labelled by consensus. ValueError otherwise."""

@@ -313,6 +313,14 @@ class Database:
         with self.read() as db:
             return analytics.counted_vote_sequences(db)
 
+    def counted_votes(self) -> list[tuple[int, str, str]]:
+        with self.read() as db:
+            return analytics.counted_votes(db)
+
+    def vote_totals(self, since: float) -> tuple[int, int, int]:
+        with self.read() as db:
+            return analytics.vote_totals(db, since)
+
     def confusion_counts(self, by: str) -> list[tuple[str, str, int]]:
         with self.read() as db:
             return analytics.confusion_counts(db, by)

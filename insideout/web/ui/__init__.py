@@ -7,10 +7,12 @@ which Gradio keeps on the server; the signed session token is a gr.BrowserState,
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass, replace
 
 import gradio as gr
 
+from ... import stats
 from ...services import Services
 from .admin import AdminView
 from .common import TabState, use_private_temp_dir
@@ -46,6 +48,8 @@ class Ui:
 
 def build_ui(services: Services) -> Ui:
     use_private_temp_dir(services.settings)
+    # The dashboard's statistics libraries take seconds to import: load them now, not at the admin's first look.
+    threading.Thread(target=stats.warm_up, name="insideout-warm-up", daemon=True).start()
     login = LoginView(services)
     labeling = LabelingView(services)
     admin = AdminView(services)
@@ -70,7 +74,8 @@ def build_ui(services: Services) -> Ui:
         labeling.wire(*login.wire(blocks))
         admin.wire(admin_tab)
         relabeled = list(ui.set_lang(TabState(), "en"))
-        lang.change(ui.set_lang, [state, lang], relabeled, api_name="language")
+        lang.change(ui.set_lang, [state, lang], relabeled, api_name="language").then(
+            admin.redraw, admin.filters, admin.dashboard, api_visibility="private")  # the charts' words too
         lang.change(None, [lang], None, js=SET_LANG_JS)  # the page's lang attribute, and the widget's language
     return ui
 

@@ -16,7 +16,7 @@ import pandas as pd
 from ... import research, stats, wav
 from ...accounts import NotAllowed, Session
 from ...botlab.attackers import ATTACKERS
-from ...db import JOB_CANCELLED, JOB_DONE, JOB_QUEUED, JOB_RUNNING, POOLS
+from ...db import JOB_CANCELLED, JOB_DONE, JOB_QUEUED, JOB_RUNNING
 from ...emotions import EMOTION_IDS, UnknownEmotion
 from ...generation import MAX_CLIPS, ROTATE, GenerationError, GenerationRequest
 from ...jobs import BOT_EVALUATION, GENERATE, TRAIN, JobStatus
@@ -26,10 +26,32 @@ from ...services import Services
 from ...sites import Site
 from ...storage import StoreError
 from .common import TabState
-from .plots import by_emotion_frame, by_round_frame, confusion_figure, loss_frame, models_frame, over_time_frame
-from .texts import emotion_choices, emotion_name, number, percent, t, voice_choices
+from .dashboard import (
+    ALL,
+    COUNTS,
+    SHARES,
+    TABLE_ROWS,
+    agreement_markdown,
+    confusion_choices,
+    ds_frames,
+    first_rows,
+    pool_choices,
+    queue_frame,
+    sort_choices,
+    state_choices,
+    summary_markdown,
+    tally_frame,
+)
+from .plots import (
+    by_emotion_chart,
+    by_round_chart,
+    confusion_chart,
+    loss_frame,
+    models_frame,
+    over_time_chart,
+)
+from .texts import emotion_choices, number, percent, t, voice_choices
 
-ALL = "all"
 DEFAULT_MODEL = "default"  # the version choice that means: no trained version, the configured default
 
 
@@ -45,32 +67,37 @@ class AdminView:
         """Components start empty: nothing of the data reaches a page before an admin asks."""
         self.state = state
         self.refresh_btn = gr.Button(t("en", "refresh"), variant="primary", elem_id="admin-refresh")
-        with gr.Row():
-            self.pools = gr.JSON(label=t("en", "pools"), elem_id="admin-pools")
-            self.policy = gr.Markdown(elem_id="admin-policy")
+        self.summary = gr.Markdown(elem_id="admin-summary")
         self.tallies_md = gr.Markdown(f"### {t('en', 'tallies')}")
         with gr.Row():
-            self.pool = gr.Dropdown([ALL, *POOLS], value=ALL, label=t("en", "filter_pool"))
-            self.tally_state = gr.Dropdown([ALL, *stats.STATES], value=ALL, label=t("en", "filter_state"))
-            self.sort = gr.Dropdown(list(stats.SORTS), value="clip", label=t("en", "sort"))
-        self.table = gr.Dataframe(value=None, interactive=False, max_height=360, elem_id="admin-tallies")
+            self.pool = gr.Dropdown(pool_choices("en"), value=ALL, label=t("en", "filter_pool"))
+            self.tally_state = gr.Dropdown(state_choices("en"), value=ALL, label=t("en", "filter_state"))
+            self.sort = gr.Dropdown(sort_choices("en"), value="clip", label=t("en", "sort"))
+        self.table = gr.Dataframe(value=None, interactive=False, max_height=360, label=t("en", "tallies_table"),
+                                  elem_id="admin-tallies")
         with gr.Row():
             self.clip_id = gr.Number(None, label=t("en", "clip_to_play"), precision=0, minimum=1)
             self.play_btn = gr.Button(t("en", "play"))
             self.clip_audio = gr.Audio(label=t("en", "admin_clip"), interactive=False,
                                        buttons=["download"])
         self.queue_md = gr.Markdown(f"### {t('en', 'queue')}")
-        self.queue = gr.Dataframe(value=None, interactive=False, max_height=240, elem_id="admin-queue")
+        self.queue = gr.Dataframe(value=None, interactive=False, max_height=240, label=t("en", "queue_table"),
+                                  elem_id="admin-queue")
+        self.agreement_md = gr.Markdown(t("en", "agreement_title"))
         self.agreement = gr.Markdown(elem_id="admin-agreement")
-        self.confusion = gr.Plot(label=t("en", "confusion"), format="png", elem_id="admin-confusion")
+        with gr.Row():
+            self.ds_voters = gr.Dataframe(value=None, interactive=False, max_height=240, label=t("en", "ds_voters"),
+                                          elem_id="admin-ds-voters")
+            self.ds_overruled = gr.Dataframe(value=None, interactive=False, max_height=240,
+                                             label=t("en", "ds_overruled"), elem_id="admin-ds-overruled")
+        self.confusion_view = gr.Radio(confusion_choices("en"), value=COUNTS, label=t("en", "confusion_view"),
+                                       elem_id="admin-confusion-view")
+        self.confusion = gr.Plot(label=t("en", "confusion"), show_label=False, elem_id="admin-confusion")
         self.pass_md = gr.Markdown(elem_id="admin-pass")
         with gr.Row():
-            self.by_emotion = gr.BarPlot(x="emotion", y="pass_rate", y_lim=[0, 100], y_title="%",
-                                         label=t("en", "pass_by_emotion"), elem_id="admin-by-emotion")
-            self.by_round = gr.BarPlot(x="round", y="pass_rate", y_lim=[0, 100], y_title="%",
-                                       label=t("en", "pass_by_round"), elem_id="admin-by-round")
-        self.over_time = gr.LinePlot(x="time", y="pass_rate", color="round", y_lim=[0, 100], y_title="%",
-                                     label=t("en", "pass_over_time"), elem_id="admin-over-time")
+            self.by_emotion = gr.Plot(label=t("en", "pass_by_emotion"), show_label=False, elem_id="admin-by-emotion")
+            self.by_round = gr.Plot(label=t("en", "pass_by_round"), show_label=False, elem_id="admin-by-round")
+        self.over_time = gr.Plot(label=t("en", "pass_over_time"), show_label=False, elem_id="admin-over-time")
         self.export_btn = gr.Button(t("en", "export"), elem_id="admin-export")
         self.files = gr.File(label=t("en", "csv_files"), file_count="multiple", interactive=False)
         self.generate_md = gr.Markdown(t("en", "generate_title"))
@@ -161,8 +188,14 @@ class AdminView:
 
     @property
     def dashboard(self) -> list:
-        return [self.pools, self.policy, self.table, self.queue, self.agreement, self.confusion,
-                self.pass_md, self.by_emotion, self.by_round, self.over_time]
+        """What refresh returns, in this order."""
+        return [self.summary, self.table, self.queue, self.agreement, self.ds_voters, self.ds_overruled,
+                self.confusion, self.pass_md, self.by_emotion, self.by_round, self.over_time]
+
+    @property
+    def filters(self) -> list:
+        """What refresh takes, in this order."""
+        return [self.state, self.pool, self.tally_state, self.sort, self.confusion_view]
 
     @property
     def training(self) -> list:
@@ -177,7 +210,7 @@ class AdminView:
                 self.bots_progress, self.bots_timer]
 
     def wire(self, tab: gr.Tab) -> None:
-        filters = [self.state, self.pool, self.tally_state, self.sort]
+        filters = self.filters
         self.refresh_btn.click(self.refresh, filters, self.dashboard, api_name="admin_refresh").success(
             self.training_panel, [self.state], self.training, api_name="admin_training").success(
             self.bot_lab_panel, [self.state], self.bot_lab, api_name="admin_bot_lab").success(
@@ -198,7 +231,9 @@ class AdminView:
         self.site_remove_no.click(self.cancel_remove_site, [self.state], self.sites, api_visibility="private")
         self.site_choice.change(self.cancel_remove_site, [self.state], self.sites, api_visibility="private")
         for dropdown in (self.pool, self.tally_state, self.sort):
-            dropdown.change(self.tally, filters, [self.table], api_visibility="private")
+            dropdown.change(self.tally, filters[:4], [self.table], api_visibility="private")
+        self.confusion_view.change(self.confusion_plot, [self.state, self.confusion_view], [self.confusion],
+                                   api_visibility="private")
         self.play_btn.click(self.play, [self.state, self.clip_id], [self.clip_audio], api_name="admin_play")
         self.export_btn.click(self.export, [self.state], [self.files], api_name="admin_export")
         progress = [self.gen_status, self.gen_progress, self.gen_timer]
@@ -221,11 +256,14 @@ class AdminView:
         lang = tab_state.lang
         return {
             self.refresh_btn: gr.update(value=t(lang, "refresh")),
-            self.pools: gr.update(label=t(lang, "pools")),
             self.tallies_md: f"### {t(lang, 'tallies')}",
-            self.pool: gr.update(label=t(lang, "filter_pool")),
-            self.tally_state: gr.update(label=t(lang, "filter_state")),
-            self.sort: gr.update(label=t(lang, "sort")),
+            self.pool: gr.update(label=t(lang, "filter_pool"), choices=pool_choices(lang)),
+            self.tally_state: gr.update(label=t(lang, "filter_state"), choices=state_choices(lang)),
+            self.sort: gr.update(label=t(lang, "sort"), choices=sort_choices(lang)),
+            self.agreement_md: t(lang, "agreement_title"),
+            self.ds_voters: gr.update(label=t(lang, "ds_voters")),
+            self.ds_overruled: gr.update(label=t(lang, "ds_overruled")),
+            self.confusion_view: gr.update(label=t(lang, "confusion_view"), choices=confusion_choices(lang)),
             self.clip_id: gr.update(label=t(lang, "clip_to_play")),
             self.play_btn: gr.update(value=t(lang, "play")),
             self.clip_audio: gr.update(label=t(lang, "admin_clip")),
@@ -301,42 +339,49 @@ class AdminView:
             return False
         return True
 
-    def _table(self, pool: str, state: str, sort: str) -> pd.DataFrame:
+    def _table(self, pool: str, state: str, sort: str, lang: str = "en") -> dict:
         rows = self.board.tally_table(None if pool == ALL else pool, None if state == ALL else state, sort)
-        return pd.DataFrame(rows, columns=stats.TALLY_COLUMNS)
+        return first_rows(tally_frame(rows[:TABLE_ROWS], lang), len(rows), lang, "tallies_table")
 
-    def tally(self, tab_state: TabState, pool: str, state: str, sort: str) -> pd.DataFrame:
+    def _queue(self, lang: str) -> dict:
+        queue = self.board.consensus_queue()
+        return first_rows(queue_frame(queue[:TABLE_ROWS], lang), len(queue), lang, "queue_table")
+
+    def tally(self, tab_state: TabState, pool: str, state: str, sort: str) -> dict:
         self._admin(tab_state)
-        return self._table(pool, state, sort)
+        return self._table(pool, state, sort, tab_state.lang)
 
-    def refresh(self, tab_state: TabState, pool: str, state: str, sort: str) -> list:
+    def confusion_plot(self, tab_state: TabState, view: str | None = COUNTS):
+        self._admin(tab_state)
+        return confusion_chart(self.board.confusion_matrix(), tab_state.lang, view == SHARES)
+
+    def refresh(self, tab_state: TabState, pool: str, state: str, sort: str, view: str | None = COUNTS) -> list:
+        """The whole dashboard (self.dashboard's components), in the page's language."""
         self._admin(tab_state)
         lang, dash = tab_state.lang, self.board
-        policy = dash.policy()
-        agree = dash.agreement()
         rates = dash.pass_rates()
-        queue = pd.DataFrame(dash.consensus_queue(),
-                             columns=["clip", "counted_votes", "top", "top_share", "votes_needed"])
-        by_emotion = by_emotion_frame(dash.pass_rate_by_emotion(), lang)
         return [
-            dash.pool_sizes(),
-            t(lang, "policy", need=policy.rounds_to_pass, rounds=policy.max_rounds,
-              choices=policy.choices, chance=percent(policy.chance_pass_probability)),
-            self._table(pool, state, sort),
-            queue,
-            t(lang, "agreement", kappa=number(agree.fleiss_kappa, lang), kclips=agree.kappa_clips,
-              kraters=agree.kappa_raters, alpha=number(agree.krippendorff_alpha, lang),
-              aclips=agree.alpha_clips, avotes=agree.alpha_votes),
-            confusion_figure(dash.confusion_matrix()),
+            summary_markdown(dash.summary(), lang),
+            self._table(pool, state, sort, lang),
+            self._queue(lang),
+            agreement_markdown(dash.agreement(), dash.dawid_skene(), lang),
+            *ds_frames(dash.dawid_skene(), lang),
+            confusion_chart(dash.confusion_matrix(), lang, view == SHARES),
             t(lang, "pass_overall", cpass=rates.challenges_passed, cfail=rates.challenges_failed,
               copen=rates.challenges_open, crate=percent(rates.challenge_pass_rate, lang),
               rpass=rates.rounds_passed, rans=rates.rounds_answered,
               rrate=percent(rates.round_pass_rate, lang)),
-            # Keep the emotions in their canonical order rather than the plot's alphabetical one.
-            gr.update(value=by_emotion, sort=[emotion_name(lang, e) for e in EMOTION_IDS]),
-            by_round_frame(dash.pass_rate_by_round(), lang),
-            over_time_frame(dash.pass_rate_over_time(), lang),
+            by_emotion_chart(dash.pass_rate_by_emotion(), lang),
+            by_round_chart(dash.pass_rate_by_round(), lang),
+            over_time_chart(dash.over_time(), lang),
         ]
+
+    def redraw(self, tab_state: TabState, pool: str, state: str, sort: str, view: str | None = COUNTS) -> list:
+        """After a language switch: the dashboard again in the new language for the admin, nothing for anyone
+        else (the numbers are the admin's to see)."""
+        if not self._is_admin(tab_state):
+            return [gr.skip()] * len(self.dashboard)
+        return self.refresh(tab_state, pool, state, sort, view)
 
     def play(self, tab_state: TabState, clip_id: float | None) -> bytes | None:
         self._admin(tab_state)

@@ -84,6 +84,9 @@ if (!window.insideoutUi) {
     for (const g of document.querySelectorAll('svg g[role="graphics-symbol"]:not([aria-label]):not([aria-hidden])')) {
       if (!g.childElementCount) g.setAttribute('aria-hidden', 'true');
     }
+    // gr.Plot's charts come with vega-embed's actions menu: an unnamed <summary> (no text for a screen reader)
+    // whose "Open in Vega Editor" would post the admin's data to another site. The dashboard's charts drop it.
+    for (const d of document.querySelectorAll('.vega-embed > details')) d.remove();
     // A table that scrolls is reachable by keyboard (WCAG 2.1.1): its first column header takes the focus (one
     // tab stop per table; the arrow keys then scroll it). Its viewport keeps role none, as the grid needs.
     for (const v of document.querySelectorAll('.virtual-table-viewport')) {

@@ -1,79 +1,186 @@
-"""Figures and tables for the admin dashboard, drawn from insideout.stats results and the models table
-(no computing here)."""
+"""Charts and tables for the admin dashboard, drawn from insideout.stats results and the models table (no
+computing here). The charts are Vega-Lite specs the browser draws: titled, axes named, in the page's language,
+every rate with its n and 95 % interval, and no data drawn as missing, never as zero."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import json
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
 
 import pandas as pd
+from gradio.components.plot import AltairPlotData
 
 from ...emotions import EMOTION_IDS
 from ...retraining import ModelVersion
-from ...stats import Confusion, RatePoint, RateRow
-from .texts import emotion_name, t
+from ...stats import Confusion, OverTime, RateRow
+from .texts import TEXTS, emotion_name, t
 
-if TYPE_CHECKING:
-    from matplotlib.figure import Figure
-
-
-def confusion_figure(confusion: Confusion) -> Figure:
-    """A heatmap with counts in the cells. Axis text stays in English: the default font has no Hangul.
-    A bare Figure (not pyplot) holds no global state, so handlers on several threads may draw."""
-    from matplotlib.figure import Figure  # here: matplotlib costs ~0.4 s and tens of MiB at start
-
-    fig = Figure(figsize=(6.4, 5.2), dpi=90, layout="constrained")
-    ax = fig.add_subplot()
-    image = ax.imshow(confusion.counts, cmap="Blues", vmin=0)
-    ticks = range(len(EMOTION_IDS))
-    ax.set_xticks(ticks, EMOTION_IDS, rotation=45, ha="right")
-    ax.set_yticks(ticks, EMOTION_IDS)
-    ax.set_xlabel(f"crowd label ({'counted votes' if confusion.by == 'votes' else 'consensus'})")
-    ax.set_ylabel("intended emotion")
-    peak = max(max(row) for row in confusion.counts) or 1
-    for i, row in enumerate(confusion.counts):
-        for j, n in enumerate(row):
-            if n:
-                ax.text(j, i, str(n), ha="center", va="center",
-                        color="white" if n > peak / 2 else "black", fontsize=8)
-    ax.set_title(f"Intended emotion vs crowd label (n = {confusion.total})")
-    fig.colorbar(image, ax=ax, shrink=0.8)
-    return fig
+VEGA_LITE = "https://vega.github.io/schema/vega-lite/v5.json"  # a name only: nothing is fetched from it
 
 
-def _percent(rate: float | None) -> float | None:
-    return None if rate is None else round(100 * rate, 1)
+DAY_S = 86400
+GRAY = "#6b7280"  # "no data": a colour apart from any rate's (a gray of WCAG AA contrast on white)
 
 
-def by_emotion_frame(rows: list[RateRow], lang: str) -> pd.DataFrame:
-    """Emotions whose control clips were answered at least once, with their round pass rate in %."""
-    return pd.DataFrame(
-        [{"emotion": emotion_name(lang, r.key), "pass_rate": _percent(r.rate), "rounds": r.rounds}
-         for r in rows if r.rounds],
-        columns=["emotion", "pass_rate", "rounds"],
-    )
+def chart(spec: dict, kind: str) -> AltairPlotData:
+    """A Vega-Lite spec as gr.Plot's value. Drawn in the browser (Gradio's own vega-embed), so every word
+    is in the page's font, Hangul included, and the spec's data is what a test reads. kind ("bar", "line",
+    "scatter"): Gradio then fits the chart to its box's width and gives it the page's theme."""
+    return AltairPlotData(chart=kind, plot=json.dumps({"$schema": VEGA_LITE, **spec}))
 
 
-def by_round_frame(rows: list[RateRow], lang: str) -> pd.DataFrame:
-    return pd.DataFrame(
-        [{"round": f"{t(lang, 'col_round')} {r.key}", "pass_rate": _percent(r.rate), "rounds": r.rounds}
-         for r in rows],
-        columns=["round", "pass_rate", "rounds"],
-    )
+def _pct(value: float | None) -> float | None:
+    return None if value is None else round(100 * value, 1)
 
 
-def over_time_frame(points: list[RatePoint], lang: str) -> pd.DataFrame:
-    frame = pd.DataFrame(
-        [{"time": pd.Timestamp(p.period_start, unit="s"),
-          "pass_rate": _percent(p.rate),
-          "round": t(lang, "all_rounds") if p.round is None else f"{t(lang, 'col_round')} {p.round}",
-          "rounds": p.rounds}
-         for p in points],
-        columns=["time", "pass_rate", "round", "rounds"],
-    )
-    frame["time"] = pd.to_datetime(frame["time"])
-    return frame
+def _rate_values(rows: Sequence[RateRow], lang: str, name: Callable[[str], str]) -> list[dict]:
+    """One datum per row: its rate and interval in %, its count, and the label drawn over it (n, or no data)."""
+    out = []
+    for order, r in enumerate(rows):
+        low, high = r.interval if r.interval else (None, None)
+        out.append({"key": name(r.key), "order": order, "rate": _pct(r.rate), "low": _pct(low), "high": _pct(high),
+                    "passed": r.passed, "n": r.rounds,
+                    "label": f"{r.passed}/{r.rounds}" if r.rounds else t(lang, "no_data"),
+                    "y_label": _pct(high) if r.rounds else 0})
+    return out
+
+
+def rate_bars(rows: Sequence[RateRow], lang: str, title: str, x_title: str,
+              name: Callable[[str], str]) -> AltairPlotData:
+    """Pass rates as bars with their 95 % interval and passed/n above; a row with no data has no bar, only
+    the words "no data", so 0 % and nothing never look alike."""
+    values = _rate_values(rows, lang, name)
+    total = sum(r.rounds for r in rows)
+    x = {"field": "key", "type": "nominal", "title": x_title, "sort": [v["key"] for v in values],
+         "axis": {"labelAngle": -30}}
+    y = {"field": "rate", "type": "quantitative", "title": t(lang, "axis_pass_rate"), "scale": {"domain": [0, 100]}}
+    tooltip = [{"field": "key", "title": x_title}, {"field": "rate", "title": t(lang, "axis_pass_rate")},
+               {"field": "low", "title": t(lang, "ci_low")}, {"field": "high", "title": t(lang, "ci_high")},
+               {"field": "passed", "title": t(lang, "col_passed")}, {"field": "n", "title": "n"}]
+    return chart({
+        "title": {"text": title, "subtitle": t(lang, "chart_n_rounds", n=total)},
+        "description": t(lang, "chart_rates_description", title=title, rows="; ".join(
+            f"{v['key']}: {v['label']}" for v in values)),
+        "data": {"values": values},
+        "encoding": {"x": x},
+        "layer": [
+            {"mark": {"type": "bar", "color": "#2563eb", "opacity": 0.85},
+             "transform": [{"filter": "datum.rate !== null"}], "encoding": {"y": y, "tooltip": tooltip}},
+            {"mark": {"type": "rule", "color": "#111827", "strokeWidth": 1.5},
+             "transform": [{"filter": "datum.rate !== null"}],
+             "encoding": {"y": {"field": "low", "type": "quantitative"}, "y2": {"field": "high"}}},
+            {"mark": {"type": "text", "dy": -8, "fontSize": 11, "strokeWidth": 0},
+             "encoding": {"y": {"field": "y_label", "type": "quantitative"}, "text": {"field": "label"},
+                          "color": {"condition": {"test": "datum.n === 0", "value": GRAY}, "value": "#111827"}}},
+        ],
+    }, "bar")
+
+
+def by_emotion_chart(rows: Sequence[RateRow], lang: str) -> AltairPlotData:
+    return rate_bars(rows, lang, t(lang, "pass_by_emotion"), t(lang, "axis_control_emotion"),
+                     lambda key: emotion_name(lang, key))
+
+
+def by_round_chart(rows: Sequence[RateRow], lang: str) -> AltairPlotData:
+    return rate_bars(rows, lang, t(lang, "pass_by_round"), t(lang, "col_round"),
+                     lambda key: f"{t(lang, 'col_round')} {key}")
+
+
+def _series(lang: str, round_no: int | None) -> str:
+    return t(lang, "all_rounds") if round_no is None else f"{t(lang, 'col_round')} {round_no}"
+
+
+def bin_name(lang: str, bucket_s: int) -> str:
+    return t(lang, f"bin_{bucket_s}") if f"bin_{bucket_s}" in TEXTS else t(lang, "bin_seconds", s=bucket_s)
+
+
+def over_time_chart(over: OverTime, lang: str) -> AltairPlotData:
+    """A series per round number and one for all, every period with answers a point (so a series of one
+    period still shows), its 95 % interval a vertical rule, n in the tooltip."""
+    series = sorted({p.round for p in over.points}, key=lambda r: (r is None, r or 0))
+    names = [_series(lang, r) for r in series]
+    values = []
+    for p in over.points:
+        low, high = p.interval if p.interval else (None, None)
+        values.append({"time": datetime.fromtimestamp(p.period_start, UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+                       "series": _series(lang, p.round), "rate": _pct(p.rate), "low": _pct(low), "high": _pct(high),
+                       "passed": p.passed, "n": p.rounds})
+    title = t(lang, "pass_over_time")
+    period = bin_name(lang, over.bucket_s)
+    # UTC as the title says (a browser would shift to its own zone), in numbers (no month or day names in
+    # English on a Korean page).
+    x = {"field": "time", "type": "temporal", "title": t(lang, "axis_time", period=period), "scale": {"type": "utc"},
+         "axis": {"format": "%Y-%m-%d" if over.bucket_s >= DAY_S else "%m-%d %H:%M", "formatType": "utc",
+                  "labelAngle": -30}}
+    color = {"field": "series", "type": "nominal", "title": t(lang, "col_round"),
+             "scale": {"domain": names}, "sort": names}
+    y = {"field": "rate", "type": "quantitative", "title": t(lang, "axis_pass_rate"), "scale": {"domain": [0, 100]}}
+    tooltip = [{"field": "time", "type": "temporal", "title": t(lang, "axis_time", period=period),
+                "format": "%Y-%m-%d %H:%M", "formatType": "utc"}, {"field": "series", "title": t(lang, "col_round")},
+               {"field": "rate", "title": t(lang, "axis_pass_rate")}, {"field": "low", "title": t(lang, "ci_low")},
+               {"field": "high", "title": t(lang, "ci_high")}, {"field": "passed", "title": t(lang, "col_passed")},
+               {"field": "n", "title": "n"}]
+    total = sum(p.rounds for p in over.points if p.round is None)
+    spec: dict = {"title": {"text": title, "subtitle": t(lang, "chart_n_rounds_per", n=total, period=period)},
+                  "description": t(lang, "chart_over_time_description", title=title, n=total, periods=len(
+                      {v["time"] for v in values}), series=", ".join(names) or "-"),
+                  "data": {"values": values}}
+    if not values:
+        return chart({**spec, "mark": {"type": "text", "color": GRAY, "fontSize": 14, "strokeWidth": 0},
+                      "data": {"values": [{"label": t(lang, "no_data")}]}, "encoding": {"text": {"field": "label"}}},
+                     "scatter")
+    return chart({**spec, "encoding": {"x": x, "color": color}, "layer": [
+        {"mark": {"type": "rule", "opacity": 0.45, "strokeWidth": 2},
+         "encoding": {"y": {"field": "low", "type": "quantitative", "scale": {"domain": [0, 100]}},
+                      "y2": {"field": "high"}}},
+        {"mark": {"type": "line", "point": {"filled": True, "size": 70}},
+         "encoding": {"y": y, "tooltip": tooltip, "strokeDash": {"field": "series", "type": "nominal",
+                                                                 "legend": None, "sort": names}}},
+    ]}, "line")
+
+
+def confusion_chart(confusion: Confusion, lang: str, normalized: bool) -> AltairPlotData:
+    """Intended emotion (rows, each with its n) against the crowd's label: counts, or each row's shares (where an
+    intended emotion's votes went). A row with no votes is gray and says so, rather than a row of zeros."""
+    shares = confusion.shares
+    rows = []
+    for i, (counts, row_shares) in enumerate(zip(confusion.counts, shares, strict=True)):
+        n = sum(counts)
+        intended = t(lang, "row_with_n", name=emotion_name(lang, EMOTION_IDS[i]), n=n)
+        for j, count in enumerate(counts):
+            share = row_shares[j]
+            shown = (f"{round(100 * share)}%" if share is not None else "") if normalized else (str(count) if n else "")
+            rows.append({"intended": intended, "crowd": emotion_name(lang, EMOTION_IDS[j]), "count": count,
+                         "share": None if share is None else round(100 * share, 1), "text": shown,
+                         "value": (None if share is None else round(100 * share, 1)) if normalized else
+                         (count if n else None), "dark": bool(share is not None and share > 0.5)})
+    order_rows = list(dict.fromkeys(r["intended"] for r in rows))
+    order_cols = [emotion_name(lang, e) for e in EMOTION_IDS]
+    basis = t(lang, "basis_votes" if confusion.by == "votes" else "basis_consensus")
+    title = t(lang, "confusion")
+    return chart({
+        "title": {"text": title, "subtitle": t(lang, "confusion_subtitle", n=confusion.total, basis=basis,
+                                               view=t(lang, "confusion_shares" if normalized else "confusion_counts"))},
+        "description": t(lang, "confusion_description", title=title, n=confusion.total),
+        "data": {"values": rows}, "height": 320,
+        "encoding": {"x": {"field": "crowd", "type": "nominal", "sort": order_cols,
+                           "title": t(lang, "axis_crowd_label"), "axis": {"labelAngle": -30}},
+                     "y": {"field": "intended", "type": "nominal", "sort": order_rows,
+                           "title": t(lang, "axis_intended")}},
+        "layer": [
+            {"mark": {"type": "rect", "stroke": "#ffffff"},
+             "encoding": {"color": {"condition": {"test": "datum.value === null", "value": "#e5e7eb"},
+                                    "field": "value", "type": "quantitative", "scale": {"scheme": "blues"},
+                                    "title": "%" if normalized else "n"},
+                          "tooltip": [{"field": "intended", "title": t(lang, "axis_intended")},
+                                      {"field": "crowd", "title": t(lang, "axis_crowd_label")},
+                                      {"field": "count", "title": "n"}, {"field": "share", "title": "%"}]}},
+            {"mark": {"type": "text", "fontSize": 11, "strokeWidth": 0},
+             "encoding": {"text": {"field": "text"},
+                          "color": {"condition": {"test": "datum.dark", "value": "#ffffff"}, "value": "#111827"}}},
+        ],
+    }, "scatter")
 
 
 # -- training ----------------------------------------------------------------------------------------
