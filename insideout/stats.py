@@ -15,6 +15,7 @@ from __future__ import annotations
 import csv
 import io
 import math
+import threading
 import time
 import warnings
 from dataclasses import dataclass, replace
@@ -185,6 +186,7 @@ class DawidSkeneView:
     ties_resolved: int = 0  # clips whose majority ties, that Dawid-Skene decides
     voter_quality: tuple[VoterQuality, ...] = ()  # the most votes first
     disagreements: tuple[ClipPosterior, ...] = ()  # clips whose clear majority Dawid-Skene overrules
+    pending: int = 0  # counted votes cast since this estimate (a new one is being made in the background)
 
     @property
     def computed(self) -> bool:
@@ -444,13 +446,15 @@ class Summary:
     running_jobs: tuple[tuple[str, int], ...]  # (kind, job id) of every queued or running job
 
 
-def summary(db: Metadata, consensus: Consensus, captcha: Captcha, now: float | None = None) -> Summary:
+def summary(db: Metadata, consensus: Consensus, captcha: Captcha, now: float | None = None,
+            queue: list[dict] | None = None) -> Summary:
+    """queue: consensus_queue's rows when the caller has them already (they cost a pass over every tally)."""
     from .jobs import BOT_EVALUATION, GENERATE, TRAIN  # the job kinds' home
 
     now = time.time() if now is None else now
     midnight = datetime.fromtimestamp(now, UTC).replace(hour=0, minute=0, second=0, microsecond=0).timestamp()
     votes, counted, today = db.vote_totals(midnight)
-    near = sum(1 for row in consensus_queue(consensus) if row["votes_needed"] == 1)
+    near = sum(1 for row in (consensus_queue(consensus) if queue is None else queue) if row["votes_needed"] == 1)
     active = db.active_model()
     jobs = tuple((kind, job_id) for kind in (GENERATE, TRAIN, BOT_EVALUATION) for job_id in db.active_jobs(kind))
     return Summary(pool_sizes(db), votes, counted, today, near, policy_summary(captcha),
@@ -574,24 +578,47 @@ class Dashboard:
         self.pseudonym_key = pseudonym_key
         self.consensus = consensus
         self.captcha = captcha
-        self._ds: tuple[int, DawidSkeneView] | None = None  # the last estimate, by a hash of its votes
+        self._ds: tuple[int, DawidSkeneView, int] | None = None  # the last estimate: its votes' hash, it, their count
+        self._ds_lock = threading.Lock()
+        self._ds_thread: threading.Thread | None = None
 
-    def summary(self) -> Summary:
-        return summary(self.db, self.consensus, self.captcha)
+    def summary(self, queue: list[dict] | None = None) -> Summary:
+        return summary(self.db, self.consensus, self.captcha, queue=queue)
+
+    def warm_up(self) -> None:
+        """What an admin's first look would wait for, done ahead (the web layer runs it on a background thread at
+        start): the statistics libraries' imports, and Dawid-Skene's estimate over the votes there are."""
+        warm_up()
+        self.dawid_skene()
 
     def pool_sizes(self) -> dict[str, int]:
         return pool_sizes(self.db)
 
-    def dawid_skene(self) -> DawidSkeneView:
-        """dawid_skene over the counted votes, estimated again only when they changed (EM takes about half a
-        second on 10,000 votes; a refresh without new votes should not pay it again)."""
+    def dawid_skene(self, wait: bool = False) -> DawidSkeneView:
+        """dawid_skene over the counted votes. EM takes about half a second at 10,000 votes, so a refresh does not
+        wait for it: when votes came since the last estimate, that one is returned with `pending` (how many votes
+        it does not cover yet) while a new one is made in the background. The first estimate, or any with
+        wait=True, is made at once."""
         votes = self.db.counted_votes()
         key = hash(tuple(votes))
         cached = self._ds
         if cached is not None and cached[0] == key:
             return cached[1]
+        if cached is None or wait:
+            return self._estimate(votes, key)
+        with self._ds_lock:
+            if self._ds_thread is None or not self._ds_thread.is_alive():
+                self._ds_thread = threading.Thread(target=self._estimate, args=(votes, key), daemon=True,
+                                                   name="insideout-dawid-skene")
+                self._ds_thread.start()
+        return replace(cached[1], pending=max(0, len(votes) - cached[2]))
+
+    def _estimate(self, votes: list[tuple[int, str, str]], key: int) -> DawidSkeneView:
         view = dawid_skene(votes, self.pseudonym_key)
-        self._ds = (key, view)
+        with self._ds_lock:
+            # Votes only ever come: an estimate over fewer than the one kept (a slower thread's) is not kept.
+            if self._ds is None or len(votes) >= self._ds[2]:
+                self._ds = (key, view, len(votes))
         return view
 
     def over_time(self, bucket_s: int | None = None) -> OverTime:

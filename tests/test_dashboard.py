@@ -37,6 +37,8 @@ def unvoted(services) -> list[int]:
 
 
 def dashboard(ui, tab_state, view="counts") -> dict:
+    """The dashboard with Dawid-Skene's estimate up to date (a refresh would otherwise show the last one)."""
+    ui.admin.board.dawid_skene(wait=True)
     return dict(zip(OUTPUTS, ui.admin.refresh(tab_state, "all", "all", "clip", view), strict=True))
 
 
@@ -202,3 +204,18 @@ def test_a_table_sends_its_first_rows_and_says_how_many_there_are(ui, admin, sto
     table = dashboard(ui, admin)["table"]
     assert len(table["value"]) == 3
     assert table["label"] == "Tallies (the first 3 of 4; the CSV export has every row)"
+
+
+def test_a_refresh_after_new_votes_shows_the_last_estimate_and_makes_a_new_one(ui, admin, stocked):
+    for clip, emotion in zip(stocked.clip_ids["play"][:8], EMOTION_IDS, strict=True):
+        cast(stocked, clip, [emotion, emotion, "angry"])
+    first = dashboard(ui, admin)["agreement"]
+    assert "over 24 counted votes" in first and "newest" not in first
+    cast(stocked, stocked.clip_ids["play"][8], ["sad", "sad"], start=20)
+    board = ui.admin.board
+    stale = board.dawid_skene()
+    assert (stale.votes, stale.pending) == (24, 2)
+    text = ui.admin.refresh(admin, "all", "all", "clip", "counts")[3]
+    assert "over 24 counted votes" in text and "Estimated before the newest 2 counted votes" in text
+    board._ds_thread.join(30)
+    assert (board.dawid_skene().votes, board.dawid_skene().pending) == (26, 0)

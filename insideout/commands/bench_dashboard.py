@@ -6,8 +6,8 @@ emotion, VOTES counted votes by VOTERS voters (most name the intended emotion, a
 Admin tab runs one after another (the dashboard: summary, tallies, agreement with Dawid-Skene, the charts; the
 training panel; the bot lab; the sites), as the server runs them:
 
-- first: the first look after start (the statistics libraries imported in the background first, as the app
-  does when it starts);
+- first: the first look after start (after the dashboard's warm-up, which the app runs in the background when it
+  starts: the statistics libraries imported, Dawid-Skene estimated over the votes there are);
 - again: a refresh with nothing new (Dawid-Skene's estimate is reused);
 - after a vote: a refresh after one new vote (Dawid-Skene estimated again).
 
@@ -89,7 +89,6 @@ def seed(services, votes: int, clips: int, voters: int, challenges: int, seed: i
 
 
 def run(args: argparse.Namespace, ctx: Context) -> int:
-    from insideout import stats
     from insideout.accounts import Session
     from insideout.db import Vote
     from insideout.services import build_services
@@ -107,7 +106,7 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
     total, counted, _ = services.db.vote_totals(0)
     print(f"seeded {total} votes ({counted} counted) on {args.clips} clips by {args.voters} voters, "
           f"{args.challenges} challenges, in {time.perf_counter() - started:.1f} s")
-    stats.warm_up()  # what the app's start does on a background thread
+    services.dashboard.warm_up()  # what the app's start does on a background thread
     ui = build_ui(services)
     # The admin's session as the login would make it (the login itself is the browser test's to time).
     admin = TabState(user=services.accounts.require_admin(Session("admin", "admin")))

@@ -12,7 +12,6 @@ from dataclasses import dataclass, replace
 
 import gradio as gr
 
-from ... import stats
 from ...services import Services
 from .admin import AdminView
 from .common import TabState, use_private_temp_dir
@@ -48,8 +47,8 @@ class Ui:
 
 def build_ui(services: Services) -> Ui:
     use_private_temp_dir(services.settings)
-    # The dashboard's statistics libraries take seconds to import: load them now, not at the admin's first look.
-    threading.Thread(target=stats.warm_up, name="insideout-warm-up", daemon=True).start()
+    # The dashboard's statistics take seconds to import and to estimate: now, not at the admin's first look.
+    threading.Thread(target=services.dashboard.warm_up, name="insideout-warm-up", daemon=True).start()
     login = LoginView(services)
     labeling = LabelingView(services)
     admin = AdminView(services)

@@ -343,10 +343,6 @@ class AdminView:
         rows = self.board.tally_table(None if pool == ALL else pool, None if state == ALL else state, sort)
         return first_rows(tally_frame(rows[:TABLE_ROWS], lang), len(rows), lang, "tallies_table")
 
-    def _queue(self, lang: str) -> dict:
-        queue = self.board.consensus_queue()
-        return first_rows(queue_frame(queue[:TABLE_ROWS], lang), len(queue), lang, "queue_table")
-
     def tally(self, tab_state: TabState, pool: str, state: str, sort: str) -> dict:
         self._admin(tab_state)
         return self._table(pool, state, sort, tab_state.lang)
@@ -360,10 +356,11 @@ class AdminView:
         self._admin(tab_state)
         lang, dash = tab_state.lang, self.board
         rates = dash.pass_rates()
+        queue = dash.consensus_queue()
         return [
-            summary_markdown(dash.summary(), lang),
+            summary_markdown(dash.summary(queue), lang),
             self._table(pool, state, sort, lang),
-            self._queue(lang),
+            first_rows(queue_frame(queue[:TABLE_ROWS], lang), len(queue), lang, "queue_table"),
             agreement_markdown(dash.agreement(), dash.dawid_skene(), lang),
             *ds_frames(dash.dawid_skene(), lang),
             confusion_chart(dash.confusion_matrix(), lang, view == SHARES),

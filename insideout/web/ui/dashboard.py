@@ -83,6 +83,8 @@ def agreement_markdown(a: stats.Agreement, ds: stats.DawidSkeneView, lang: str) 
     if ds.computed:
         lines.append(t(lang, "ds_summary", votes=ds.votes, clips=ds.clips, voters=ds.voters, agree=ds.agree,
                        ties=ds.ties_resolved, overruled=len(ds.disagreements)))
+        if ds.pending:
+            lines[-1] += " " + t(lang, "ds_pending", n=ds.pending)
     else:
         lines.append(t(lang, "ds_missing", reason=_reason(lang, ds.reason)))
     return "\n\n".join(lines)

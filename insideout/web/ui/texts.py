@@ -176,6 +176,9 @@ TEXTS: dict[str, dict[str, str]] = {
               "다수결과 같은 감정: **{agree}**개, 다수결 동률 결정: **{ties}**개, 뚜렷한 다수결을 뒤집음: "
               "**{overruled}**개. 투표자 품질은 그 투표자가 감정을 맞힐 것으로 추정되는 확률입니다.",
     },
+    "ds_pending": {"en": "_Estimated before the newest {n} counted votes; a new estimate is being made and shows at "
+                         "the next refresh._",
+                   "ko": "_최근 집계된 표 {n}개 이전의 추정입니다. 새 추정을 계산 중이며 다음 새로 고침에 표시됩니다._"},
     "ds_missing": {"en": "**Dawid-Skene: not computed.** {reason}", "ko": "**Dawid-Skene: 계산하지 않음.** {reason}"},
     "ds_voters": {"en": "Voters (Dawid-Skene)", "ko": "투표자 (Dawid-Skene)"},
     "ds_overruled": {"en": "Clips where Dawid-Skene and majority vote disagree",
