@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from . import faults
-from .emotions import EMOTION_IDS, emotion
+from .emotions import EMOTION_IDS, UnknownEmotion, emotion
 from .jobs import GENERATE, JobContext, JobRunner
 from .library import ClipInfo, Library
 from .sentences import load_sentences
@@ -24,7 +24,7 @@ from .settings import Settings
 from .wav import BadAudio
 
 if TYPE_CHECKING:
-    from .tts.synthesize import Synthesizer
+    from .tts.synthesize import Synthesis, Synthesizer
 
 MAX_CLIPS = 1000
 ROTATE = "rotate"  # the model's voices in turn
@@ -43,7 +43,12 @@ def checkpoint_for(explicit: str | Path | None, active: str | None, setting: str
 
 
 class GenerationError(ValueError):
-    pass
+    """A request refused, said in English; `code` (with `values`) names it for a view that words it in its
+    language: "count" (most), "no_emotion", "unknown_emotion" (emotion), "unknown_voice" (voice)."""
+
+    def __init__(self, message: str, code: str = "", **values: object):
+        super().__init__(message)
+        self.code, self.values = code, values
 
 
 @dataclass(frozen=True)
@@ -58,11 +63,14 @@ class GenerationRequest:
     def plan(self) -> list[tuple[str, str]]:
         """(sentence, emotion) pairs: emotions in turn, sentences drawn without repeats while they last."""
         if not 1 <= self.count <= MAX_CLIPS:
-            raise GenerationError(f"count must be from 1 to {MAX_CLIPS}")
+            raise GenerationError(f"count must be from 1 to {MAX_CLIPS}", "count", most=MAX_CLIPS)
         if not self.emotions:
-            raise GenerationError("choose at least one emotion")
+            raise GenerationError("choose at least one emotion", "no_emotion")
         for e in self.emotions:
-            emotion(e)
+            try:
+                emotion(e)
+            except UnknownEmotion as error:
+                raise GenerationError(str(error), "unknown_emotion", emotion=str(e)) from None
         sentences = [s.strip() for s in self.sentences if s.strip()] or load_sentences()
         rng = np.random.default_rng(self.seed)
         order: list[int] = []
@@ -79,7 +87,8 @@ def voices_for(choice: str, voices: tuple[str, ...], count: int) -> list[str]:
         return [""] * count
     if choice not in voices:
         raise GenerationError(f"the model has no voice {choice!r}; choose {ROTATE}, {BLEND}"
-                              + (f" or one of {', '.join(voices)}" if voices else " (it has no speaker input)"))
+                              + (f" or one of {', '.join(voices)}" if voices else " (it has no speaker input)"),
+                              "unknown_voice", voice=choice)
     return [choice] * count
 
 
@@ -114,45 +123,61 @@ class Generation:
 
     def run(self, request: GenerationRequest, checkpoint: str | Path | None = None,
             progress: Callable[[int, int], None] | None = None,
-            check_cancel: Callable[[], None] | None = None) -> GenerationReport:
+            check_cancel: Callable[[], None] | None = None,
+            speaking: Callable[[int, int, int], None] | None = None) -> GenerationReport:
         """Generate now, in this thread; a bad request or a missing model is refused before any work."""
         request.plan()
         synthesizer = self.synthesizer(checkpoint)
         voices_for(request.voice, synthesizer.voices, 1)  # an unknown voice is refused before any clip
-        return generate(self.library, synthesizer, request, progress, check_cancel)
+        return generate(self.library, synthesizer, request, progress, check_cancel, speaking)
 
     def start(self, request: GenerationRequest, checkpoint: str | Path | None = None) -> int:
         """Queue a generation job; a bad request is refused here, before anything is queued. The checkpoint
-        is chosen now, so a version chosen meanwhile does not change a queued job."""
-        request.plan()
+        is chosen now, so a version chosen meanwhile does not change a queued job. The total is the job's
+        from the start; its progress moves clip by clip (the stages: gen_load, gen_speak, gen_clips)."""
+        total = len(request.plan())
         chosen = self.checkpoint(checkpoint)
 
         def work(ctx: JobContext) -> dict:
-            report = self.run(request, chosen, check_cancel=ctx.check_cancel,
-                              progress=lambda done, total: ctx.progress(done, total, f"{done} / {total} clips"))
+            ctx.progress(0, total, f"loading the model; {total} clips to make", stage="gen_load", force=True)
+
+            def speaking(first: int, last: int, total: int) -> None:
+                done = first - 1
+                ctx.progress(done, total, f"{done} / {total} clips; speaking clips {first}-{last}",
+                             stage="gen_speak", first=first, last=last)
+
+            def progress(done: int, total: int) -> None:
+                ctx.progress(done, total, f"{done} / {total} clips", stage="gen_clips")
+
+            report = self.run(request, chosen, check_cancel=ctx.check_cancel, progress=progress, speaking=speaking)
             return report.as_dict()
 
-        return self.jobs.submit(GENERATE, {**asdict(request), "checkpoint": chosen}, work)
+        return self.jobs.submit(GENERATE, {**asdict(request), "checkpoint": chosen}, work, total=total)
 
 
 def generate(library: Library, synthesizer: Synthesizer, request: GenerationRequest,
              progress: Callable[[int, int], None] | None = None,
-             check_cancel: Callable[[], None] | None = None) -> GenerationReport:
-    """Synthesize the planned clips in batches and add them to `unverified` with full provenance."""
+             check_cancel: Callable[[], None] | None = None,
+             speaking: Callable[[int, int, int], None] | None = None) -> GenerationReport:
+    """Synthesize the planned clips in batches and add them to `unverified` with full provenance.
+
+    progress(done, total) hears the total before any work, then each clip as it is finished (vocoded and
+    added, or failed); speaking(first, last, total) each batch's acoustic pass before it runs (clips first
+    to last, counted from 1), the part of a batch that has no per-clip step. check_cancel is asked before
+    each batch and after each clip. The report lists clips in the plan's order."""
     plan = request.plan()
     speakers = voices_for(request.voice, synthesizer.voices, len(plan))
-    report = GenerationReport()
-    for start in range(0, len(plan), request.batch_size):
-        if check_cancel:
-            check_cancel()
-        chunk = plan[start:start + request.batch_size]
-        results = synthesizer.synthesize([t for t, _ in chunk], [e for _, e in chunk],
-                                         speakers[start:start + request.batch_size])
-        for (text, emotion_id), result in zip(chunk, results, strict=True):
-            where = f"{emotion_id} {text!r}"
-            if not result.stopped:
-                report.failed.append((where, "the decoder did not stop (no alignment)"))
-                continue
+    made: dict[int, int] = {}  # plan index -> clip id
+    failed: dict[int, tuple[str, str]] = {}
+    if progress:
+        progress(0, len(plan))
+
+    def finished(index: int, result: Synthesis) -> None:
+        text, emotion_id = plan[index]
+        where = f"{emotion_id} {text!r}"
+        if not result.stopped:
+            failed[index] = (where, "the decoder did not stop (no alignment)")
+        else:
             info = ClipInfo(
                 source="tts", intended_emotion=emotion_id, text=text, voice="tacotron2",
                 engine="tacotron2+hifigan", model_version=result.model_version,
@@ -161,10 +186,21 @@ def generate(library: Library, synthesizer: Synthesizer, request: GenerationRequ
                             "seed": request.seed, "speaker": result.speaker or BLEND},
             )
             try:
-                report.clip_ids.append(library.add(result.wave, result.sample_rate, "unverified", info))
+                made[index] = library.add(result.wave, result.sample_rate, "unverified", info)
             except BadAudio as e:
-                report.failed.append((where, str(e)))
-        faults.point("generate.batch")
+                failed[index] = (where, str(e))
         if progress:
-            progress(min(start + request.batch_size, len(plan)), len(plan))
-    return report
+            progress(len(made) + len(failed), len(plan))
+        if check_cancel:
+            check_cancel()
+
+    for start in range(0, len(plan), request.batch_size):
+        if check_cancel:
+            check_cancel()
+        chunk = plan[start:start + request.batch_size]
+        if speaking:
+            speaking(start + 1, start + len(chunk), len(plan))
+        synthesizer.synthesize([t for t, _ in chunk], [e for _, e in chunk], speakers[start:start + len(chunk)],
+                               on_clip=lambda i, result, start=start: finished(start + i, result))
+        faults.point("generate.batch")
+    return GenerationReport([made[i] for i in sorted(made)], [failed[i] for i in sorted(failed)])

@@ -2,6 +2,9 @@
 
 A job's state lives in the jobs table, so any view (the admin page, a script) can watch it and ask to
 cancel it. Jobs run one at a time on a worker thread: each one already uses every core.
+
+Progress is reported twice over: an English message (for scripts and logs) and a structured detail, a stage
+code with its numbers ({"stage": "train_step", "step": 4, ...}), which the admin page words in its language.
 """
 
 from __future__ import annotations
@@ -12,7 +15,8 @@ import time
 import traceback
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 from .db import JOB_ACTIVE, JOB_CANCELLED, JOB_DONE, JOB_FAILED, JOB_RUNNING, Metadata
 
@@ -28,19 +32,32 @@ class Cancelled(Exception):
     """Raised inside a job's work when its cancel was requested."""
 
 
+PROGRESS_INTERVAL_S = 0.5  # at most one progress write per this many seconds (a new stage always writes)
+
+
 @dataclass
 class JobContext:
     """What a job's work receives: report progress, and learn whether to stop."""
 
     db: Metadata
     job_id: int
+    interval_s: float = PROGRESS_INTERVAL_S
     _last_write: float = 0.0
+    _stage: str | None = None
 
-    def progress(self, done: int, total: int, message: str = "", force: bool = False) -> None:
+    def progress(self, done: int, total: int, message: str = "", *, stage: str | None = None, force: bool = False,
+                 **values: Any) -> bool:
+        """Report done of total, with the English message that scripts and logs read and, for views in any
+        language, a stage code with its numbers (values: JSON-able), kept as the job's detail. Returns
+        whether it was written: writes are spaced by interval_s, except forced ones, the last one (done >=
+        total) and the first of a new stage."""
         now = time.monotonic()
-        if force or done >= total or now - self._last_write > 0.5:  # spare the database
-            self.db.update_job(self.job_id, progress=done, total=total, message=message)
-            self._last_write = now
+        if force or done >= total or stage != self._stage or now - self._last_write >= self.interval_s:
+            detail = {"stage": stage, **values} if stage else None
+            self.db.update_job(self.job_id, progress=done, total=total, message=message, detail=detail)
+            self._last_write, self._stage = now, stage
+            return True
+        return False
 
     def check_cancel(self) -> None:
         if self.db.cancel_requested(self.job_id):
@@ -52,7 +69,8 @@ Work = Callable[[JobContext], dict]
 
 @dataclass(frozen=True)
 class JobStatus:
-    """A job as a view shows it: its state, progress, last message, and its result or error."""
+    """A job as a view shows it: its state, progress, last message (English) and its structured form (stage
+    and values: None and {} when the work reported none), its result or error, and whether a cancel was asked."""
 
     id: int
     kind: str
@@ -63,11 +81,17 @@ class JobStatus:
     params: dict
     result: dict | None
     error: str | None
+    stage: str | None = None
+    values: dict = field(default_factory=dict)
+    cancel_requested: bool = False
 
     @classmethod
     def from_row(cls, row: dict) -> JobStatus:
+        detail = dict(row.get("detail") or {})
+        stage = detail.pop("stage", None)
         return cls(row["id"], row["kind"], row["state"], row["progress"], row["total"], row["message"] or "",
-                   row["params"] or {}, row["result"], row["error"])
+                   row["params"] or {}, row["result"], row["error"], stage, detail,
+                   bool(row.get("cancel_requested")))
 
     @property
     def running(self) -> bool:
@@ -75,27 +99,37 @@ class JobStatus:
         return self.state in JOB_ACTIVE
 
     @property
-    def percent(self) -> int:
+    def cancelling(self) -> bool:
+        """A cancel was asked and the work has not stopped yet (it stops at its next check)."""
+        return self.running and self.cancel_requested
+
+    @property
+    def percent(self) -> float:
+        """Progress in percent, to a tenth: a long run's first steps show (4 of 2000 is 0.2, not 0)."""
         if self.state == JOB_DONE:
             return 100
-        return round(100 * self.progress / self.total) if self.total else 0
+        return round(100 * self.progress / self.total, 1) if self.total else 0
 
 
 class JobRunner:
     def __init__(self, db: Metadata):
         self.db = db
+        self.progress_interval_s = PROGRESS_INTERVAL_S  # tests lower it to see every step
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="insideout-job")
         self._futures: dict[int, Future] = {}
         self._lock = threading.Lock()
 
-    def submit(self, kind: str, params: dict, work: Work) -> int:
+    def submit(self, kind: str, params: dict, work: Work, total: int = 0) -> int:
+        """Queue work; a total known now is the job's from the start, so a view never shows an unknown one."""
         job_id = self.db.create_job(kind, params, time.time())
+        if total:
+            self.db.update_job(job_id, total=total)
         with self._lock:
             self._futures[job_id] = self._pool.submit(self._run, job_id, work)
         return job_id
 
     def _run(self, job_id: int, work: Work) -> None:
-        ctx = JobContext(self.db, job_id)
+        ctx = JobContext(self.db, job_id, self.progress_interval_s)
         if self.db.cancel_requested(job_id):
             self.db.update_job(job_id, state=JOB_CANCELLED, finished_at=time.time())
             return
@@ -103,6 +137,7 @@ class JobRunner:
         try:
             result = work(ctx)
         except Cancelled:
+            # The detail stays: where the work stopped is what a view says of a cancelled job.
             self.db.update_job(job_id, state=JOB_CANCELLED, finished_at=time.time(), message="cancelled")
         except Exception as e:  # noqa: BLE001 - a job's failure is recorded, never lost in a thread
             log.error("job %s failed:\n%s", job_id, traceback.format_exc())

@@ -135,12 +135,14 @@ class Research:
 
         total = len(attackers) * len(policies)
         done = 0
-        ctx.progress(0, total, "starting the evaluation's own server", force=True)
+        ctx.progress(0, total, "starting the evaluation's own server", stage="bots_start", force=True)
 
         def progress(cell: Cell) -> None:
             nonlocal done
             done += 1
-            ctx.progress(done, total, f"{cell.attacker} {cell.policy}: {cell.passes}/{cell.n} passed", force=True)
+            ctx.progress(done, total, f"{cell.attacker} {cell.policy}: {cell.passes}/{cell.n} passed",
+                         stage="bots_cell", force=True, attacker=cell.attacker, policy=cell.policy,
+                         passes=cell.passes, n=cell.n)
             ctx.check_cancel()  # between cells: a cell's server closes cleanly on the way out
 
         report = evaluate({a: ATTACKERS[a] for a in attackers}, policies, challenges_per_cell=challenges,

@@ -22,18 +22,27 @@ A run does not start on a batch whose counted votes are dominated by suspect vot
 client identities casting more than INSIDEOUT_SUSPECT_VOTE_SHARE of them, half by default): the batch's labels
 would then be whatever a Sybil chose. The refusal (BatchRefused) says so; the clips stay in learning.
 
+A run reports its progress per step, structured for the admin's page in any language (RunProgress: mel
+targets, steps with the loss and a time left measured from recent steps, evaluation parts), and keeps its
+loss curve per step in its row as the steps arrive. A cancel stops it within a step, a mel target or a batch
+of evaluation clips. The model that generates while no version does (the shipped one) has no row: status()
+describes it apart (DefaultModel).
+
 torch is imported inside the job only: the app starts without paying for it.
 """
 
 from __future__ import annotations
 
+import collections
 import json
 import logging
+import pickle
 import re
 import shutil
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping
+import zipfile
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -51,14 +60,14 @@ from .db import (
     MODEL_TRAINING,
     Metadata,
 )
-from .generation import checkpoint_for
+from .generation import SHIPPED_CHECKPOINT, checkpoint_for
 from .identity import network_of
 from .jobs import TRAIN, Cancelled, JobContext, JobRunner, JobStatus
 from .library import Library
 from .settings import Settings
 
 if TYPE_CHECKING:
-    from .tts.train import TrainConfig, TrainItem
+    from .tts.train import TrainConfig, TrainItem, TrainProgress
 
 log = logging.getLogger("insideout.retraining")
 
@@ -66,14 +75,20 @@ DEFAULT_FINE_TUNE_STEPS = 2000  # ~25 min of the small preset at batch 16 on a 2
 
 
 class RetrainError(ValueError):
-    pass
+    """A refusal, said in English; `code` (with `values`) names it for a view that words it in its language:
+    "empty_pool", "busy" (job), "suspect_batch" (BatchRefused), "version_unknown", "version_not_evaluated"."""
+
+    def __init__(self, message: str, code: str = "", **values: object):
+        super().__init__(message)
+        self.code, self.values = code, values
 
 
 class VersionRefused(RetrainError):
     """A version that cannot generate: `reason` is "unknown" or "not_evaluated" (with its `state`)."""
 
     def __init__(self, model_id: int, reason: str, state: str | None = None):
-        super().__init__(f"model {model_id} is not an evaluated version" + (f" ({state})" if state else ""))
+        super().__init__(f"model {model_id} is not an evaluated version" + (f" ({state})" if state else ""),
+                         f"version_{reason}", model=model_id, state=state)
         self.model_id, self.reason, self.state = model_id, reason, state
 
 
@@ -138,7 +153,9 @@ class BatchRefused(RetrainError):
             f"{verdict.suspect_votes} of their {verdict.votes} counted votes ({verdict.suspect_share:.0%}, "
             f"more than {verdict.limit:.0%}) were cast by {verdict.suspect_voters} addresses that voted in one "
             f"challenge only, as a Sybil bot's do. The clips stay in learning; a run starts when returning "
-            f"visitors or signed-in labelers cast most of the votes.")
+            f"visitors or signed-in labelers cast most of the votes.",
+            "suspect_batch", suspect_votes=verdict.suspect_votes, votes=verdict.votes,
+            share=verdict.suspect_share, limit=verdict.limit, suspect_voters=verdict.suspect_voters)
         self.verdict = verdict
 
 
@@ -260,12 +277,156 @@ class TrainingStatus:
     shown: ModelVersion | None
     active: ModelVersion | None
     active_file_missing: bool
+    default: DefaultModel | None = None
+
+
+@dataclass(frozen=True)
+class DefaultModel:
+    """The model that generates while no trained version does: the shipped one, or INSIDEOUT_TTS_CHECKPOINT's.
+    It has no row in the models table; its version is read from its file, its held-out metrics from what the
+    activation guard measured of it as a parent (None before it did)."""
+
+    path: str
+    shipped: bool  # the file that comes with InsideOut, not a configured one
+    version: str | None  # None: not readable without loading it (missing, a URL, a foreign format)
+    metrics: ModelMetrics | None
+    active: bool  # it generates now: no trained version is chosen, or the chosen one's file is gone
+
+
+class _Skeleton(pickle.Unpickler):
+    """A checkpoint's pickle without its tensors: every class but OrderedDict becomes a stub, so nothing is
+    imported (not torch) and nothing the file names can run."""
+
+    class Stub:
+        def __init__(self, *args: object, **kwargs: object) -> None:
+            pass
+
+        def __setstate__(self, state: object) -> None:
+            pass
+
+    def find_class(self, module: str, name: str) -> type:
+        return collections.OrderedDict if (module, name) == ("collections", "OrderedDict") else self.Stub
+
+    def persistent_load(self, pid: object) -> None:
+        return None
+
+
+def checkpoint_version(path: str | Path) -> str | None:
+    """The version an InsideOut checkpoint records (tacotron2.save), read without torch: the admin's panel
+    shows it every second and the app does not load torch for views. None when the file cannot say."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            name = next((n for n in archive.namelist() if n.endswith("/data.pkl")), None)
+            if name is None:
+                return None
+            with archive.open(name) as pickled:
+                data = _Skeleton(pickled).load()
+    except (OSError, zipfile.BadZipFile, pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError):
+        return None
+    version = data.get("version") if isinstance(data, dict) else None
+    return version if isinstance(version, str) else None
 
 
 # (model file, the learning clips it was given, a mel cache folder) -> metrics to store with the version
 Evaluator = Callable[[Path, list["TrainItem"], Path], dict]
 MIN_STARTER_CLIPS = 16  # fewer starter clips in the library: the classifier learns from the rendered plan
 PARENT_METRICS_DIR = "parent-metrics"  # under models/: the parents measured for comparison, one file each
+
+
+# -- a run's progress, for the job's row --------------------------------------------------------------------
+
+MAX_LOSS_POINTS = 1000  # a stored curve's points at most: the row stays small (a DynamoDB item is 400 KB at most)
+
+
+def loss_curve(points: Sequence[tuple[int, float]], limit: int = MAX_LOSS_POINTS) -> list[tuple[int, float]]:
+    """Per-step (step, loss) points as a chart and a row can hold: all of them up to limit, else the mean
+    of consecutive groups, each at its group's last step."""
+    if len(points) <= limit:
+        return [(int(step), float(loss)) for step, loss in points]
+    size = -(-len(points) // limit)
+    groups = [points[i:i + size] for i in range(0, len(points), size)]
+    return [(int(group[-1][0]), sum(loss for _, loss in group) / len(group)) for group in groups]
+
+
+# What tts.evaluation.evaluate_model says of its parts -> the part's code, for a view in any language.
+EVALUATION_PARTS = {"rendering the teacher's held-out clips": "teacher", "teacher-forced metrics": "forced",
+                    "recognizing speech": "asr", "estimating quality (DNSMOS)": "dnsmos",
+                    "judging emotions": "emotions", "evaluating the parent version for comparison": None}
+_SPEAKING = re.compile(r"speaking held-out sentences (\d+)-(\d+) of (\d+)")
+
+
+def evaluation_part(message: str) -> dict:
+    """An evaluation's progress message as values: {"part": code} (None: a part not known here; a view then
+    says "evaluating"), with first, last and of for the held-out sentences being spoken."""
+    speaking = _SPEAKING.fullmatch(message)
+    if speaking:
+        first, last, of = map(int, speaking.groups())
+        return {"part": "speaking", "first": first, "last": last, "of": of}
+    return {"part": EVALUATION_PARTS.get(message)}
+
+
+def _quiet(message: str) -> None:
+    pass
+
+
+class RunProgress:
+    """A training job's progress, each report in English (the job's message) and structured (its detail):
+
+    train_prepare (prepared, clips) -> train_start (clips, steps) -> train_step (step, steps, loss, eta_s: None
+    until two steps are timed) -> train_evaluate (target "version" or "parent", evaluation_part's values)
+    -> train_finished (step, final_loss, activated).
+
+    It keeps the run's loss at every step, and hands the curve (loss_curve) to save_curve whenever the job's
+    row is written, so the admin's chart grows as steps arrive."""
+
+    def __init__(self, ctx: JobContext, steps: int, save_curve: Callable[[list[tuple[int, float]]], None]):
+        self.ctx, self.steps, self.save_curve = ctx, steps, save_curve
+        self.points: list[tuple[int, float]] = []
+        self.target = "version"
+        self.step_reached = 0
+
+    def curve(self) -> list[tuple[int, float]]:
+        return loss_curve(self.points)
+
+    def preparing(self, done: int, clips: int) -> None:
+        if clips and done == clips:  # the first step runs next, and is the slowest: say so, not "computing"
+            self.ctx.progress(0, self.steps, f"mel targets ready: {clips} clips; the first step is running",
+                              stage="train_start", force=True, clips=clips, steps=self.steps)
+            return
+        self.ctx.progress(0, self.steps, f"computing mel targets: {done} / {clips} clips", stage="train_prepare",
+                          force=done == 0, prepared=done, clips=clips)
+
+    def step(self, p: TrainProgress) -> None:
+        self.points.append((p.step, p.loss))
+        self.step_reached = p.step
+        eta = round(p.eta_s, 1) if p.timed >= 2 else None  # one step is warm-up, not a measure of the rest
+        said = f"ETA {eta / 60:.1f} min" if eta is not None else "ETA after the next step"
+        if self.ctx.progress(p.step, p.steps, f"step {p.step} / {p.steps}, loss {p.loss:.3f}, {said}",
+                             stage="train_step", step=p.step, steps=p.steps, loss=round(p.loss, 4), eta_s=eta):
+            self.save_curve(self.curve())
+
+    def evaluating_version(self, step: int) -> None:
+        self.step_reached = step
+        self.target = "version"
+        self.evaluating("evaluating on held-out sentences")
+
+    def evaluating_parent(self, message: str) -> None:
+        self.target = "parent"
+        self.evaluating(message)
+
+    def evaluating(self, message: str) -> None:
+        """A part of the held-out evaluation begins: the job stops here on cancel (between clips' batches)."""
+        self.ctx.check_cancel()
+        who = "the parent version" if self.target == "parent" else "the new version"
+        said = message if message.startswith("evaluating") else f"evaluating {who}: {message}"
+        self.ctx.progress(self.step_reached, self.steps, said, stage="train_evaluate", force=True,
+                          target=self.target, **evaluation_part(message))
+
+    def finished(self, step: int, final_loss: float | None, activated: bool) -> None:
+        final = f", final loss {final_loss:.3f}" if final_loss is not None else ""
+        outcome = "activated automatically" if activated else "held back for the admin"
+        self.ctx.progress(step, self.steps, f"trained {step} steps{final}, evaluated, {outcome}",
+                          stage="train_finished", force=True, step=step, final_loss=final_loss, activated=activated)
 
 
 @dataclass(frozen=True)
@@ -291,6 +452,9 @@ class Retraining:
         self.suspect_share_limit = settings.suspect_vote_share
         self.tolerance = Tolerance()  # how much worse than its parent a fine-tune may be and still activate
         self._start_lock = threading.Lock()
+        # The running job's (RunProgress.evaluating) while it evaluates: the Evaluator's signature has no room
+        # for it, and jobs run one at a time. held_out_evaluation reports its parts there, stopping on cancel.
+        self._evaluating: Callable[[str], None] = _quiet
 
     # -- where things live ------------------------------------------------------------------------
 
@@ -343,7 +507,7 @@ class Retraining:
 
         classifier = self.emotion_classifier()
         return evaluate_model(model_path, classifier, self.eval_per_emotion or PER_EMOTION,
-                              vocoder=self.settings.vocoder, starter=self.starter_clips)
+                              vocoder=self.settings.vocoder, starter=self.starter_clips, progress=self._evaluating)
 
     # -- starting -----------------------------------------------------------------------------------
 
@@ -367,15 +531,16 @@ class Retraining:
     def start(self, config: TrainConfig | None = None) -> RetrainPlan:
         """Start a fine-tune on the learning pool now (the admin's request)."""
         with self._start_lock:
-            if self.training_job() is not None:
-                raise RetrainError(f"training job {self.training_job()} is already queued or running")
+            running = self.training_job()
+            if running is not None:
+                raise RetrainError(f"training job {running} is already queued or running", "busy", job=running)
             return self._start(config, reason="admin")
 
     def _start(self, config: TrainConfig | None, reason: str) -> RetrainPlan:
         # May run on a request's path (a vote that fills the pool): no torch here, only rows and a queue.
         clip_ids = [row["id"] for row in self.db.clips("learning", include_retired=False) if row.get("text")]
         if not clip_ids:
-            raise RetrainError("the learning pool has no clip with a text to learn from")
+            raise RetrainError("the learning pool has no clip with a text to learn from", "empty_pool")
         verdict = self.judge_batch(clip_ids)
         if verdict.refused:
             raise BatchRefused(verdict)
@@ -411,25 +576,26 @@ class Retraining:
     # -- the job -------------------------------------------------------------------------------------
 
     def _run(self, ctx: JobContext, model_id: int, clip_ids: list[int], config: TrainConfig) -> dict:
-        from .tts.train import TrainProgress, items_from_clips, items_from_pool, train
+        run = RunProgress(ctx, config.steps, lambda losses: self.db.update_model(
+            model_id, metrics=ModelMetrics(losses=tuple(losses)).as_dict()))
+        self._evaluating = run.evaluating  # held_out_evaluation reports its parts, and stops on cancel, there
+        try:
+            return self._train(ctx, run, model_id, clip_ids, config)
+        finally:
+            self._evaluating = _quiet
+
+    def _train(self, ctx: JobContext, run: RunProgress, model_id: int, clip_ids: list[int],
+               config: TrainConfig) -> dict:
+        from .tts.train import items_from_clips, items_from_pool, train
 
         try:
             rows = [r for r in (self.db.get_clip(i) for i in clip_ids) if r and r["pool"] == "learning"]
             learning = items_from_clips(self.library, rows)
             replay = items_from_pool(self.library, "play") if self.replay_play_pool else []
-            ctx.progress(0, config.steps, "computing mel targets", force=True)
-            plotted = [0]
-
-            def progress(p: TrainProgress) -> None:
-                ctx.progress(p.step, p.steps, f"step {p.step} / {p.steps}, loss {p.loss:.3f}, "
-                                              f"ETA {p.eta_s / 60:.1f} min")
-                if len(p.losses) != plotted[0]:  # a new point of the loss curve: the admin's plot reads it
-                    plotted[0] = len(p.losses)
-                    self.db.update_model(model_id, metrics=ModelMetrics.from_dict({"losses": p.losses}).as_dict())
-
+            run.preparing(0, len(learning) + len(replay))
             result = train(
                 learning + replay, config, self.runs_dir / f"model-{model_id}", self.mel_cache_dir,
-                progress=progress, check_cancel=ctx.check_cancel,
+                progress=run.step, check_cancel=ctx.check_cancel, preparing=run.preparing,
                 description={"learning_clips": len(learning), "replay_clips": len(replay)},
             )
             self.models_dir.mkdir(parents=True, exist_ok=True)
@@ -439,27 +605,25 @@ class Retraining:
             self.db.update_model(model_id, state=MODEL_TRAINED, version=result.version, path=str(path),
                                  parent_version=result.provenance.get("parent_version"))
             ctx.check_cancel()
-            ctx.progress(result.steps, config.steps, "evaluating on held-out sentences", force=True)
+            run.evaluating_version(result.steps)
             metrics = ModelMetrics.from_dict(
                 {"final_loss": result.losses[-1][1] if result.losses else None, "steps": result.steps,
-                 "seconds": result.provenance["seconds"], "losses": result.losses,
+                 "seconds": result.provenance["seconds"], "losses": run.curve() or result.losses,
                  **self.evaluator(path, learning, self.mel_cache_dir)}, strict=True)
             self.db.update_model(model_id, state=MODEL_EVALUATED, metrics=metrics.as_dict(), finished_at=time.time())
         except Cancelled:
-            self.db.update_model(model_id, state=MODEL_CANCELLED, finished_at=time.time())
+            self.db.update_model(model_id, state=MODEL_CANCELLED, finished_at=time.time(),
+                                 metrics=ModelMetrics(losses=tuple(run.curve())).as_dict())
             raise
         except BaseException as e:
             self.db.update_model(model_id, state=MODEL_FAILED, finished_at=time.time(),
-                                 metrics=ModelMetrics(error=f"{type(e).__name__}: {e}").as_dict())
+                                 metrics=ModelMetrics(losses=tuple(run.curve()),
+                                                      error=f"{type(e).__name__}: {e}").as_dict())
             raise
         # Evaluated from here on: whatever the guard finds, the version stays, and only its activation waits.
-        verdict = self.guard(model_id, metrics, result.provenance, learning,
-                             lambda message: ctx.progress(result.steps, config.steps, message, force=True))
+        verdict = self.guard(model_id, metrics, result.provenance, learning, run.evaluating_parent)
         consumed = self.consume(model_id)
-        final = f", final loss {metrics.final_loss:.3f}" if metrics.final_loss is not None else ""
-        outcome = "activated automatically" if verdict.activate else "held back for the admin"
-        ctx.progress(result.steps, config.steps, f"trained {result.steps} steps{final}, evaluated, {outcome}",
-                     force=True)
+        run.finished(result.steps, metrics.final_loss, verdict.activate)
         return {"model_id": model_id, "version": result.version, "consumed": consumed,
                 "final_loss": metrics.final_loss, "activated": verdict.activate}
 
@@ -481,6 +645,10 @@ class Retraining:
             try:
                 parent = self.parent_metrics(parent_version, started_from, metrics.held_out_clips, items,
                                              exclude=model_id, say=say)
+            except Cancelled:  # the admin stopped the comparison: the version stays, held back
+                verdict = held_back(parent_version, "the comparison with the parent version was cancelled",
+                                    self.tolerance)
+                parent = None
             except Exception as e:  # the parent's evaluation broke: the version stays, held back
                 log.warning("model %s: the parent version %s could not be measured", model_id, parent_version,
                             exc_info=True)
@@ -596,6 +764,25 @@ class Retraining:
             raise VersionRefused(model_id, "unknown" if row is None else "not_evaluated",
                                  None if row is None else row["state"])
 
+    def default_model(self, generates: bool = True) -> DefaultModel:
+        """The model that generates while no trained version does (generation.checkpoint_for without a choice),
+        with its version and the newest held-out metrics the guard cached for that version."""
+        path = checkpoint_for(None, None, self.settings.tts_checkpoint)
+        shipped = Path(path).resolve() == SHIPPED_CHECKPOINT.resolve()
+        version = checkpoint_version(path) if Path(path).is_file() else None
+        return DefaultModel(path, shipped, version, self._cached_metrics(version) if version else None, generates)
+
+    def _cached_metrics(self, version: str) -> ModelMetrics | None:
+        newest: tuple[float, dict] | None = None
+        for cached in (self.models_dir / PARENT_METRICS_DIR).glob("*.json"):
+            try:
+                entry = json.loads(cached.read_text())
+            except (OSError, ValueError):
+                continue  # a damaged cache file: the guard measures again when it needs to
+            if entry.get("version") == version and (newest is None or entry.get("measured_at", 0) > newest[0]):
+                newest = (entry.get("measured_at", 0), entry.get("metrics") or {})
+        return ModelMetrics.from_dict(newest[1]) if newest else None
+
     def status(self) -> TrainingStatus:
         """What the admin's training panel shows."""
         versions = tuple(self.versions())
@@ -604,6 +791,7 @@ class Retraining:
         if job is not None:
             shown = next((v for v in versions if v.id == job.params.get("model_id")), None)
         active = next((v for v in versions if v.active), None)
+        missing = active is not None and self.active_checkpoint() is None
         return TrainingStatus(self.db.count_pickable("learning"), self.settings.retrain_threshold, job, versions,
-                              shown or (versions[0] if versions else None), active,
-                              active is not None and self.active_checkpoint() is None)
+                              shown or (versions[0] if versions else None), active, missing,
+                              self.default_model(generates=active is None or missing))

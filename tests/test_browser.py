@@ -623,7 +623,8 @@ def test_the_admin_trains_a_version_and_makes_it_generate(live, admin, monkeypat
         page.locator("#admin-model-choice input").press("Enter")
         page.click("#admin-use-model")
         expect(page.locator("#admin-model-in-use")).to_contain_text(f"Generating with model {model['id']}")
-        expect(table).to_contain_text("✓ active")
+        # the chosen version's own row is marked (the shipped default's row no longer is)
+        expect(table.locator("tr", has_text=model["version"])).to_contain_text("✓ active")
         admin.shot("11-admin-training")
         assert live.services.db.active_model()["id"] == model["id"]
     finally:

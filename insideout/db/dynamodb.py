@@ -44,7 +44,7 @@ CLIP_COLUMNS = ("id", "audio_name", "pool", "store_pool", "label", "label_source
                 "source", "engine", "voice", "text", "model_version", "provenance", "duration_s", "sha256",
                 "created_at", "updated_at", "served")
 JOB_COLUMNS = ("id", "kind", "state", "params", "progress", "total", "message", "result", "error",
-               "cancel_requested", "created_at", "started_at", "finished_at")
+               "cancel_requested", "created_at", "started_at", "finished_at", "detail")
 MODEL_COLUMNS = ("id", "version", "parent_version", "path", "state", "job_id", "trained_on", "metrics", "active",
                  "consumed_at", "created_at", "finished_at")
 VOTE_COLUMNS = ("id", "clip_id", "voter", "emotion", "counted", "why_not_counted", "source", "challenge_id",
@@ -595,6 +595,7 @@ class DynamoDBMetadata:
         row = _defaults(item, JOB_COLUMNS, progress=0, total=0, message="", cancel_requested=0)
         row["params"] = json.loads(row["params"] or "{}")
         row["result"] = json.loads(row["result"]) if row["result"] else None
+        row["detail"] = json.loads(row["detail"]) if row["detail"] else None
         return row
 
     def create_job(self, kind: str, params: dict, now: float) -> int:
@@ -605,7 +606,7 @@ class DynamoDBMetadata:
         return job_id
 
     def update_job(self, job_id: int, **fields: Any) -> None:
-        for key in ("result", "params"):
+        for key in ("result", "params", "detail"):
             if key in fields and fields[key] is not None and not isinstance(fields[key], str):
                 fields[key] = json.dumps(fields[key])
         if fields and not self.d.update("admin", {"pk": "job", "sk": job_id},

@@ -1,4 +1,5 @@
-"""Background job rows: kind, state, progress, result, and a cancel flag the worker polls.
+"""Background job rows: kind, state, progress (with its structured detail), result, and a cancel flag the
+worker polls.
 
 The states are named here once; the schema's CHECK constraint lists the same words.
 """
@@ -29,8 +30,8 @@ def create(db: sqlite_utils.Database, kind: str, params: dict, now: float) -> in
 
 def update(db: sqlite_utils.Database, job_id: int, fields: dict[str, Any]) -> None:
     fields = dict(fields)
-    for key in ("result", "params"):
-        if key in fields and not isinstance(fields[key], str):
+    for key in ("result", "params", "detail"):
+        if key in fields and fields[key] is not None and not isinstance(fields[key], str):
             fields[key] = json.dumps(fields[key])
     db["jobs"].update(job_id, fields)
 
@@ -81,4 +82,5 @@ def _job(row: dict[str, Any]) -> dict[str, Any]:
     row = dict(row)
     row["params"] = json.loads(row["params"] or "{}")
     row["result"] = json.loads(row["result"]) if row["result"] else None
+    row["detail"] = json.loads(row["detail"]) if row.get("detail") else None
     return row

@@ -212,7 +212,8 @@ class Metadata(Protocol):
         ...
 
     def update_job(self, job_id: int, **fields: Any) -> None:
-        """Set fields of a job (result and params may be given as JSON-able values)."""
+        """Set fields of a job (result, params and detail may be given as JSON-able values; detail None
+        clears it). A job row gives detail back decoded: {"stage": ..., values...}, or None."""
         ...
 
     def get_job(self, job_id: int) -> dict[str, Any] | None: ...

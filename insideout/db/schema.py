@@ -187,6 +187,11 @@ MIGRATIONS: tuple[str, ...] = (
         PRIMARY KEY (site, idempotency_key)
     );
     """,
+    # A job's structured progress: its stage and that stage's numbers as JSON ({"stage": ..., values...}),
+    # beside the English message, so a view words it in its own language. NULL: no stage reported.
+    """
+    ALTER TABLE jobs ADD COLUMN detail TEXT;
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -89,12 +89,16 @@ class TrainItem:
 
 @dataclass(frozen=True)
 class TrainProgress:
+    """After each step: its loss and time, the time left (eta_seconds), and the checkpoint's loss history."""
+
     step: int
     steps: int
-    loss: float
-    eta_s: float
+    loss: float  # this step's
+    eta_s: float  # eta_seconds' estimate: the first step's time alone until a second one is timed (timed < 2)
     seconds: float
-    losses: list[tuple[int, float]] = field(default_factory=list)  # the history so far, for a live plot
+    losses: list[tuple[int, float]] = field(default_factory=list)  # the history kept in the checkpoint
+    step_s: float = 0.0  # this step's time
+    timed: int = 0  # steps timed by this call (a resumed run's earlier ones are not)
 
 
 @dataclass
@@ -201,13 +205,21 @@ class Example:
 
 
 def prepare(items: Sequence[TrainItem], cache: MelCache, frontend: Frontend, max_frames: int,
-            speakers: tuple[str, ...] = ()) -> list[Example]:
+            speakers: tuple[str, ...] = (), *, check_cancel: Callable[[], None] | None = None,
+            progress: Callable[[int, int], None] | None = None) -> list[Example]:
     """Items -> tensors, in a stable order (by audio id), so the batch plan does not depend on the source's.
-    speakers is the model's table: a voice not in it is the unknown speaker, row len(speakers)."""
+    speakers is the model's table: a voice not in it is the unknown speaker, row len(speakers).
+    check_cancel is asked before each item (a mel target of a long clip takes a while on a small CPU) and
+    progress(done, total) hears each one."""
     examples = []
     tokens_of: dict[str, list[int]] = {}
-    for item in sorted(items, key=lambda i: (i.audio_id, i.text, i.emotion)):
+    ordered = sorted(items, key=lambda i: (i.audio_id, i.text, i.emotion))
+    for done, item in enumerate(ordered, 1):
+        if check_cancel is not None:
+            check_cancel()
         mel = cache.get(item)
+        if progress is not None:
+            progress(done, len(ordered))
         if mel.shape[-1] > max_frames or mel.shape[-1] < 2:
             continue
         if item.text not in tokens_of:
@@ -301,6 +313,21 @@ def learning_rate(config: TrainConfig, step: int) -> float:
     return max(config.lr_min, config.lr * 0.5 ** (step / config.lr_half_life_steps))
 
 
+RECENT_STEPS = 20  # the ETA follows the median of this many latest step times
+
+
+def eta_seconds(step_seconds: Sequence[float], remaining: int, recent: int = RECENT_STEPS) -> float:
+    """Time left: remaining steps at the median time of the recent measured steps. The first step is left
+    out once another is timed: it pays for warm-up (allocation, caches) and once took fifty times a step,
+    which an average carried for the whole run. The median also shrugs off a stray slow step (a checkpoint
+    write). With one step timed it is all there is; with none, 0."""
+    # Past `recent` steps the first one is out of the window anyway (and the long list is not copied).
+    times = list(step_seconds[-recent:] if len(step_seconds) > recent else step_seconds[1:] or step_seconds)
+    if not times or remaining <= 0:
+        return 0.0
+    return float(np.median(times)) * remaining
+
+
 # -- the loop -----------------------------------------------------------------------------------
 
 
@@ -353,11 +380,13 @@ def _save_checkpoint(path: Path, model, optimizer, step: int, config: TrainConfi
 
 def train(items: Sequence[TrainItem], config: TrainConfig, run_dir: str | Path, cache_dir: str | Path | None = None,
           progress: Callable[[TrainProgress], None] | None = None, check_cancel: Callable[[], None] | None = None,
-          description: dict | None = None) -> TrainResult:
+          description: dict | None = None, preparing: Callable[[int, int], None] | None = None) -> TrainResult:
     """Train for config.steps steps in run_dir, resuming from its checkpoint when there is one.
 
-    check_cancel raises to stop (JobContext.check_cancel does); it is called between steps, and the state
-    is checkpointed before the exception goes on, so the same call later continues from there.
+    check_cancel raises to stop (JobContext.check_cancel does); it is called before each mel target is
+    prepared and between steps, and the state is checkpointed before the exception goes on, so the same
+    call later continues from there. preparing(done, total) hears each mel target as it is ready; progress
+    each step (TrainProgress).
     Returns the finished model, saved as run_dir/model.pt.
     """
     run_dir = Path(run_dir)
@@ -365,7 +394,8 @@ def train(items: Sequence[TrainItem], config: TrainConfig, run_dir: str | Path, 
     cache = MelCache(cache_dir or run_dir / "mels")
     device = pick_device(config.device)
     model, frontend, speakers, lineage = build_model(config)
-    examples = prepare(items, cache, frontend, config.max_frames, speakers)
+    examples = prepare(items, cache, frontend, config.max_frames, speakers, check_cancel=check_cancel,
+                       progress=preparing)
     if not examples:
         raise TrainError("no usable training examples (each needs text, an emotion and 2 to max_frames frames)")
     batch_size = min(config.batch_size, len(examples))
@@ -389,9 +419,9 @@ def train(items: Sequence[TrainItem], config: TrainConfig, run_dir: str | Path, 
         np.random.seed(config.seed)
 
     n_batches = math.ceil(len(examples) / batch_size)
-    started = call_started = time.monotonic()
-    start_step = step
+    started = time.monotonic()
     window: list[float] = []
+    step_times: list[float] = []  # this call's, for the ETA
     while step < config.steps:
         if check_cancel is not None:
             try:
@@ -404,6 +434,7 @@ def train(items: Sequence[TrainItem], config: TrainConfig, run_dir: str | Path, 
                 history["seconds"] += time.monotonic() - started
                 _save_checkpoint(checkpoint_path, model, optimizer, step, config, history)
                 raise
+        step_started = time.monotonic()
         epoch, index = divmod(step, n_batches)
         plan = bucketed_batches(examples, batch_size, config.seed, epoch)
         batch = collate([examples[i] for i in plan[index]]).to(device)
@@ -418,6 +449,7 @@ def train(items: Sequence[TrainItem], config: TrainConfig, run_dir: str | Path, 
         torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
         optimizer.step()
         step += 1
+        step_times.append(time.monotonic() - step_started)
         window.append(loss)
         if step % max(1, min(50, config.checkpoint_every)) == 0 or step == config.steps:
             history["losses"].append((step, sum(window) / len(window)))
@@ -429,9 +461,8 @@ def train(items: Sequence[TrainItem], config: TrainConfig, run_dir: str | Path, 
             faults.point("train.checkpoint")
         if progress is not None:
             elapsed = history["seconds"] + time.monotonic() - started
-            per_step = (time.monotonic() - call_started) / (step - start_step)
-            progress(TrainProgress(step, config.steps, loss, per_step * (config.steps - step), elapsed,
-                                   history["losses"]))
+            progress(TrainProgress(step, config.steps, loss, eta_seconds(step_times, config.steps - step), elapsed,
+                                   history["losses"], step_times[-1], len(step_times)))
     history["seconds"] += time.monotonic() - started
     _save_checkpoint(checkpoint_path, model, optimizer, step, config, history)
 

@@ -16,8 +16,8 @@ import pandas as pd
 from ... import research, stats, wav
 from ...accounts import NotAllowed, Session
 from ...botlab.attackers import ATTACKERS
-from ...db import JOB_CANCELLED, JOB_DONE, JOB_QUEUED, JOB_RUNNING
-from ...emotions import EMOTION_IDS, UnknownEmotion
+from ...db import JOB_CANCELLED, JOB_DONE, JOB_FAILED, JOB_QUEUED
+from ...emotions import EMOTION_IDS
 from ...generation import MAX_CLIPS, ROTATE, GenerationError, GenerationRequest
 from ...jobs import BOT_EVALUATION, GENERATE, TRAIN, JobStatus
 from ...library import ClipError
@@ -112,16 +112,19 @@ class AdminView:
             self.gen_btn = gr.Button(t("en", "generate"), variant="primary", elem_id="admin-generate")
             self.gen_cancel = gr.Button(t("en", "cancel_job"), elem_id="admin-gen-cancel")
         self.gen_status = gr.Markdown(elem_id="admin-gen-status")
-        self.gen_progress = gr.Slider(0, 100, value=0, label="%", interactive=False, elem_id="admin-gen-progress")
+        self.gen_progress = gr.Slider(0, 100, value=0, step=0.1, label="%", interactive=False,
+                                      elem_id="admin-gen-progress")
         self.gen_timer = gr.Timer(1.0, active=False)
         self.train_md = gr.Markdown(t("en", "train_title"))
         with gr.Row():
             self.train_btn = gr.Button(t("en", "train_start"), variant="primary", elem_id="admin-train")
             self.train_cancel = gr.Button(t("en", "cancel_job"), elem_id="admin-train-cancel")
         self.train_status = gr.Markdown(elem_id="admin-train-status")
-        self.train_progress = gr.Slider(0, 100, value=0, label="%", interactive=False, elem_id="admin-train-progress")
-        self.loss_plot = gr.LinePlot(x="step", y="loss", x_title="step", y_title="loss", height=260,
-                                     label=t("en", "train_loss"), elem_id="admin-train-loss")
+        # A tenth of a percent: the first steps of a long run show (4 of 2000 steps is 0.2 %).
+        self.train_progress = gr.Slider(0, 100, value=0, step=0.1, label="%", interactive=False,
+                                        elem_id="admin-train-progress")
+        self.loss_plot = gr.LinePlot(x="step", y="loss", x_title=t("en", "axis_step"), y_title=t("en", "axis_loss"),
+                                     height=260, label=t("en", "train_loss"), elem_id="admin-train-loss")
         self.models_md = gr.Markdown(f"### {t('en', 'models_title')}")
         self.models = gr.Dataframe(value=None, interactive=False, max_height=300, elem_id="admin-models")
         self.model_in_use = gr.Markdown(elem_id="admin-model-in-use")
@@ -283,7 +286,8 @@ class AdminView:
             self.train_md: t(lang, "train_title"),
             self.train_btn: gr.update(value=t(lang, "train_start")),
             self.train_cancel: gr.update(value=t(lang, "cancel_job")),
-            self.loss_plot: gr.update(label=t(lang, "train_loss")),
+            self.loss_plot: gr.update(label=t(lang, "train_loss"), x_title=t(lang, "axis_step"),
+                                      y_title=t(lang, "axis_loss")),
             self.models_md: f"### {t(lang, 'models_title')}",
             # The versions are the admin's to see: anyone else gets the label alone.
             self.model_choice: gr.update(label=t(lang, "model_choice"),
@@ -390,13 +394,17 @@ class AdminView:
             raise gr.Error(str(e), print_exception=False) from None
 
     def generate(self, tab_state: TabState, count: float | None, emotions: list[str], voice: str = ROTATE) -> list:
-        """Queue a generation job; its progress shows below and refreshes every second."""
+        """Queue a generation job; its progress shows below and refreshes every second. A refused request is
+        one message in the job's line, the rest left as it is (no error badges over the panel)."""
         self._admin(tab_state)
+        lang = tab_state.lang
         request = GenerationRequest(int(count or 0), tuple(emotions or ()), voice=voice or ROTATE)
         try:
             self.services.generation.start(request)
-        except (GenerationError, UnknownEmotion) as e:
-            raise gr.Error(str(e), print_exception=False) from None
+        except GenerationError as e:
+            worded = e.code in ("count", "no_emotion", "unknown_emotion", "unknown_voice")
+            reason = t(lang, f"gen_refused_{e.code}", **e.values) if worded else str(e)
+            return [t(lang, "gen_refused", reason=reason), gr.skip(), gr.skip()]
         return self.generation_status(tab_state)
 
     def cancel_generation(self, tab_state: TabState) -> list:
@@ -406,14 +414,12 @@ class AdminView:
 
     def generation_status(self, tab_state: TabState) -> list:
         self._admin(tab_state)
+        lang = tab_state.lang
         job = self.services.jobs.status(GENERATE)
         if job is None:
-            return [t(tab_state.lang, "job_none"), 0, gr.Timer(active=False)]
-        detail = job.error or ""
-        if job.result:
-            detail = f"{job.result['made']} made, {job.result['failed']} failed."
-        text = t(tab_state.lang, "job_status", id=job.id, state=job.state, done=job.progress,
-                 total=job.total or "?", detail=detail)
+            return [t(lang, "job_none"), 0, gr.Timer(active=False)]
+        state = t(lang, f"job_state_{'cancelling' if job.cancelling else job.state}")
+        text = t(lang, "job_status", id=job.id, state=state, detail=self._job_detail(job, lang))
         return [text, job.percent, gr.Timer(active=job.running)]
 
     def export(self, tab_state: TabState) -> list[str]:
@@ -432,12 +438,19 @@ class AdminView:
     # -- training ------------------------------------------------------------------------------
 
     def start_training(self, tab_state: TabState) -> list:
-        """Queue a fine-tune on the learning pool; its progress and loss curve refresh every second."""
+        """Queue a fine-tune on the learning pool; its progress and loss curve refresh every second. A refused
+        start is one message in the panel's status, the rest left as it is (no error badges over the panel)."""
         self._admin(tab_state)
+        lang = tab_state.lang
         try:
             self.services.start_training()
         except RetrainError as e:
-            raise gr.Error(t(tab_state.lang, "train_refused", reason=str(e)), print_exception=False) from None
+            values = dict(e.values)
+            if e.code == "suspect_batch":
+                values.update(share=percent(values["share"], lang), limit=percent(values["limit"], lang))
+            worded = e.code in ("empty_pool", "busy", "suspect_batch")
+            reason = t(lang, f"train_refused_{e.code}", **values) if worded else str(e)
+            return [t(lang, "train_refused", reason=reason)] + [gr.skip()] * (len(self.training) - 1)
         return self.training_panel(tab_state)
 
     def cancel_training(self, tab_state: TabState) -> list:
@@ -487,28 +500,83 @@ class AdminView:
         if job is None:
             text, share, running = t(lang, "train_none"), 0, False
         else:
-            text = t(lang, "train_status", id=job.id, state=job.state, detail=self._job_detail(job, lang))
+            state = t(lang, f"job_state_{'cancelling' if job.cancelling else job.state}")
+            text = t(lang, "train_status", id=job.id, state=state, detail=self._job_detail(job, lang))
             share, running = job.percent, job.running
         losses = list(status.shown.metrics.losses) if status.shown else None
         menu = gr.update(choices=self._model_choices(lang, status)) if choices or not running else gr.skip()
         return [f"{pool}\n\n{text}", share, loss_frame(losses), gr.Timer(active=running),
-                models_frame(status.versions, lang), menu, self._in_use(lang, status)]
+                models_frame(status.versions, lang, status.default), menu, self._in_use(lang, status)]
 
     @staticmethod
     def _job_detail(job: JobStatus, lang: str) -> str:
+        """What a job is doing or did, in the page's language: worded from its stage and numbers (the English
+        message is for scripts and logs), or from its result once done."""
+        v, done, total = job.values, job.progress, job.total
+
+        def duration(seconds: float) -> str:
+            minutes = round(seconds / 60)
+            if seconds < 60:
+                return t(lang, "duration_s", s=max(1, round(seconds)))
+            if minutes < 60:
+                return t(lang, "duration_min", m=minutes)
+            return t(lang, "duration_h", h=minutes // 60, m=minutes % 60)
+
+        if job.state == JOB_FAILED:
+            return t(lang, "job_failed", error=job.error or "")
         if job.state == JOB_QUEUED:
-            return t(lang, "train_queued")
-        if job.state == JOB_RUNNING:
-            return job.message
-        if job.state == JOB_CANCELLED:
-            return t(lang, "train_cancelled", done=job.progress, total=job.total or "?")
-        if job.state == JOB_DONE and job.result:
-            result = job.result
+            return t(lang, "gen_queued", total=total) if job.kind == GENERATE else t(lang, "train_queued")
+        if job.state == JOB_DONE:
+            result = job.result or {}
+            if job.kind == GENERATE:
+                return t(lang, "gen_done", done=done, total=total, made=result.get("made", 0),
+                         failed=result.get("failed", 0))
+            if job.kind == BOT_EVALUATION:
+                return t(lang, "bots_job_done", id=result.get("evaluation_id"))
             loss = result.get("final_loss")
+            outcome = t(lang, "train_outcome_activated" if result.get("activated") else "train_outcome_held_back")
             return t(lang, "train_done", model=result.get("model_id"), version=result.get("version"),
                      loss=number(loss, lang) if isinstance(loss, int | float) else t(lang, "none_yet"),
-                     consumed=result.get("consumed", 0))
-        return job.error or ""
+                     consumed=result.get("consumed", 0), outcome=outcome)
+        if job.state == JOB_CANCELLED:
+            if job.kind == GENERATE:
+                return t(lang, "gen_cancelled", done=done, total=total)
+            if job.kind == TRAIN and job.stage == "train_prepare":
+                return t(lang, "train_cancelled_preparing")
+            if job.kind == TRAIN and job.stage == "train_evaluate":
+                return t(lang, "train_cancelled_evaluating", done=done, total=total)
+            return t(lang, "train_cancelled", done=done, total=total) if job.kind == TRAIN else ""
+        # Queued or running: the stage it reported last (a cancel asked for is said first).
+        said = t(lang, "job_cancelling") + " " if job.cancelling else ""
+        stage = job.stage
+        if stage == "gen_load":
+            return said + t(lang, "stage_gen_load", total=total)
+        if stage == "gen_speak":
+            return said + t(lang, "stage_gen_speak", done=done, total=total, first=v["first"], last=v["last"])
+        if stage in ("gen_clips", None) and job.kind == GENERATE:
+            return said + t(lang, "stage_gen_clips", done=done, total=total)
+        if stage == "train_prepare":
+            return said + t(lang, "stage_train_prepare", prepared=v["prepared"], clips=v["clips"])
+        if stage == "train_start":
+            return said + t(lang, "stage_train_start", clips=v["clips"], steps=v["steps"])
+        if stage == "train_step":
+            eta = v.get("eta_s")
+            eta = t(lang, "eta_unknown") if eta is None else t(lang, "eta_left", time=duration(eta))
+            return said + t(lang, "stage_train_step", step=v["step"], steps=v["steps"], loss=number(v["loss"], lang),
+                            eta=eta)
+        if stage == "train_evaluate":
+            part = v.get("part") or "start"
+            values = {k: v[k] for k in ("first", "last", "of")} if part == "speaking" else {}
+            return said + t(lang, "stage_train_evaluate", target=t(lang, f"eval_target_{v.get('target', 'version')}"),
+                            part=t(lang, f"eval_part_{part}", **values))
+        if stage == "train_finished":
+            return said + t(lang, "stage_train_finished", step=v["step"])
+        if stage == "bots_start":
+            return said + t(lang, "stage_bots_start")
+        if stage == "bots_cell":
+            return said + t(lang, "stage_bots_cell", attacker=v["attacker"], policy=v["policy"], passes=v["passes"],
+                            n=v["n"])
+        return said.strip()  # running, no stage reported yet
 
     @staticmethod
     def _in_use(lang: str, status: TrainingStatus) -> str:
@@ -659,11 +727,9 @@ class AdminView:
     def _evaluation_job(lang: str, job: JobStatus | None) -> list:
         if job is None:
             return [t(lang, "bots_job_none"), 0, gr.Timer(active=False)]
-        detail = job.error or job.message
-        if job.state == JOB_DONE and job.result:
-            detail = t(lang, "bots_job_done", id=job.result["evaluation_id"])
-        text = t(lang, "bots_job_status", id=job.id, state=job.state, done=job.progress, total=job.total or "?",
-                 detail=detail)
+        state = t(lang, f"job_state_{'cancelling' if job.cancelling else job.state}")
+        text = t(lang, "bots_job_status", id=job.id, state=state, done=job.progress, total=job.total or "?",
+                 detail=AdminView._job_detail(job, lang))
         return [text, job.percent, gr.Timer(active=job.running)]
 
     @staticmethod

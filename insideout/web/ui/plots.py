@@ -9,10 +9,10 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 
 import pandas as pd
-from gradio.components.plot import AltairPlotData
+from gradio.components.plot import PlotData
 
 from ...emotions import EMOTION_IDS
-from ...retraining import ModelVersion
+from ...retraining import DefaultModel, ModelMetrics, ModelVersion
 from ...stats import Confusion, OverTime, RateRow
 from .texts import TEXTS, emotion_name, t
 
@@ -23,11 +23,20 @@ DAY_S = 86400
 GRAY = "#6b7280"  # "no data": a colour apart from any rate's (a gray of WCAG AA contrast on white)
 
 
-def chart(spec: dict, kind: str) -> AltairPlotData:
-    """A Vega-Lite spec as gr.Plot's value. Drawn in the browser (Gradio's own vega-embed), so every word
-    is in the page's font, Hangul included, and the spec's data is what a test reads. kind ("bar", "line",
-    "scatter"): Gradio then fits the chart to its box's width and gives it the page's theme."""
-    return AltairPlotData(chart=kind, plot=json.dumps({"$schema": VEGA_LITE, **spec}))
+HALF, FULL = 440, 920  # a chart's width in px: half of the dashboard's row, or all of it
+# Vega's own look, with the page's text colour and a font stack that has Hangul.
+CONFIG = {"font": "system-ui, 'Noto Sans CJK KR', 'Noto Sans KR', sans-serif",
+          "axis": {"labelFontSize": 11, "titleFontSize": 12, "titleFontWeight": "normal"},
+          "title": {"fontSize": 14, "subtitleFontSize": 11}, "view": {"stroke": "#e5e7eb"}}
+
+
+def chart(spec: dict, width: int) -> PlotData:
+    """A Vega-Lite spec as gr.Plot's value, drawn by the browser (Gradio's own vega-embed), so every word is in
+    a font the page has, Hangul included, and the spec's data is what a test reads. Its width is fixed: Gradio's
+    fitting to the box could leave a chart 12 px wide when its values came while the tab was being laid out."""
+    return PlotData(type="altair", plot=json.dumps({
+        "$schema": VEGA_LITE, "width": width, "autosize": {"type": "fit", "contains": "padding"},
+        "config": CONFIG, **spec}))
 
 
 def _pct(value: float | None) -> float | None:
@@ -47,7 +56,7 @@ def _rate_values(rows: Sequence[RateRow], lang: str, name: Callable[[str], str])
 
 
 def rate_bars(rows: Sequence[RateRow], lang: str, title: str, x_title: str,
-              name: Callable[[str], str]) -> AltairPlotData:
+              name: Callable[[str], str]) -> PlotData:
     """Pass rates as bars with their 95 % interval and passed/n above; a row with no data has no bar, only
     the words "no data", so 0 % and nothing never look alike."""
     values = _rate_values(rows, lang, name)
@@ -74,15 +83,15 @@ def rate_bars(rows: Sequence[RateRow], lang: str, title: str, x_title: str,
              "encoding": {"y": {"field": "y_label", "type": "quantitative"}, "text": {"field": "label"},
                           "color": {"condition": {"test": "datum.n === 0", "value": GRAY}, "value": "#111827"}}},
         ],
-    }, "bar")
+    }, HALF)
 
 
-def by_emotion_chart(rows: Sequence[RateRow], lang: str) -> AltairPlotData:
+def by_emotion_chart(rows: Sequence[RateRow], lang: str) -> PlotData:
     return rate_bars(rows, lang, t(lang, "pass_by_emotion"), t(lang, "axis_control_emotion"),
                      lambda key: emotion_name(lang, key))
 
 
-def by_round_chart(rows: Sequence[RateRow], lang: str) -> AltairPlotData:
+def by_round_chart(rows: Sequence[RateRow], lang: str) -> PlotData:
     return rate_bars(rows, lang, t(lang, "pass_by_round"), t(lang, "col_round"),
                      lambda key: f"{t(lang, 'col_round')} {key}")
 
@@ -95,7 +104,7 @@ def bin_name(lang: str, bucket_s: int) -> str:
     return t(lang, f"bin_{bucket_s}") if f"bin_{bucket_s}" in TEXTS else t(lang, "bin_seconds", s=bucket_s)
 
 
-def over_time_chart(over: OverTime, lang: str) -> AltairPlotData:
+def over_time_chart(over: OverTime, lang: str) -> PlotData:
     """A series per round number and one for all, every period with answers a point (so a series of one
     period still shows), its 95 % interval a vertical rule, n in the tooltip."""
     series = sorted({p.round for p in over.points}, key=lambda r: (r is None, r or 0))
@@ -106,12 +115,21 @@ def over_time_chart(over: OverTime, lang: str) -> AltairPlotData:
         values.append({"time": datetime.fromtimestamp(p.period_start, UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
                        "series": _series(lang, p.round), "rate": _pct(p.rate), "low": _pct(low), "high": _pct(high),
                        "passed": p.passed, "n": p.rounds})
+    # A period without answers in a series is a gap in its line, not a slope to the next point: each run of
+    # consecutive periods is a segment of its own.
+    starts = sorted({p.period_start for p in over.points})
+    last: dict[int | None, tuple[float, int]] = {}
+    for p, v in zip(over.points, values, strict=True):
+        start, segment = last.get(p.round, (None, 0))
+        segment += start is not None and p.period_start - start > over.bucket_s
+        last[p.round] = (p.period_start, segment)
+        v["segment"] = f"{v['series']} {segment}"
     title = t(lang, "pass_over_time")
     period = bin_name(lang, over.bucket_s)
     # UTC as the title says (a browser would shift to its own zone), in numbers (no month or day names in
     # English on a Korean page).
     x = {"field": "time", "type": "temporal", "title": t(lang, "axis_time", period=period), "scale": {"type": "utc"},
-         "axis": {"format": "%Y-%m-%d" if over.bucket_s >= DAY_S else "%m-%d %H:%M", "formatType": "utc",
+         "axis": {"labelExpr": f"utcFormat(datum.value, '{'%Y-%m-%d' if over.bucket_s >= DAY_S else '%m-%d %H:%M'}')",
                   "labelAngle": -30}}
     color = {"field": "series", "type": "nominal", "title": t(lang, "col_round"),
              "scale": {"domain": names}, "sort": names}
@@ -123,24 +141,24 @@ def over_time_chart(over: OverTime, lang: str) -> AltairPlotData:
                {"field": "n", "title": "n"}]
     total = sum(p.rounds for p in over.points if p.round is None)
     spec: dict = {"title": {"text": title, "subtitle": t(lang, "chart_n_rounds_per", n=total, period=period)},
-                  "description": t(lang, "chart_over_time_description", title=title, n=total, periods=len(
-                      {v["time"] for v in values}), series=", ".join(names) or "-"),
+                  "description": t(lang, "chart_over_time_description", title=title, n=total, periods=len(starts),
+                                   series=", ".join(names) or "-"),
                   "data": {"values": values}}
     if not values:
         return chart({**spec, "mark": {"type": "text", "color": GRAY, "fontSize": 14, "strokeWidth": 0},
                       "data": {"values": [{"label": t(lang, "no_data")}]}, "encoding": {"text": {"field": "label"}}},
-                     "scatter")
+                     FULL)
     return chart({**spec, "encoding": {"x": x, "color": color}, "layer": [
         {"mark": {"type": "rule", "opacity": 0.45, "strokeWidth": 2},
          "encoding": {"y": {"field": "low", "type": "quantitative", "scale": {"domain": [0, 100]}},
                       "y2": {"field": "high"}}},
         {"mark": {"type": "line", "point": {"filled": True, "size": 70}},
-         "encoding": {"y": y, "tooltip": tooltip, "strokeDash": {"field": "series", "type": "nominal",
-                                                                 "legend": None, "sort": names}}},
-    ]}, "line")
+         "encoding": {"y": y, "tooltip": tooltip, "detail": {"field": "segment", "type": "nominal"},
+                      "strokeDash": {"field": "series", "type": "nominal", "legend": None, "sort": names}}},
+    ]}, FULL)
 
 
-def confusion_chart(confusion: Confusion, lang: str, normalized: bool) -> AltairPlotData:
+def confusion_chart(confusion: Confusion, lang: str, normalized: bool) -> PlotData:
     """Intended emotion (rows, each with its n) against the crowd's label: counts, or each row's shares (where an
     intended emotion's votes went). A row with no votes is gray and says so, rather than a row of zeros."""
     shares = confusion.shares
@@ -180,7 +198,7 @@ def confusion_chart(confusion: Confusion, lang: str, normalized: bool) -> Altair
              "encoding": {"text": {"field": "text"},
                           "color": {"condition": {"test": "datum.dark", "value": "#ffffff"}, "value": "#111827"}}},
         ],
-    }, "scatter")
+    }, FULL)
 
 
 # -- training ----------------------------------------------------------------------------------------
@@ -241,17 +259,36 @@ def _when(timestamp: float | None) -> str:
     return datetime.fromtimestamp(timestamp, UTC).strftime("%Y-%m-%d %H:%M")
 
 
-def models_frame(versions: Sequence[ModelVersion], lang: str) -> pd.DataFrame:
-    """One row per trained version (newest first), with its evaluation; blank where a run has no value."""
+def _evaluation_cells(m: ModelMetrics, lang: str) -> list[str]:
+    """WER, emotion accuracy, DNSMOS and attention diagonality, as the table shows them."""
+    return [_beside_teacher(m.wer, m.teacher_wer, lang),
+            _beside_teacher(m.emotion_accuracy, m.teacher_emotion_accuracy, lang),
+            _mos_beside_teacher(m.dnsmos, m.teacher_dnsmos, lang), _decimal(m.diagonality)]
+
+
+def _default_row(default: DefaultModel, lang: str) -> list:
+    """The model that generates while no version does (it has no run): its version, the metrics the activation
+    guard measured of it when known (blank before), and active while it generates."""
+    m = default.metrics or ModelMetrics()
+    note = t(lang, "model_note_default", path=default.path)
+    if default.metrics is None:
+        note += t(lang, "model_note_unmeasured")
+    return [t(lang, "model_default_row"), default.version or "", "",
+            t(lang, "model_state_shipped" if default.shipped else "model_state_configured"), "", "", "",
+            *_evaluation_cells(m, lang), t(lang, "active_mark") if default.active else "", "", note]
+
+
+def models_frame(versions: Sequence[ModelVersion], lang: str, default: DefaultModel | None = None) -> pd.DataFrame:
+    """One row per trained version (newest first), with its evaluation; blank where a run has no value. Then
+    the default model's row, when given: where every fine-tune's lineage starts."""
     out = []
     for v in versions:
         m = v.metrics
         out.append([
             v.id, v.version or "", v.parent_version or "", v.state, v.clips,
-            "" if m.steps is None else str(int(m.steps)), _decimal(m.final_loss),
-            _beside_teacher(m.wer, m.teacher_wer, lang),
-            _beside_teacher(m.emotion_accuracy, m.teacher_emotion_accuracy, lang),
-            _mos_beside_teacher(m.dnsmos, m.teacher_dnsmos, lang),
-            _decimal(m.diagonality), t(lang, "active_mark") if v.active else "", _when(v.finished_at), _note(v, lang),
+            "" if m.steps is None else str(int(m.steps)), _decimal(m.final_loss), *_evaluation_cells(m, lang),
+            t(lang, "active_mark") if v.active else "", _when(v.finished_at), _note(v, lang),
         ])
+    if default is not None:
+        out.append(_default_row(default, lang))
     return pd.DataFrame(out, columns=[t(lang, c) for c in MODEL_COLUMNS])
