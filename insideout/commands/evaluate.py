@@ -44,15 +44,24 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--threads", type=int, default=2)
 
 
-def starter_examples(ctx: Context, use_library: bool) -> list[Example]:
+def starter_examples(ctx: Context, use_library: bool, for_classifier: bool = True,
+                     per_emotion: int = 6) -> list[Example]:
+    """The starter clips: the classifier's training set, and the clips whose DNSMOS is reported. Without a
+    classifier to train, only as many are rendered as DNSMOS scores (as many as the held-out clips, 48 at
+    most, where the plan has 240: a minute less)."""
     from insideout.botlab import classifier as emotion_classifier
+    from insideout.emotions import EMOTION_IDS
+    from insideout.tts.evaluation import STARTER_MOS_CLIPS
 
     if use_library:
         examples = emotion_classifier.starter_examples(ctx.services().library)
         if examples:
-            print(f"classifier: {len(examples)} starter clips of the library", file=sys.stderr)
+            print(f"starter: {len(examples)} starter clips of the library", file=sys.stderr)
             return examples
-    print("classifier: rendering the starter library's plan", file=sys.stderr)
+    print("starter: rendering the starter library's plan", file=sys.stderr)
+    if not for_classifier:
+        most = min(per_emotion, STARTER_MOS_CLIPS // len(EMOTION_IDS))
+        return emotion_classifier.rendered_starter_examples(clips_per_emotion=max(1, most))
     return emotion_classifier.rendered_starter_examples()
 
 
@@ -68,7 +77,8 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
     torch.set_num_threads(args.threads)
     started = time.monotonic()
     classifier = None
-    examples = starter_examples(ctx, args.from_library)
+    examples = starter_examples(ctx, args.from_library, for_classifier=not args.no_emotion,
+                                per_emotion=args.per_emotion)
     if not args.no_emotion:
         classifier = emotion_classifier.cached_fit(examples, args.classifier_cache, args.vocoder)
         print(f"classifier: trained on {classifier.trained_on} clips, grouped 5-fold accuracy "
