@@ -157,11 +157,11 @@ def live(tmp_path_factory):
     start_clip_ids_at(services, FIRST_CLIP_ID)
     services.clip_ids = stock(services, play=24, unverified=6)
     seed(services)
-    # The dashboard's full size for the note's timing: INSIDEOUT_BROWSER_VOTES=10000 adds a research-sized crowd.
-    if int(os.environ.get("INSIDEOUT_BROWSER_VOTES", "0")):
+    # The dashboard's full size for the note's timing: DASHBOARD_TEST_VOTES=10000 adds a research-sized crowd.
+    if int(os.environ.get("DASHBOARD_TEST_VOTES", "0")):
         from insideout.commands.bench_dashboard import seed as seed_research
 
-        seed_research(services, int(os.environ["INSIDEOUT_BROWSER_VOTES"]), 2000, 400, 300, 1)
+        seed_research(services, int(os.environ["DASHBOARD_TEST_VOTES"]), 2000, 400, 300, 1)
     with pytest.MonkeyPatch.context() as env:
         env.setenv("GRADIO_HEARTBEAT_INTERVAL", "0.2")  # closed pages let go of the server at once
         with LiveServer(services) as server:
