@@ -361,12 +361,13 @@ class AdminView:
         lang, dash = tab_state.lang, self.board
         rates = dash.pass_rates()
         queue = dash.consensus_queue()
+        ds = dash.dawid_skene()  # once: each call reads every counted vote to see whether they changed
         return [
             summary_markdown(dash.summary(queue), lang),
             self._table(pool, state, sort, lang),
             first_rows(queue_frame(queue[:TABLE_ROWS], lang), len(queue), lang, "queue_table"),
-            agreement_markdown(dash.agreement(), dash.dawid_skene(), lang),
-            *ds_frames(dash.dawid_skene(), lang),
+            agreement_markdown(dash.agreement(), ds, lang),
+            *ds_frames(ds, lang),
             confusion_chart(dash.confusion_matrix(), lang, view == SHARES),
             t(lang, "pass_overall", cpass=rates.challenges_passed, cfail=rates.challenges_failed,
               copen=rates.challenges_open, crate=percent(rates.challenge_pass_rate, lang),
