@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 from collections.abc import Callable
@@ -60,7 +61,13 @@ def judge(tally: dict[str, int], rule: ConsensusRule) -> Verdict:
 def votes_to_consensus(tally: dict[str, int], rule: ConsensusRule) -> int | None:
     """The fewest further counted votes, all for the current top emotion, that would settle a clip as a
     consensus; 0 when it already is, None when it would be retired as ambiguous first. How near a clip is."""
-    tally = {e: tally.get(e, 0) for e in EMOTION_IDS}
+    return _votes_to_consensus(tuple(tally.get(e, 0) for e in EMOTION_IDS), rule)
+
+
+@functools.lru_cache(maxsize=4096)
+def _votes_to_consensus(counts: tuple[int, ...], rule: ConsensusRule) -> int | None:
+    # Cached: a queue of thousands of clips holds a few hundred distinct tallies, each tried vote by vote.
+    tally = dict(zip(EMOTION_IDS, counts, strict=True))
     top = judge(tally, rule).label or EMOTION_IDS[0]  # with no votes, any emotion: unanimity is what counts
     total = sum(tally.values())
     for more in range(max(0, rule.ambiguous_after - total) + 1):

@@ -31,7 +31,12 @@ MAX_CHALLENGES = 2000
 
 
 class EvaluationError(ValueError):
-    """A request the bot lab refuses before anything is queued."""
+    """A request the bot lab refuses before anything is queued, said in English; `code` (with `values`) names
+    it for a view that words it in its language: "attackers" (choices), "challenges" (most)."""
+
+    def __init__(self, message: str, code: str = "", **values: object):
+        super().__init__(message)
+        self.code, self.values = code, values
 
 
 # -- the statement -------------------------------------------------------------------------------
@@ -114,10 +119,13 @@ class Research:
         chosen = tuple(dict.fromkeys(attackers))
         unknown = [a for a in chosen if a not in ATTACKERS]
         if not chosen or unknown:
-            raise EvaluationError(f"choose attackers among {', '.join(sorted(ATTACKERS))}"
-                                  + (f"; unknown: {', '.join(unknown)}" if unknown else ""))
+            choices = ", ".join(sorted(ATTACKERS))
+            raise EvaluationError(f"choose attackers among {choices}"
+                                  + (f"; unknown: {', '.join(unknown)}" if unknown else ""),
+                                  "attackers", choices=choices)
         if not 1 <= challenges <= MAX_CHALLENGES:
-            raise EvaluationError(f"challenges per cell must be from 1 to {MAX_CHALLENGES}")
+            raise EvaluationError(f"challenges per cell must be from 1 to {MAX_CHALLENGES}", "challenges",
+                                  most=MAX_CHALLENGES)
         chosen_policies = tuple(policies or ((self.policy.rounds_to_pass, self.policy.max_rounds),))
         library = library or DEFAULT_LIBRARY
         params = {"attackers": list(chosen), "challenges": challenges, "seed": seed,

@@ -581,6 +581,9 @@ class Dashboard:
         self._ds: tuple[int, DawidSkeneView, int] | None = None  # the last estimate: its votes' hash, it, their count
         self._ds_lock = threading.Lock()
         self._ds_thread: threading.Thread | None = None
+        # The background estimate waits this long first: the page that asked is still drawing, and on two cores
+        # EM beside it made the dashboard's first look slower than the estimate is worth.
+        self.ds_delay_s = 2.0
 
     def summary(self, queue: list[dict] | None = None) -> Summary:
         return summary(self.db, self.consensus, self.captcha, queue=queue)
@@ -597,8 +600,8 @@ class Dashboard:
     def dawid_skene(self, wait: bool = False) -> DawidSkeneView:
         """dawid_skene over the counted votes. EM takes about half a second at 10,000 votes, so a refresh does not
         wait for it: when votes came since the last estimate, that one is returned with `pending` (how many votes
-        it does not cover yet) while a new one is made in the background. The first estimate, or any with
-        wait=True, is made at once."""
+        it does not cover yet) while a new one is made in the background (after ds_delay_s). The first estimate,
+        or any with wait=True, is made at once."""
         votes = self.db.counted_votes()
         key = hash(tuple(votes))
         cached = self._ds
@@ -608,12 +611,13 @@ class Dashboard:
             return self._estimate(votes, key)
         with self._ds_lock:
             if self._ds_thread is None or not self._ds_thread.is_alive():
-                self._ds_thread = threading.Thread(target=self._estimate, args=(votes, key), daemon=True,
-                                                   name="insideout-dawid-skene")
+                self._ds_thread = threading.Thread(target=self._estimate, args=(votes, key, self.ds_delay_s),
+                                                   daemon=True, name="insideout-dawid-skene")
                 self._ds_thread.start()
         return replace(cached[1], pending=max(0, len(votes) - cached[2]))
 
-    def _estimate(self, votes: list[tuple[int, str, str]], key: int) -> DawidSkeneView:
+    def _estimate(self, votes: list[tuple[int, str, str]], key: int, delay_s: float = 0.0) -> DawidSkeneView:
+        time.sleep(delay_s)
         view = dawid_skene(votes, self.pseudonym_key)
         with self._ds_lock:
             # Votes only ever come: an estimate over fewer than the one kept (a slower thread's) is not kept.

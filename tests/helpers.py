@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import secrets
+from dataclasses import dataclass
+from html.parser import HTMLParser
+
+import pandas as pd
 
 from insideout.emotions import EMOTION_IDS
 from insideout.services import Services
@@ -50,3 +54,49 @@ def stored_rows(db, table: str) -> list[dict]:
         with db.read() as conn:
             return [dict(r) for r in conn.query(f"SELECT * FROM {table}")]
     return list(db.d.scan(table))
+
+
+@dataclass(frozen=True)
+class ShownTable:
+    """A table as the dashboard's HTML shows it: its caption, and its cells as text (header row as columns)."""
+
+    caption: str
+    frame: pd.DataFrame
+
+
+def read_table(markup: str) -> ShownTable:
+    """Parse the dashboard's HTML table (web/ui/dashboard.table_html) back into its caption and cells."""
+
+    class Reader(HTMLParser):
+        def __init__(self) -> None:
+            super().__init__()
+            self.caption, self.head, self.rows, self.cell = "", [], [], None
+            self.where = ""
+
+        def handle_starttag(self, tag: str, attrs: list) -> None:
+            if tag in ("caption", "thead", "tbody"):
+                self.where = tag
+            elif tag == "tr" and self.where == "tbody":
+                self.rows.append([])
+            elif tag in ("th", "td"):
+                self.cell = ""
+            if tag == "td" and dict(attrs).get("colspan"):
+                self.rows.pop()  # the "no rows" line
+                self.cell = None
+
+        def handle_data(self, data: str) -> None:
+            if self.where == "caption":
+                self.caption += data
+            elif self.cell is not None:
+                self.cell += data
+
+        def handle_endtag(self, tag: str) -> None:
+            if tag == "caption":
+                self.where = ""
+            elif tag in ("th", "td") and self.cell is not None:
+                (self.head if tag == "th" else self.rows[-1]).append(self.cell)
+                self.cell = None
+
+    reader = Reader()
+    reader.feed(markup)
+    return ShownTable(reader.caption, pd.DataFrame(reader.rows, columns=reader.head))

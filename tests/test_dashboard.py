@@ -14,6 +14,7 @@ from insideout.db import Vote
 from insideout.emotions import EMOTION_IDS
 from insideout.web.ui import build_ui
 from insideout.web.ui.common import TabState
+from tests.helpers import read_table
 from tests.test_stats import cast, play_challenge
 from tests.test_ui_handlers import ADMIN_PASSWORD, settings, sign_in  # noqa: F401
 
@@ -168,7 +169,7 @@ def test_agreement_shows_kappa_alpha_and_dawid_skene_with_their_counts(ui, admin
     assert "**Fleiss' kappa: " in text and "(8 clips, each with its first 4 counted votes)" in text
     assert "(8 clips, 32 votes)" in out["agreement"]
     assert "over 32 counted votes on 8 clips by 4 voters" in out["agreement"]
-    voters = out["voters"]["value"]
+    voters = read_table(out["voters"]).frame
     assert list(voters.columns) == ["voter (pseudonym)", "votes", "quality (Dawid-Skene)", "agrees with majority"]
     assert len(voters) == 4 and "voter0" not in voters.to_string()
 
@@ -187,7 +188,9 @@ def test_the_dashboard_is_korean_after_the_switch(ui, admin, stocked, issue_traf
     assert {v["series"] for v in values(out["over_time"])} == {"라운드 1", "라운드 2", "라운드 3", "전체 라운드"}
     assert spec(out["over_time"])["encoding"]["x"]["title"] == "시간 (UTC, 분 단위)"
     assert spec(out["confusion"])["encoding"]["y"]["title"] == "의도한 감정"
-    assert list(out["table"]["value"].columns)[:3] == ["음성", "풀", "상태"] and "Fleiss 카파" in out["agreement"]
+    table = read_table(out["table"])
+    assert list(table.frame.columns)[:3] == ["음성", "풀", "상태"] and "Fleiss 카파" in out["agreement"]
+    assert table.caption == "집계" and "미검증" in set(table.frame["풀"])
 
 
 def test_the_switch_redraws_nothing_for_a_volunteer(ui, stocked):
@@ -201,9 +204,9 @@ def test_a_table_sends_its_first_rows_and_says_how_many_there_are(ui, admin, sto
     from insideout.web.ui import admin as admin_view
 
     monkeypatch.setattr(admin_view, "TABLE_ROWS", 3)  # four unverified clips: one more than shown
-    table = dashboard(ui, admin)["table"]
-    assert len(table["value"]) == 3
-    assert table["label"] == "Tallies (the first 3 of 4; the CSV export has every row)"
+    table = read_table(dashboard(ui, admin)["table"])
+    assert len(table.frame) == 3
+    assert table.caption == "Tallies (the first 3 of 4; the CSV export has every row)"
 
 
 def test_a_refresh_after_new_votes_shows_the_last_estimate_and_makes_a_new_one(ui, admin, stocked):
@@ -219,3 +222,34 @@ def test_a_refresh_after_new_votes_shows_the_last_estimate_and_makes_a_new_one(u
     assert "over 24 counted votes" in text and "Estimated before the newest 2 counted votes" in text
     board._ds_thread.join(30)
     assert (board.dawid_skene().votes, board.dawid_skene().pending) == (26, 0)
+
+
+def test_a_table_is_plain_html_with_its_caption_its_cells_escaped_and_a_line_when_empty():
+    import pandas as pd
+
+    from insideout.web.ui.dashboard import table_html
+
+    markup = table_html(pd.DataFrame([(7, "<b>x</b>", 0.5)], columns=["clip", "text", "share"]), "A & B", "None.")
+    assert "<b>" not in markup and "&lt;b&gt;x&lt;/b&gt;" in markup
+    assert 'role="region" tabindex="0" aria-label="A &amp; B"' in markup  # it scrolls: reachable by keyboard
+    shown = read_table(markup)
+    assert shown.caption == "A & B" and shown.frame.to_dict("records") == [{"clip": "7", "text": "<b>x</b>",
+                                                                           "share": "0.5"}]
+    assert '<th scope="col" class=num>clip</th>' in markup  # numbers align right
+    empty = table_html(pd.DataFrame([], columns=["clip"]), "Queue", "No rows.")
+    assert read_table(empty).frame.empty and '<td colspan="1">No rows.</td>' in empty
+
+
+def test_the_dashboard_benchmark_runs_at_a_small_size(capsys):
+    import argparse
+
+    from insideout.commands import bench_dashboard
+
+    parser = argparse.ArgumentParser()
+    bench_dashboard.add_arguments(parser)
+    args = parser.parse_args(["--votes", "60", "--clips", "20", "--voters", "6", "--challenges", "2", "--repeat", "1"])
+    assert bench_dashboard.run(args, None) == 0
+    printed = capsys.readouterr().out
+    assert "seeded 62 votes" in printed  # 60 labels and the 2 challenges' votes on unverified clips
+    assert "admin tab (the dashboard), server side, 63 votes: first" in printed
+    assert "sections, opened: models" in printed and "bot lab" in printed and "sites" in printed

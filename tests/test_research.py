@@ -173,10 +173,14 @@ def test_the_admin_sees_the_latest_evaluation_in_words_table_and_plot_in_english
 
 def test_a_bad_evaluation_request_is_refused_before_anything_is_queued(ui, stocked):
     tab_state = sign_in(ui, stocked, "admin", ADMIN_PASSWORD)
-    with pytest.raises(gr.Error, match="choose attackers"):
-        ui.admin.start_evaluation(tab_state, [], 5)
-    with pytest.raises(gr.Error, match="challenges per cell"):
-        ui.admin.start_evaluation(tab_state, ["random"], 0)
+    # One message in the job's line; everything else is left as it is (no error badges over the panel).
+    status = ui.admin.bot_lab.index(ui.admin.bots_status)
+    for args, words in ((([], 5), "choose one or more attackers"), ((["random"], 0), "from 1 to")):
+        shown = ui.admin.start_evaluation(tab_state, *args)
+        assert "Evaluation not started" in shown[status] and words in shown[status]
+        assert [v for i, v in enumerate(shown) if i != status] == [gr.skip()] * (len(shown) - 1)
+    korean = ui.admin.start_evaluation(replace(tab_state, lang="ko"), [], 5)[status]
+    assert korean.startswith("**평가를 시작하지 않았습니다:** 공격 봇을 하나 이상 고르세요")
     with pytest.raises(EvaluationError, match="unknown: nobody"):
         stocked.research.start(("nobody",))
     assert stocked.jobs.status(BOT_EVALUATION) is None

@@ -8,7 +8,6 @@ import os
 from pathlib import Path
 
 import gradio as gr
-import pandas as pd
 import pytest
 from gradio_client import Client
 from gradio_client.exceptions import AppError
@@ -21,7 +20,7 @@ from insideout.services import build_services
 from insideout.web.ui import build_ui
 from insideout.web.ui.common import TabState, use_private_temp_dir
 from tests.conftest import make_settings, serve, stock
-from tests.helpers import answers
+from tests.helpers import answers, read_table
 
 ADMIN_PASSWORD = "admin-password-for-tests"
 
@@ -266,10 +265,12 @@ def test_the_dashboard_shows_the_summary_tallies_agreement_plots_and_policy(ui, 
      over_time) = ui.admin.refresh(tab_state, "all", "all", "clip")
     assert "play **16**, unverified **4**, learning **0**, retired **0**" in summary
     assert "33.0%" in summary  # 1 - (7/8)^3 for one of three rounds
-    assert isinstance(table["value"], pd.DataFrame) and list(table["value"]["clip"]) == stocked.clip_ids["unverified"]
-    assert sorted(queue["value"]["votes to consensus"]) == [9, 10, 10, 10]  # the admin's login voted once
+    table, queue, voters, overruled = map(read_table, (table, queue, voters, overruled))
+    assert list(table.frame["clip"].astype(int)) == stocked.clip_ids["unverified"]
+    assert sorted(queue.frame["votes to consensus"].astype(int)) == [9, 10, 10, 10]  # the admin's login voted once
     assert "Fleiss' kappa: not computed" in agreement and "Krippendorff's alpha: not computed" in agreement
-    assert voters["value"].empty and overruled["value"].empty and table["label"] == "Tallies"
+    assert voters.frame.empty and overruled.frame.empty and table.caption == "Tallies"
+    assert "No rows." in ui.admin.refresh(tab_state, "all", "all", "clip")[4]
     assert "1 passed" in passes  # the admin's own login
     bars = json.loads(by_emotion.plot)["data"]["values"]
     assert [b["rate"] for b in bars if b["n"]] == [100.0] and sum(b["label"] == "no data" for b in bars) == 7
@@ -409,8 +410,8 @@ def test_a_bad_generation_request_is_refused_with_one_message_in_the_pages_langu
 
 def test_the_tally_filter_keeps_one_pool(ui, stocked):
     tab_state = sign_in(ui, stocked, "admin", ADMIN_PASSWORD)
-    assert ui.admin.tally(tab_state, "learning", "all", "clip")["value"].empty
-    assert len(ui.admin.tally(tab_state, "unverified", "open", "votes")["value"]) == 4
+    assert read_table(ui.admin.tally(tab_state, "learning", "all", "clip")).frame.empty
+    assert len(read_table(ui.admin.tally(tab_state, "unverified", "open", "votes")).frame) == 4
 
 
 def test_the_admin_plays_a_clip_by_id(ui, stocked):

@@ -68,28 +68,44 @@ class AdminView:
         self.state = state
         self.refresh_btn = gr.Button(t("en", "refresh"), variant="primary", elem_id="admin-refresh")
         self.summary = gr.Markdown(elem_id="admin-summary")
+        # Timers live outside the sections: a section not yet opened is not mounted, and neither would they be.
+        self.gen_timer = gr.Timer(1.0, active=False)
+        self.train_timer = gr.Timer(1.0, active=False)
+        self.bots_timer = gr.Timer(1.0, active=False)
+        # Sections, so that the admin's first look mounts the dashboard alone; the others mount when opened.
+        with gr.Tabs(elem_id="admin-sections"):
+            with gr.Tab(t("en", "section_dashboard"), id="admin-dashboard-section") as self.dashboard_section:
+                self._build_dashboard()
+            with gr.Tab(t("en", "section_models"), id="admin-models-section") as self.models_section:
+                self._build_models()
+            with gr.Tab(t("en", "section_bots"), id="admin-bots-section") as self.bots_section:
+                self._build_bot_lab()
+            with gr.Tab(t("en", "section_sites"), id="admin-sites-section") as self.sites_section:
+                self._build_sites()
+
+    def _build_dashboard(self) -> None:
+        """The crowd's numbers: tallies, the consensus queue, agreement, the confusion matrix, pass rates."""
         self.tallies_md = gr.Markdown(f"### {t('en', 'tallies')}")
         with gr.Row():
             self.pool = gr.Dropdown(pool_choices("en"), value=ALL, label=t("en", "filter_pool"))
             self.tally_state = gr.Dropdown(state_choices("en"), value=ALL, label=t("en", "filter_state"))
             self.sort = gr.Dropdown(sort_choices("en"), value="clip", label=t("en", "sort"))
-        self.table = gr.Dataframe(value=None, interactive=False, max_height=360, label=t("en", "tallies_table"),
-                                  elem_id="admin-tallies")
+        # The four tables of the dashboard are plain HTML (dashboard.table_html says why).
+        self.table = gr.HTML(elem_id="admin-tallies", padding=False)
         with gr.Row():
-            self.clip_id = gr.Number(None, label=t("en", "clip_to_play"), precision=0, minimum=1)
+            # No minimum: Gradio shows an empty field as 0, and under a minimum of 1 that is a red "invalid"
+            # box before anything was typed; the handler refuses an unknown clip with its own message.
+            self.clip_id = gr.Number(None, label=t("en", "clip_to_play"), precision=0)
             self.play_btn = gr.Button(t("en", "play"))
             self.clip_audio = gr.Audio(label=t("en", "admin_clip"), interactive=False,
                                        buttons=["download"])
         self.queue_md = gr.Markdown(f"### {t('en', 'queue')}")
-        self.queue = gr.Dataframe(value=None, interactive=False, max_height=240, label=t("en", "queue_table"),
-                                  elem_id="admin-queue")
+        self.queue = gr.HTML(elem_id="admin-queue", padding=False)
         self.agreement_md = gr.Markdown(t("en", "agreement_title"))
         self.agreement = gr.Markdown(elem_id="admin-agreement")
         with gr.Row():
-            self.ds_voters = gr.Dataframe(value=None, interactive=False, max_height=240, label=t("en", "ds_voters"),
-                                          elem_id="admin-ds-voters")
-            self.ds_overruled = gr.Dataframe(value=None, interactive=False, max_height=240,
-                                             label=t("en", "ds_overruled"), elem_id="admin-ds-overruled")
+            self.ds_voters = gr.HTML(elem_id="admin-ds-voters", padding=False)
+            self.ds_overruled = gr.HTML(elem_id="admin-ds-overruled", padding=False)
         self.confusion_view = gr.Radio(confusion_choices("en"), value=COUNTS, label=t("en", "confusion_view"),
                                        elem_id="admin-confusion-view")
         self.confusion = gr.Plot(label=t("en", "confusion"), show_label=False, elem_id="admin-confusion")
@@ -100,6 +116,9 @@ class AdminView:
         self.over_time = gr.Plot(label=t("en", "pass_over_time"), show_label=False, elem_id="admin-over-time")
         self.export_btn = gr.Button(t("en", "export"), elem_id="admin-export")
         self.files = gr.File(label=t("en", "csv_files"), file_count="multiple", interactive=False)
+
+    def _build_models(self) -> None:
+        """Generation, training and the model versions."""
         self.generate_md = gr.Markdown(t("en", "generate_title"))
         with gr.Row():
             self.gen_count = gr.Number(8, label=t("en", "generate_count"), precision=0, minimum=1,
@@ -114,7 +133,6 @@ class AdminView:
         self.gen_status = gr.Markdown(elem_id="admin-gen-status")
         self.gen_progress = gr.Slider(0, 100, value=0, step=0.1, label="%", interactive=False,
                                       elem_id="admin-gen-progress")
-        self.gen_timer = gr.Timer(1.0, active=False)
         self.train_md = gr.Markdown(t("en", "train_title"))
         with gr.Row():
             self.train_btn = gr.Button(t("en", "train_start"), variant="primary", elem_id="admin-train")
@@ -134,7 +152,9 @@ class AdminView:
                                             label=t("en", "model_choice"), allow_custom_value=True,
                                             elem_id="admin-model-choice")
             self.use_model_btn = gr.Button(t("en", "use_model"), elem_id="admin-use-model")
-        self.train_timer = gr.Timer(1.0, active=False)
+
+    def _build_bot_lab(self) -> None:
+        """Attackers against the captcha, beside the humans' pass rates."""
         self.bots_md = gr.Markdown(t("en", "bots_title"))
         self.bots_statement = gr.Markdown(elem_id="admin-bots-statement")
         with gr.Row():
@@ -153,8 +173,6 @@ class AdminView:
             self.bots_cancel = gr.Button(t("en", "cancel_job"), elem_id="admin-bots-cancel")
         self.bots_status = gr.Markdown(elem_id="admin-bots-status")
         self.bots_progress = gr.Slider(0, 100, value=0, label="%", interactive=False, elem_id="admin-bots-progress")
-        self.bots_timer = gr.Timer(1.0, active=False)
-        self._build_sites()
 
     def _build_sites(self) -> None:
         """The sites that embed the captcha: their table, a form to add one (its secret shown once), and
@@ -218,10 +236,13 @@ class AdminView:
             self.training_panel, [self.state], self.training, api_name="admin_training").success(
             self.bot_lab_panel, [self.state], self.bot_lab, api_name="admin_bot_lab").success(
             self.sites_panel, [self.state], self.sites, api_name="admin_sites")
-        tab.select(self.refresh, filters, self.dashboard, api_visibility="private").success(
-            self.training_panel, [self.state], self.training, api_visibility="private").success(
-            self.bot_lab_panel, [self.state], self.bot_lab, api_visibility="private").success(
-            self.sites_panel, [self.state], self.sites, api_visibility="private")
+        # Opening the tab fills the dashboard alone; each other section loads when it is opened (their handlers
+        # running beside the dashboard's drawing slowed its first look on two cores).
+        tab.select(self.refresh, filters, self.dashboard, api_visibility="private")
+        self.dashboard_section.select(self.refresh, filters, self.dashboard, api_visibility="private")
+        self.models_section.select(self.training_panel, [self.state], self.training, api_visibility="private")
+        self.bots_section.select(self.bot_lab_panel, [self.state], self.bot_lab, api_visibility="private")
+        self.sites_section.select(self.sites_panel, [self.state], self.sites, api_visibility="private")
         self.site_add_btn.click(self.add_site, [self.state, self.site_name, self.site_origins, self.site_alternative,
                                                 self.site_policy], self.sites, api_name="admin_add_site")
         self.site_rotate_btn.click(self.rotate_site, [self.state, self.site_choice], self.sites,
@@ -259,13 +280,15 @@ class AdminView:
         lang = tab_state.lang
         return {
             self.refresh_btn: gr.update(value=t(lang, "refresh")),
+            self.dashboard_section: gr.update(label=t(lang, "section_dashboard")),
+            self.models_section: gr.update(label=t(lang, "section_models")),
+            self.bots_section: gr.update(label=t(lang, "section_bots")),
+            self.sites_section: gr.update(label=t(lang, "section_sites")),
             self.tallies_md: f"### {t(lang, 'tallies')}",
             self.pool: gr.update(label=t(lang, "filter_pool"), choices=pool_choices(lang)),
             self.tally_state: gr.update(label=t(lang, "filter_state"), choices=state_choices(lang)),
             self.sort: gr.update(label=t(lang, "sort"), choices=sort_choices(lang)),
             self.agreement_md: t(lang, "agreement_title"),
-            self.ds_voters: gr.update(label=t(lang, "ds_voters")),
-            self.ds_overruled: gr.update(label=t(lang, "ds_overruled")),
             self.confusion_view: gr.update(label=t(lang, "confusion_view"), choices=confusion_choices(lang)),
             self.clip_id: gr.update(label=t(lang, "clip_to_play")),
             self.play_btn: gr.update(value=t(lang, "play")),
@@ -343,11 +366,11 @@ class AdminView:
             return False
         return True
 
-    def _table(self, pool: str, state: str, sort: str, lang: str = "en") -> dict:
+    def _table(self, pool: str, state: str, sort: str, lang: str = "en") -> str:
         rows = self.board.tally_table(None if pool == ALL else pool, None if state == ALL else state, sort)
         return first_rows(tally_frame(rows[:TABLE_ROWS], lang), len(rows), lang, "tallies_table")
 
-    def tally(self, tab_state: TabState, pool: str, state: str, sort: str) -> dict:
+    def tally(self, tab_state: TabState, pool: str, state: str, sort: str) -> str:
         self._admin(tab_state)
         return self._table(pool, state, sort, tab_state.lang)
 
@@ -693,12 +716,16 @@ class AdminView:
 
     def start_evaluation(self, tab_state: TabState, attackers: list[str], challenges: float | None) -> list:
         """Queue a bot evaluation on a server of its own; its progress refreshes every second, and the panel
-        redraws when it ends."""
+        redraws when it ends. A refused request is one message in the job's line, the rest left as it is."""
         self._admin(tab_state)
         try:
             self.services.research.start(tuple(attackers or ()), int(challenges or 0))
         except research.EvaluationError as e:
-            raise gr.Error(str(e), print_exception=False) from None
+            lang = tab_state.lang
+            reason = t(lang, f"bots_refused_{e.code}", **e.values) if e.code else str(e)
+            status = self.bot_lab.index(self.bots_status)
+            return [t(lang, "bots_refused", reason=reason) if i == status else gr.skip()
+                    for i in range(len(self.bot_lab))]
         return self.bot_lab_panel(tab_state)
 
     def cancel_evaluation(self, tab_state: TabState) -> list:

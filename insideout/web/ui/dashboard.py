@@ -4,7 +4,9 @@ insideout.stats results (the charts are in plots.py); nothing here computes a st
 
 from __future__ import annotations
 
-import gradio as gr
+import html
+import math
+
 import pandas as pd
 
 from ... import stats
@@ -90,7 +92,7 @@ def agreement_markdown(a: stats.Agreement, ds: stats.DawidSkeneView, lang: str) 
     return "\n\n".join(lines)
 
 
-def ds_frames(ds: stats.DawidSkeneView, lang: str) -> tuple[dict, dict]:
+def ds_frames(ds: stats.DawidSkeneView, lang: str) -> tuple[str, str]:
     """The voters with their estimated quality (most votes first), and the clips whose clear majority
     Dawid-Skene overrules."""
     voter_columns = [t(lang, k) for k in ("col_voter", "col_votes", "col_quality", "col_majority_agreement")]
@@ -112,12 +114,35 @@ def _emotion(lang: str, emotion_id: str | None) -> str:
     return emotion_name(lang, emotion_id) if emotion_id else ""
 
 
-def first_rows(frame: pd.DataFrame, total: int, lang: str, label_key: str) -> dict:
-    """A table's first TABLE_ROWS rows, its label saying how many of how many."""
+def first_rows(frame: pd.DataFrame, total: int, lang: str, label_key: str) -> str:
+    """A table's first TABLE_ROWS rows, its caption saying how many of how many."""
     label = t(lang, label_key)
     if total > len(frame):
         label += " " + t(lang, "rows_shown", shown=len(frame), total=total)
-    return gr.update(value=frame, label=label)
+    return table_html(frame, label, t(lang, "table_empty"))
+
+
+def table_html(frame: pd.DataFrame, caption: str, empty: str) -> str:
+    """A plain HTML table for gr.HTML. The dashboard's four tables were gr.Dataframe, and drawing those took half
+    of the admin tab's first second; these are read-only, sorted by the filters, and whole in the CSV export.
+    Its box scrolls, so it takes the keyboard focus (WCAG 2.1.1) and is named by its caption."""
+    esc = html.escape
+    numeric = [pd.api.types.is_numeric_dtype(frame[c]) for c in frame.columns]
+    head = "".join(f'<th scope="col"{" class=num" if n else ""}>{esc(str(c))}</th>'
+                   for c, n in zip(frame.columns, numeric, strict=True))
+    rows = "".join("<tr>" + "".join(f'<td{" class=num" if n else ""}>{esc(_cell(v))}</td>'
+                                    for v, n in zip(row, numeric, strict=True)) + "</tr>"
+                   for row in frame.itertuples(index=False))
+    if not rows:
+        rows = f'<tr><td colspan="{max(1, len(frame.columns))}">{esc(empty)}</td></tr>'
+    return (f'<div class="io-table" role="region" tabindex="0" aria-label="{esc(caption)}"><table>'
+            f"<caption>{esc(caption)}</caption><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table></div>")
+
+
+def _cell(value: object) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return ""
+    return str(value)
 
 
 def tally_frame(rows: list[dict], lang: str) -> pd.DataFrame:

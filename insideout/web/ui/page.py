@@ -22,12 +22,23 @@ from __future__ import annotations
 
 import gradio as gr
 
+
+def charts_chunk() -> str:
+    """The file name of Gradio's chart chunk (vega-embed for gr.Plot), "" if this Gradio has none by that name."""
+    from pathlib import Path
+
+    found = sorted((Path(gr.__file__).parent / "templates" / "frontend" / "assets").glob("AltairPlot-*.js"))
+    return found[0].name if found else ""
+
+
 WIDGET_SRC = "widget.js?render=explicit"  # relative to the page, so that a path prefix in front of the app works
 
 # Contrast (WCAG 1.4.3, 4.5:1) where Gradio's default theme falls short: white on its orange primary buttons
 # (about 2.8:1) and on its red stop buttons (3.8:1) get darker fills (orange-700 5.2:1, red-700 6.5:1, hover
-# darker still), and the audio player's small texts (--neutral-400, about 2.6:1), the JSON viewer's keys, the
-# sliders' bounds and the subdued notes of the dashboard take the body text colour.
+# darker still), a selected tab's orange name (2.8:1) turns orange-700 (orange-400 in the dark theme), and the
+# audio player's small texts (--neutral-400, about 2.6:1), the JSON viewer's keys, the sliders' bounds and the
+# subdued notes of the dashboard take the body text colour. The dashboard's HTML tables (.io-table) draw in
+# the theme's own colours.
 # The live regions never scroll (an empty Markdown block with Gradio's progress text in it would scroll, and a
 # scrolling region must be reachable by keyboard: WCAG 2.1.1).
 CSS = """
@@ -44,11 +55,28 @@ CSS = """
 .gradio-container .json-node .key, .gradio-container [data-testid="max-value"],
 .gradio-container [data-testid="min-value"], .gradio-container .subdued { color: var(--body-text-color) !important; }
 #login-message, #label-message, #admin-sites-message { overflow: visible !important; }
+.gradio-container .io-table { max-height: 320px; overflow: auto; margin: 0; border: 1px solid
+  var(--border-color-primary); border-radius: var(--radius-md); }
+.gradio-container .io-table table { border-collapse: collapse; width: 100%; margin: 0; border: none;
+  font-size: var(--text-sm); }
+.gradio-container .io-table caption { text-align: left; padding: 6px 8px; margin: 0; font-weight: 600;
+  color: var(--body-text-color); }
+.gradio-container .io-table th, .gradio-container .io-table td { padding: 4px 8px; border: none;
+  border-bottom: 1px solid var(--border-color-primary); text-align: left; white-space: nowrap;
+  color: var(--body-text-color); }
+.gradio-container .io-table tr { border: none; }
+.gradio-container .html-container:has(.io-table) { padding: 0; }
+.gradio-container .io-table th { position: sticky; top: 0; background: var(--background-fill-secondary); }
+.gradio-container .io-table .num { text-align: right; font-variant-numeric: tabular-nums; }
+.gradio-container .io-table:focus-visible { outline: 2px solid #c2410c; outline-offset: 2px; }
+.gradio-container button[role="tab"].selected { color: #c2410c; }
+.dark .gradio-container button[role="tab"].selected { color: #fb923c; }
 """
 
 PAGE_JS = """
 if (!window.insideoutUi) {
   const CSS = %CSS%;
+  const CHARTS = %CHARTS%;
   const style = document.createElement('style');
   style.textContent = CSS;
   document.head.appendChild(style);
@@ -108,8 +136,22 @@ if (!window.insideoutUi) {
   const later = () => {
     if (pending) return;
     pending = true;
-    requestAnimationFrame(() => { pending = false; fix(); });
+    requestAnimationFrame(() => { pending = false; fixAll(); });
   };
+  // The charts' library (Gradio's Vega chunk, about 0.7 MB) is fetched and run once the Admin tab shows, so
+  // that the admin's first look at the dashboard does not wait for it. Nobody else loads it.
+  let chartsLoaded = !CHARTS;
+  const loadCharts = () => {
+    if (chartsLoaded || !visible(document.querySelector('button[data-tab-id="admin"]'))) return;
+    const asset = document.querySelector('script[src*="/assets/"], link[href*="/assets/"]');
+    if (!asset) return;
+    chartsLoaded = true;
+    const url = new URL(asset.getAttribute('src') || asset.getAttribute('href'), location.href);
+    window.insideoutUi.charts = 'loading';
+    import(new URL(CHARTS, url).href).then(() => { window.insideoutUi.charts = 'ready'; },
+                                          () => { window.insideoutUi.charts = 'failed'; });
+  };
+  const fixAll = () => { fix(); loadCharts(); };
   new MutationObserver(later).observe(document.body, {subtree: true, childList: true, attributes: true,
                                                         attributeFilter: ['aria-label', 'name', 'tabindex']});
   fix();
@@ -157,7 +199,7 @@ if (!window.insideoutUi) {
     setLang: (lang) => { document.documentElement.lang = lang === 'ko' ? 'ko' : 'en'; },
   };
 }
-""".replace("%CSS%", repr(CSS.strip()).replace("\\n", " "))
+""".replace("%CSS%", repr(CSS.strip()).replace("\\n", " ")).replace("%CHARTS%", repr(charts_chunk()))
 
 # The login form's widget: rendered explicitly into the div (which Gradio creates after widget.js has loaded).
 WIDGET_JS = """

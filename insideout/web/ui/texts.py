@@ -85,6 +85,10 @@ TEXTS: dict[str, dict[str, str]] = {
     # admin
     "admin_tab": {"en": "Admin", "ko": "관리"},
     "refresh": {"en": "Refresh", "ko": "새로 고침"},
+    "section_dashboard": {"en": "Dashboard", "ko": "대시보드"},
+    "section_models": {"en": "Generate and train", "ko": "생성과 학습"},
+    "section_bots": {"en": "Bot lab", "ko": "봇 실험실"},
+    "section_sites": {"en": "Sites", "ko": "사이트"},
     "pools": {"en": "Clip pools", "ko": "음성 풀"},
     "policy": {
         "en": "**Policy:** pass {need} of at most {rounds} rounds, {choices} choices per clip. "
@@ -130,6 +134,7 @@ TEXTS: dict[str, dict[str, str]] = {
     # tables
     "col_clip": {"en": "clip", "ko": "음성"},
     "tallies_table": {"en": "Tallies", "ko": "집계"},
+    "table_empty": {"en": "No rows.", "ko": "행이 없습니다."},
     "queue_table": {"en": "Queue", "ko": "대기열"},
     "rows_shown": {"en": "(the first {shown} of {total}; the CSV export has every row)",
                    "ko": "({total}개 중 처음 {shown}개; CSV 내보내기에는 모든 행이 있습니다)"},
@@ -395,6 +400,11 @@ TEXTS: dict[str, dict[str, str]] = {
                        "ko": "공격 봇 (acoustic은 먼저 음성 512개를 만듭니다: 몇 분)"},
     "bots_challenges": {"en": "Challenges per attacker", "ko": "공격 봇마다 챌린지 수"},
     "bots_start": {"en": "Start an evaluation", "ko": "평가 시작"},
+    "bots_refused": {"en": "**Evaluation not started:** {reason}", "ko": "**평가를 시작하지 않았습니다:** {reason}"},
+    "bots_refused_attackers": {"en": "choose one or more attackers ({choices}).",
+                               "ko": "공격 봇을 하나 이상 고르세요 ({choices})."},
+    "bots_refused_challenges": {"en": "the challenges per cell must be from 1 to {most}.",
+                                "ko": "칸마다 챌린지 수는 1에서 {most} 사이여야 합니다."},
     "bots_job_none": {"en": "No evaluation started here yet.", "ko": "여기서 시작한 평가가 아직 없습니다."},
     "bots_job_status": {"en": "Evaluation job {id}: **{state}**, {done} / {total} attackers played. {detail}",
                         "ko": "평가 작업 {id}: **{state}**, 공격 봇 {total}개 중 {done}개 완료. {detail}"},
