@@ -577,6 +577,14 @@ def test_the_admin_dashboard_turns_korean_charts_and_all(live, admin):
     expect(page.locator("#admin-summary")).to_contain_text("기본 제공 모델")
     page.wait_for_timeout(500)  # the charts' redraw in the new words
     admin.shot("13-admin-dashboard-korean")
+    # The other sections too: their words, tables and job lines.
+    open_section(page, "생성과 학습")
+    expect(page.locator("#admin-train-status")).to_contain_text("학습 풀")
+    expect(page.locator("#admin-models")).to_contain_text("버전")
+    admin.shot("14-admin-models-korean")
+    open_section(page, "사이트")
+    expect(page.locator("#admin-sites")).to_contain_text("사이트 키")
+    open_section(page, "대시보드")
     page.get_by_text("English").click()
     wait_for_dashboard(page, "At a glance", "Fleiss")
 
