@@ -284,13 +284,15 @@ class TrainingStatus:
 class DefaultModel:
     """The model that generates while no trained version does: the shipped one, or INSIDEOUT_TTS_CHECKPOINT's.
     It has no row in the models table; its version is read from its file, its held-out metrics from what the
-    activation guard measured of it as a parent (None before it did)."""
+    activation guard measured of it as a parent, else from the `insideout eval` report beside its file
+    (EVAL_REPORT_SUFFIX, the model card's numbers, for the same version), else None."""
 
     path: str
     shipped: bool  # the file that comes with InsideOut, not a configured one
     version: str | None  # None: not readable without loading it (missing, a URL, a foreign format)
     metrics: ModelMetrics | None
     active: bool  # it generates now: no trained version is chosen, or the chosen one's file is gone
+    measured_by: str = ""  # "guard" or "eval" (the report beside the file); "" without metrics
 
 
 class _Skeleton(pickle.Unpickler):
@@ -309,6 +311,22 @@ class _Skeleton(pickle.Unpickler):
 
     def persistent_load(self, pid: object) -> None:
         return None
+
+
+EVAL_REPORT_SUFFIX = ".eval.json"  # models/tacotron2-emotion.pt's report: models/tacotron2-emotion.eval.json
+
+
+def eval_report(path: str | Path, version: str) -> ModelMetrics | None:
+    """The held-out metrics in the `insideout eval --out` report beside a checkpoint, when it is that version's
+    (a report left beside a changed file is not shown as its numbers)."""
+    report = Path(path).with_suffix(EVAL_REPORT_SUFFIX)
+    try:
+        data = json.loads(report.read_text())
+    except (OSError, ValueError):
+        return None
+    if not isinstance(data, dict) or data.get("version") != version:
+        return None
+    return ModelMetrics.from_dict(data)
 
 
 def checkpoint_version(path: str | Path) -> str | None:
@@ -770,7 +788,11 @@ class Retraining:
         path = checkpoint_for(None, None, self.settings.tts_checkpoint)
         shipped = Path(path).resolve() == SHIPPED_CHECKPOINT.resolve()
         version = checkpoint_version(path) if Path(path).is_file() else None
-        return DefaultModel(path, shipped, version, self._cached_metrics(version) if version else None, generates)
+        metrics = self._cached_metrics(version) if version else None
+        if metrics is not None:
+            return DefaultModel(path, shipped, version, metrics, generates, "guard")
+        reported = eval_report(path, version) if version else None
+        return DefaultModel(path, shipped, version, reported, generates, "eval" if reported else "")
 
     def _cached_metrics(self, version: str) -> ModelMetrics | None:
         newest: tuple[float, dict] | None = None

@@ -6,6 +6,7 @@ tiny models, the real admin view."""
 
 from __future__ import annotations
 
+import json
 import time
 from dataclasses import replace
 
@@ -208,14 +209,18 @@ def test_a_refused_start_is_one_message_and_nothing_else_changes(ui, trainable, 
 # -- the shipped default's row -----------------------------------------------------------------------
 
 
-def test_the_models_table_has_the_shipped_defaults_row_with_its_version_and_metrics_once_measured(ui, trainable,
-                                                                                                  admin):
+def test_the_models_table_has_the_shipped_defaults_row_with_its_version_and_its_eval_reports_metrics(ui, trainable,
+                                                                                                     admin):
     version = checkpoint_version(SHIPPED_CHECKPOINT)
     assert version and len(version) == 12
+    report = json.loads(SHIPPED_CHECKPOINT.with_suffix(".eval.json").read_text())  # the model card's numbers
+    assert report["version"] == version and report["held_out_clips"] == 48
     row = Panel(ui, ui.admin.training_panel(admin)).models.iloc[-1].to_dict()
     assert row["id"] == "default" and row["version"] == version and row["state"] == "shipped"
-    assert row["active"] == "✓ active" and row["WER"] == "" and row["emotion accuracy"] == ""
-    assert "tacotron2-emotion.pt" in row["note"] and "once a fine-tune is compared with it" in row["note"]
+    assert row["active"] == "✓ active"
+    assert row["WER"] == f"{report['wer']:.1%} (teacher {report['teacher_wer']:.1%})"
+    assert row["emotion accuracy"].startswith(f"{report['emotion_accuracy']:.1%}")
+    assert "tacotron2-emotion.pt" in row["note"] and "as `insideout eval` measured them" in row["note"]
 
     # The activation guard measures it as a parent once: its numbers then show in its row.
     trainable.retraining.evaluator = lambda path, items, cache_dir: {"held_out_clips": 24, "wer": 0.646,
@@ -234,6 +239,22 @@ def test_the_defaults_row_is_not_active_while_a_trained_version_generates(ui, tr
     trainable.retraining.set_active(model_id)
     shown = Panel(ui, ui.admin.training_panel(admin))
     assert shown.row(model_id)["active"] == "✓ active" and shown.models.iloc[-1]["active"] == ""
+
+
+def test_an_eval_report_of_another_version_is_not_shown_as_the_defaults(trainable, tmp_path, monkeypatch):
+    path = tts_fixtures.write_insideout(tmp_path / "mine.pt")
+    version = checkpoint_version(path)
+    report = {"version": "someone-else", "held_out_clips": 48, "wer": 0.5, "teacher_wer": 0.5}
+    path.with_suffix(".eval.json").write_text(json.dumps(report))
+    monkeypatch.setattr(trainable.retraining, "settings", replace(trainable.retraining.settings,
+                                                                  tts_checkpoint=str(path)))
+    default = trainable.retraining.default_model()
+    assert (default.version, default.metrics, default.measured_by, default.shipped) == (version, None, "", False)
+    path.with_suffix(".eval.json").write_text(json.dumps({**report, "version": version}))
+    default = trainable.retraining.default_model()
+    assert default.measured_by == "eval" and default.metrics.wer == 0.5
+    path.with_suffix(".eval.json").write_text("{broken")
+    assert trainable.retraining.default_model().metrics is None
 
 
 def test_a_checkpoint_that_cannot_say_its_version_gives_none(tmp_path):

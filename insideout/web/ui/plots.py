@@ -267,12 +267,15 @@ def _evaluation_cells(m: ModelMetrics, lang: str) -> list[str]:
 
 
 def _default_row(default: DefaultModel, lang: str) -> list:
-    """The model that generates while no version does (it has no run): its version, the metrics the activation
-    guard measured of it when known (blank before), and active while it generates."""
+    """The model that generates while no version does (it has no run): its version, its held-out metrics when
+    known (the activation guard's, else the eval report beside its file; blank before), and active while it
+    generates."""
     m = default.metrics or ModelMetrics()
     note = t(lang, "model_note_default", path=default.path)
     if default.metrics is None:
         note += t(lang, "model_note_unmeasured")
+    elif default.measured_by == "eval":
+        note += t(lang, "model_note_eval_report")
     return [t(lang, "model_default_row"), default.version or "", "",
             t(lang, "model_state_shipped" if default.shipped else "model_state_configured"), "", "", "",
             *_evaluation_cells(m, lang), t(lang, "active_mark") if default.active else "", "", note]

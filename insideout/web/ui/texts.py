@@ -496,6 +496,8 @@ TEXTS: dict[str, dict[str, str]] = {
     "model_state_configured": {"en": "configured", "ko": "설정됨"},
     "model_note_default": {"en": "generates when no version is chosen ({path})",
                            "ko": "버전을 고르지 않으면 이 모델로 생성합니다 ({path})"},
+    "model_note_eval_report": {"en": "; held-out metrics as `insideout eval` measured them (the report beside it)",
+                               "ko": "; 평가 지표는 `insideout eval`이 측정한 값입니다 (옆의 보고서)"},
     "model_note_unmeasured": {"en": "; its held-out metrics appear once a fine-tune is compared with it",
                               "ko": "; 평가 지표는 미세 조정 버전과 비교할 때 측정됩니다"},
     "stage_bots_start": {"en": "Starting the evaluation's own server.", "ko": "평가용 서버를 시작하는 중입니다."},
