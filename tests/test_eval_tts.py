@@ -61,15 +61,50 @@ def test_evaluation_without_a_classifier_leaves_emotion_out_scores_quality_and_r
     assert evaluate_model(checkpoint, None, per_emotion=1) == {**first, "starter_dnsmos": None}  # no starter clips
 
 
-def test_the_eval_command_prints_the_report_and_writes_it(tmp_path):
+def write_corpus(folder, per_emotion: int) -> None:
+    """A teacher corpus as tts.teacher writes one: WAVs at the mel rate and their manifest.jsonl lines."""
+    import hashlib
+
+    import soundfile as sf
+
+    from insideout.tts.mel import MEL
+
+    (folder / "wav").mkdir(parents=True)
+    lines = []
+    for k, emotion in enumerate(EMOTION_IDS):
+        for i in range(per_emotion):
+            wave = tone(200 + 40 * k + 5 * i, 0.4, MEL.sample_rate)
+            sf.write(folder / "wav" / f"{emotion}{i}.wav", wave, MEL.sample_rate)
+            lines.append(json.dumps({"file": f"wav/{emotion}{i}.wav", "text": f"Sentence {i}.", "emotion": emotion,
+                                     "sha256": hashlib.sha256(wave.tobytes()).hexdigest(), "voice": "v"}))
+    (folder / "manifest.jsonl").write_text("\n".join(lines) + "\n")
+
+
+def test_corpus_examples_take_as_many_of_each_emotion_grouped_by_sentence_the_same_for_a_seed(tmp_path):
+    write_corpus(tmp_path / "corpus", per_emotion=3)
+    examples = emotion_classifier.corpus_examples(tmp_path / "corpus", per_emotion=2, seed=4)
+    assert [e.emotion for e in examples] == [e for e in EMOTION_IDS for _ in range(2)]
+    assert {e.group for e in examples} <= {"Sentence 0.", "Sentence 1.", "Sentence 2."}
+    again = emotion_classifier.corpus_examples(tmp_path / "corpus", per_emotion=2, seed=4)
+    assert [(e.group, e.wave.size) for e in examples] == [(e.group, e.wave.size) for e in again]
+    assert len(emotion_classifier.corpus_examples(tmp_path / "corpus", per_emotion=9)) == 24  # all there are
+
+
+def test_the_eval_command_judges_with_a_teacher_corpus_prints_the_report_and_writes_it(tmp_path):
     checkpoint = tts_fixtures.write_insideout(tmp_path / "m.pt", stops=True, max_step=250)
+    write_corpus(tmp_path / "corpus", per_emotion=2)
     result = subprocess.run([sys.executable, "-m", "insideout", "eval", "--checkpoint", str(checkpoint),
-                             "--per-emotion", "1", "--no-emotion", "--out", str(tmp_path / "r.json")],
+                             "--per-emotion", "1", "--judge-corpus", str(tmp_path / "corpus"),
+                             "--judge-per-emotion", "2", "--classifier-cache", str(tmp_path / "judge.pkl"),
+                             "--out", str(tmp_path / "r.json")],
                             capture_output=True, text=True, timeout=600, cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout)
     assert report == json.loads((tmp_path / "r.json").read_text())
-    assert set(report) >= METRICS and report["held_out_clips"] == 8
+    assert set(report) >= METRICS | EMOTION_METRICS and report["held_out_clips"] == 8
+    assert "16 clips of the teacher corpus" in result.stderr
+    # trained on the 16 corpus clips and their 16 vocoded copies
+    assert emotion_classifier.load(tmp_path / "judge.pkl").trained_on == 32
 
 
 def test_every_retrained_version_stores_the_held_out_metrics(services, small_classifier):

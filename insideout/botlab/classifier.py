@@ -149,6 +149,23 @@ def rendered_starter_examples(clips_per_emotion: int = 30, seed: int = 0) -> lis
     return out
 
 
+def corpus_examples(folder: str | Path, per_emotion: int, seed: int = 0) -> list[Example]:
+    """A teacher corpus's clips (tts.train.items_from_folder) as classifier examples: per_emotion of each
+    emotion, drawn at random with the seed, grouped by sentence. More of the teacher's renderings than the
+    starter library's 30 per emotion, for a judge of generated clips that is surer of the teacher's own."""
+    from ..tts.mel import MEL
+    from ..tts.train import items_from_folder
+
+    rng = np.random.default_rng(seed)
+    items = items_from_folder(folder)
+    out = []
+    for emotion in EMOTION_IDS:
+        mine = [item for item in items if item.emotion == emotion]
+        for i in sorted(rng.permutation(len(mine))[:per_emotion]):
+            out.append(Example(mine[i].load_wave(), MEL.sample_rate, emotion, mine[i].text))
+    return out
+
+
 def vocoded_copies(examples: Sequence[Example], vocoder: str | Path = "universal") -> list[Example]:
     """Each clip passed through mel analysis and the HiFi-GAN vocoder (copy-synthesis), in its group.
 

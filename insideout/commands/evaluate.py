@@ -14,6 +14,11 @@ and DNSMOS's overall quality estimate of the generated, teacher and starter clip
 The classifier is trained on the starter library (the starter plan rendered in memory, about a minute, or
 with --from-library INSIDEOUT_DATA_DIR's starter clips) and on those clips' copies through the vocoder
 (about 3 minutes), so that the vocoder's own sound is no emotion cue; it is kept in --classifier-cache.
+With --judge-corpus DIR it is trained instead on --judge-per-emotion clips of each emotion of a teacher
+corpus (and their vocoded copies): the teacher's own renderings, more of them; the starter clips are then
+only DNSMOS's.
+
+    insideout eval --checkpoint models/tacotron2-emotion.pt --judge-corpus runs/teacher --judge-per-emotion 60
 """
 
 from __future__ import annotations
@@ -40,6 +45,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--from-library", action="store_true",
                         help="train the classifier on INSIDEOUT_DATA_DIR's starter clips instead of the rendered plan")
     parser.add_argument("--classifier-cache", type=Path, default=Path("data/botlab/emotion-classifier.pkl"))
+    parser.add_argument("--judge-corpus", type=Path,
+                        help="train the classifier on this teacher corpus (manifest.jsonl), not the starter clips")
+    parser.add_argument("--judge-per-emotion", type=int, default=60,
+                        help="teacher-corpus clips per emotion for the classifier (default 60)")
     parser.add_argument("--out", type=Path, help="also write the report here")
     parser.add_argument("--threads", type=int, default=2)
 
@@ -77,10 +86,15 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
     torch.set_num_threads(args.threads)
     started = time.monotonic()
     classifier = None
-    examples = starter_examples(ctx, args.from_library, for_classifier=not args.no_emotion,
+    judge_corpus = None if args.no_emotion else args.judge_corpus
+    examples = starter_examples(ctx, args.from_library, for_classifier=not args.no_emotion and judge_corpus is None,
                                 per_emotion=args.per_emotion)
     if not args.no_emotion:
-        classifier = emotion_classifier.cached_fit(examples, args.classifier_cache, args.vocoder)
+        judged = examples
+        if judge_corpus is not None:
+            judged = emotion_classifier.corpus_examples(judge_corpus, args.judge_per_emotion, args.seed)
+            print(f"classifier: {len(judged)} clips of the teacher corpus {judge_corpus}", file=sys.stderr)
+        classifier = emotion_classifier.cached_fit(judged, args.classifier_cache, args.vocoder)
         print(f"classifier: trained on {classifier.trained_on} clips, grouped 5-fold accuracy "
               f"{classifier.cv_accuracy}", file=sys.stderr)
     # stdout carries only the report: libraries that print while loading (the vocoder) go to stderr
