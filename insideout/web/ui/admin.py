@@ -68,7 +68,7 @@ class AdminView:
         self.state = state
         self.refresh_btn = gr.Button(t("en", "refresh"), variant="primary", elem_id="admin-refresh")
         self.summary = gr.Markdown(elem_id="admin-summary")
-        # Timers live outside the sections: a section not yet opened is not mounted, and neither would they be.
+        # The jobs' timers live outside the sections: a job's progress refreshes whichever section is open.
         self.gen_timer = gr.Timer(1.0, active=False)
         self.train_timer = gr.Timer(1.0, active=False)
         self.bots_timer = gr.Timer(1.0, active=False)
