@@ -17,7 +17,7 @@ import numpy as np
 
 from . import faults
 from .emotions import EMOTION_IDS, UnknownEmotion, emotion
-from .jobs import GENERATE, JobContext, JobRunner
+from .jobs import GENERATE, JobContext, JobRefused, JobRunner
 from .library import ClipInfo, Library
 from .sentences import load_sentences
 from .settings import Settings
@@ -42,13 +42,9 @@ def checkpoint_for(explicit: str | Path | None, active: str | None, setting: str
     return str(SHIPPED_CHECKPOINT)
 
 
-class GenerationError(ValueError):
+class GenerationError(JobRefused):
     """A request refused, said in English; `code` (with `values`) names it for a view that words it in its
     language: "count" (most), "no_emotion", "unknown_emotion" (emotion), "unknown_voice" (voice)."""
-
-    def __init__(self, message: str, code: str = "", **values: object):
-        super().__init__(message)
-        self.code, self.values = code, values
 
 
 @dataclass(frozen=True)

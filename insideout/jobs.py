@@ -32,6 +32,15 @@ class Cancelled(Exception):
     """Raised inside a job's work when its cancel was requested."""
 
 
+class JobRefused(ValueError):
+    """A request to start or steer a job refused before anything is queued, said in English; `code` (with
+    `values`) names it for a view that words it in its language. Each engine that starts jobs names its own."""
+
+    def __init__(self, message: str, code: str = "", **values: object):
+        super().__init__(message)
+        self.code, self.values = code, values
+
+
 PROGRESS_INTERVAL_S = 0.5  # at most one progress write per this many seconds (a new stage always writes)
 
 

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .db import Metadata
-from .jobs import BOT_EVALUATION, JobContext, JobRunner
+from .jobs import BOT_EVALUATION, JobContext, JobRefused, JobRunner
 from .stats import BotCell, HumanRate, ResearchView
 
 if TYPE_CHECKING:
@@ -30,13 +30,9 @@ QUICK_CHALLENGES = 100
 MAX_CHALLENGES = 2000
 
 
-class EvaluationError(ValueError):
+class EvaluationError(JobRefused):
     """A request the bot lab refuses before anything is queued, said in English; `code` (with `values`) names
     it for a view that words it in its language: "attackers" (choices), "challenges" (most)."""
-
-    def __init__(self, message: str, code: str = "", **values: object):
-        super().__init__(message)
-        self.code, self.values = code, values
 
 
 # -- the statement -------------------------------------------------------------------------------

@@ -62,7 +62,7 @@ from .db import (
 )
 from .generation import SHIPPED_CHECKPOINT, checkpoint_for
 from .identity import network_of
-from .jobs import TRAIN, Cancelled, JobContext, JobRunner, JobStatus
+from .jobs import TRAIN, Cancelled, JobContext, JobRefused, JobRunner, JobStatus
 from .library import Library
 from .settings import Settings
 
@@ -74,13 +74,9 @@ log = logging.getLogger("insideout.retraining")
 DEFAULT_FINE_TUNE_STEPS = 2000  # ~25 min of the small preset at batch 16 on a 2-core CPU
 
 
-class RetrainError(ValueError):
+class RetrainError(JobRefused):
     """A refusal, said in English; `code` (with `values`) names it for a view that words it in its language:
     "empty_pool", "busy" (job), "suspect_batch" (BatchRefused), "version_unknown", "version_not_evaluated"."""
-
-    def __init__(self, message: str, code: str = "", **values: object):
-        super().__init__(message)
-        self.code, self.values = code, values
 
 
 class VersionRefused(RetrainError):

@@ -19,7 +19,7 @@ from ...botlab.attackers import ATTACKERS
 from ...db import JOB_CANCELLED, JOB_DONE, JOB_FAILED, JOB_QUEUED
 from ...emotions import EMOTION_IDS
 from ...generation import MAX_CLIPS, ROTATE, GenerationError, GenerationRequest
-from ...jobs import BOT_EVALUATION, GENERATE, TRAIN, JobStatus
+from ...jobs import BOT_EVALUATION, GENERATE, TRAIN, JobRefused, JobStatus
 from ...library import ClipError
 from ...retraining import RetrainError, TrainingStatus, VersionRefused
 from ...services import Services
@@ -225,6 +225,11 @@ class AdminView:
                 self.model_choice, self.model_in_use]
 
     @property
+    def generation(self) -> list:
+        """What generate, cancel_generation and generation_status return, in this order."""
+        return [self.gen_status, self.gen_progress, self.gen_timer]
+
+    @property
     def bot_lab(self) -> list:
         """What bot_lab_panel, start_evaluation and evaluation_status return, in this order."""
         return [self.bots_statement, self.bots_cells, self.bots_humans, self.bots_plot, self.bots_status,
@@ -238,8 +243,8 @@ class AdminView:
             self.sites_panel, [self.state], self.sites, api_name="admin_sites")
         # Opening the tab fills the dashboard alone; each other section loads when it is opened (their handlers
         # running beside the dashboard's drawing slowed its first look on two cores).
-        tab.select(self.refresh, filters, self.dashboard, api_visibility="private")
-        self.dashboard_section.select(self.refresh, filters, self.dashboard, api_visibility="private")
+        gr.on([tab.select, self.dashboard_section.select], self.refresh, filters, self.dashboard,
+              api_visibility="private")
         self.models_section.select(self.training_panel, [self.state], self.training, api_visibility="private")
         self.bots_section.select(self.bot_lab_panel, [self.state], self.bot_lab, api_visibility="private")
         self.sites_section.select(self.sites_panel, [self.state], self.sites, api_visibility="private")
@@ -260,7 +265,7 @@ class AdminView:
                                    api_visibility="private")
         self.play_btn.click(self.play, [self.state, self.clip_id], [self.clip_audio], api_name="admin_play")
         self.export_btn.click(self.export, [self.state], [self.files], api_name="admin_export")
-        progress = [self.gen_status, self.gen_progress, self.gen_timer]
+        progress = self.generation
         self.gen_btn.click(self.generate, [self.state, self.gen_count, self.gen_emotions, self.gen_voice], progress,
                            api_name="admin_generate")
         self.gen_cancel.click(self.cancel_generation, [self.state], progress, api_name="admin_cancel_generation")
@@ -426,10 +431,18 @@ class AdminView:
         try:
             self.services.generation.start(request)
         except GenerationError as e:
-            worded = e.code in ("count", "no_emotion", "unknown_emotion", "unknown_voice")
-            reason = t(lang, f"gen_refused_{e.code}", **e.values) if worded else str(e)
-            return [t(lang, "gen_refused", reason=reason), gr.skip(), gr.skip()]
+            return self._refusal(lang, "gen_refused", e, ("count", "no_emotion", "unknown_emotion", "unknown_voice"),
+                                 self.generation, self.gen_status)
         return self.generation_status(tab_state)
+
+    @staticmethod
+    def _refusal(lang: str, key: str, e: JobRefused, worded: tuple[str, ...], outputs: list, status: gr.Markdown,
+                 **values: str) -> list:
+        """A refused job start as one message in status (key's words with the reason: in the page's language
+        when the refusal's code is one the texts word, else the engine's English), every other output left as
+        it is (gr.skip: no error badges over the panel). values: the refusal's values as the page shows them."""
+        reason = t(lang, f"{key}_{e.code}", **(e.values | values)) if e.code in worded else str(e)
+        return [t(lang, key, reason=reason) if output is status else gr.skip() for output in outputs]
 
     def cancel_generation(self, tab_state: TabState) -> list:
         self._admin(tab_state)
@@ -469,12 +482,10 @@ class AdminView:
         try:
             self.services.start_training()
         except RetrainError as e:
-            values = dict(e.values)
-            if e.code == "suspect_batch":
-                values.update(share=percent(values["share"], lang), limit=percent(values["limit"], lang))
-            worded = e.code in ("empty_pool", "busy", "suspect_batch")
-            reason = t(lang, f"train_refused_{e.code}", **values) if worded else str(e)
-            return [t(lang, "train_refused", reason=reason)] + [gr.skip()] * (len(self.training) - 1)
+            shares = ({"share": percent(e.values["share"], lang), "limit": percent(e.values["limit"], lang)}
+                      if e.code == "suspect_batch" else {})
+            return self._refusal(lang, "train_refused", e, ("empty_pool", "busy", "suspect_batch"), self.training,
+                                 self.train_status, **shares)
         return self.training_panel(tab_state)
 
     def cancel_training(self, tab_state: TabState) -> list:
@@ -721,11 +732,8 @@ class AdminView:
         try:
             self.services.research.start(tuple(attackers or ()), int(challenges or 0))
         except research.EvaluationError as e:
-            lang = tab_state.lang
-            reason = t(lang, f"bots_refused_{e.code}", **e.values) if e.code else str(e)
-            status = self.bot_lab.index(self.bots_status)
-            return [t(lang, "bots_refused", reason=reason) if i == status else gr.skip()
-                    for i in range(len(self.bot_lab))]
+            return self._refusal(tab_state.lang, "bots_refused", e, ("attackers", "challenges"), self.bot_lab,
+                                 self.bots_status)
         return self.bot_lab_panel(tab_state)
 
     def cancel_evaluation(self, tab_state: TabState) -> list:
