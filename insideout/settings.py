@@ -254,7 +254,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("TTS_CHECKPOINT", "tts_checkpoint", "",
             "the acoustic model, a path or an http(s) URL (an admin's chosen version wins over it)", stripped,
             shown="`models/tacotron2-emotion.pt`"),
-    Setting("VOCODER", "vocoder", "universal", "`universal`, `LJSpeech` or a HiFi-GAN V1 checkpoint path", stripped),
+    Setting("VOCODER", "vocoder", "universal",
+            "`universal` or `LJSpeech` (HiFi-GAN V1), `lite` (distilled from V1, faster: its model card "
+            "`models/hifigan-lite/README.md`) or a HiFi-GAN checkpoint path", stripped),
     Setting("RETRAIN_THRESHOLD", "retrain_threshold", 50, "learning clips that start a fine-tune",
             whole(1, 10_000_000)),
     Setting("CONSUME_LEARNING", "consume_learning", "move",

