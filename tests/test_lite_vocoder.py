@@ -42,6 +42,19 @@ def test_the_distillation_loss_is_zero_for_the_teachers_own_wave_and_grows_with_
     assert float(louder["mel_l1"]) > 0.5 and float(louder["wave_l1"]) > 0 and float(louder["total"]) > 10
 
 
+def test_a_mel_first_made_in_inference_mode_still_lets_the_distillation_loss_learn():
+    from insideout.tts import mel
+
+    mel._filterbank.cache_clear()
+    mel._window.cache_clear()
+    wave = torch.from_numpy(tone(220, 0.4, MEL.sample_rate)).unsqueeze(0)
+    with torch.inference_mode():  # as the vocoder and the evaluation make their mels
+        mel_spectrogram(wave)
+    student = (wave * 0.5).requires_grad_()
+    lv.distill_losses(student, wave, lv.DistillConfig())["total"].backward()
+    assert student.grad is not None and float(student.grad.abs().sum()) > 0
+
+
 def test_distillation_learns_resumes_from_its_checkpoint_and_refuses_a_different_run(tmp_path):
     pairs = lv.teacher_pairs(tone_mels() + [torch.zeros(80, 5)])  # the 5-frame mel is too short to cut from
     assert len(pairs) == 3 and pairs[0].wave.shape[-1] == pairs[0].mel.shape[-1] * MEL.hop_length

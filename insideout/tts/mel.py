@@ -32,19 +32,23 @@ class MelSettings:
 MEL = MelSettings()
 
 
+# The cached tensors are made outside inference mode even when the first call is inside it: an inference
+# tensor kept here would break every later mel that gradients flow through (the lite vocoder's loss).
 @lru_cache(maxsize=4)
 def _filterbank(settings: MelSettings) -> torch.Tensor:
     # Slaney scale and Slaney area normalization: librosa's defaults, which HiFi-GAN used.
-    fb = torchaudio.functional.melscale_fbanks(
-        settings.n_fft // 2 + 1, settings.f_min, settings.f_max, settings.n_mels,
-        settings.sample_rate, norm="slaney", mel_scale="slaney",
-    )
-    return fb.T.contiguous()  # (n_mels, n_freqs)
+    with torch.inference_mode(False):
+        fb = torchaudio.functional.melscale_fbanks(
+            settings.n_fft // 2 + 1, settings.f_min, settings.f_max, settings.n_mels,
+            settings.sample_rate, norm="slaney", mel_scale="slaney",
+        )
+        return fb.T.contiguous()  # (n_mels, n_freqs)
 
 
 @lru_cache(maxsize=4)
 def _window(settings: MelSettings) -> torch.Tensor:
-    return torch.hann_window(settings.win_length)
+    with torch.inference_mode(False):
+        return torch.hann_window(settings.win_length)
 
 
 def mel_spectrogram(wave: torch.Tensor | np.ndarray, settings: MelSettings = MEL) -> torch.Tensor:
