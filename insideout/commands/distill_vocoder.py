@@ -76,7 +76,8 @@ def corpus_mels(corpus: Path, args: argparse.Namespace):
         from insideout.tts.tacotron2 import load
 
         acoustic = load(args.acoustic)
-        rest = [item for i, item in enumerate(items) if i not in set(chosen)]
+        taken = set(chosen)
+        rest = [item for i, item in enumerate(items) if i not in taken]
         spoken = [rest[i] for i in _spread(args.generated, len(rest))]
         for first in range(0, len(spoken), 8):
             batch = spoken[first:first + 8]

