@@ -90,35 +90,33 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
     torch.set_num_threads(args.threads)
     sentences = load_sentences()[:8]
     acoustic = acoustic_model(args)
-    vocoders = [shared_vocoder("universal")]
-    in_torch = {"universal": Vocoder("universal", runtime="torch")}
+    # Each vocoder beside its torch twin: the first is V1 universal, as synthesis runs it by default.
+    vocoders = [(shared_vocoder("universal"), Vocoder("universal", runtime="torch"))]
     for name in args.vocoder or []:
         try:
-            vocoders.append(Vocoder(name))
-            in_torch[name] = Vocoder(name, runtime="torch")
+            vocoders.append((Vocoder(name), Vocoder(name, runtime="torch")))
         except VocoderError as e:
             raise CommandError(str(e)) from None
     print(f"acoustic model: {acoustic.version} ({acoustic.parameter_count() / 1e6:.1f}M parameters), "
           f"{args.threads} threads; vocoders: " + ", ".join(
               f"{v.name} in {v.runtime} ({sum(p.numel() for p in v.generator.parameters()) / 1e6:.1f}M parameters)"
-              for v in vocoders))
+              for v, _ in vocoders))
     rows, spoken = [], {}
-    for torch_vocoder, vocoder in zip(in_torch.values(), vocoders, strict=True):
-        synthesizer = Synthesizer(acoustic, vocoder)
-        for batch in (1, 8):
-            texts = sentences[:batch]
-            emotions = [EMOTION_IDS[i % 8] for i in range(batch)]
-            _, padded, lengths, emotion_ids = encode_batch(acoustic.frontend, texts, emotions)
-            (mels, mel_lengths, _), t_acoustic = timed(args.repeats, acoustic.model.infer, padded, lengths,
-                                                       emotion_ids)
-            audio_s = float(mel_lengths.sum()) * MEL.hop_length / MEL.sample_rate
-            clips = [mels[row, :, : int(mel_lengths[row])] for row in range(batch)]
+    for batch in (1, 8):
+        texts = sentences[:batch]
+        emotions = [EMOTION_IDS[i % 8] for i in range(batch)]
+        _, padded, lengths, emotion_ids = encode_batch(acoustic.frontend, texts, emotions)
+        (mels, mel_lengths, _), t_acoustic = timed(args.repeats, acoustic.model.infer, padded, lengths, emotion_ids)
+        audio_s = float(mel_lengths.sum()) * MEL.hop_length / MEL.sample_rate
+        clips = [mels[row, :, : int(mel_lengths[row])] for row in range(batch)]
+        for vocoder, in_torch in vocoders:  # every vocoder on the same mels
             _, t_vocoder = timed(args.repeats, vocoder.many, clips)  # as Synthesizer runs it
-            _, t_torch = timed(args.repeats, lambda clips, v=torch_vocoder: [v(m) for m in clips], clips)
-            out, t_total = timed(args.repeats, synthesizer.synthesize, texts, emotions)
+            _, t_torch = timed(args.repeats, lambda clips, v=in_torch: [v(m) for m in clips], clips)
+            out, t_total = timed(args.repeats, Synthesizer(acoustic, vocoder).synthesize, texts, emotions)
             rows.append((vocoder.name, batch, audio_s, t_acoustic / audio_s, t_vocoder / audio_s,
                          t_torch / audio_s, t_total / audio_s))
-        spoken[vocoder.name] = [s.wave for s in out]
+            spoken[vocoder.name] = [s.wave for s in out]  # batch 8's clips stay
+    rows.sort(key=lambda row: [v.name for v, _ in vocoders].index(row[0]))  # the table: by vocoder, then batch
     from insideout.corpus.synth import render_clip
 
     piper_audio, piper_time = 0.0, 0.0
@@ -140,7 +138,7 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
         print("\nDNSMOS of the 8 clips synthesized above, per vocoder: " + ", ".join(
             f"{name} {np.mean([m.overall for m in dnsmos(waves, MEL.sample_rate)]):.3f}"
             for name, waves in spoken.items()))
-        quality_trial(vocoders, args.threads, args.int8)
+        quality_trial([v for v, _ in vocoders], args.threads, args.int8)
     return 0
 
 
