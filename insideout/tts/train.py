@@ -36,8 +36,10 @@ import torch.nn.functional as F
 from .. import faults
 from ..emotions import EMOTION_IDS, emotion
 from . import tacotron2 as t2
+from . import trainpack
 from .mel import MEL, mel_spectrogram
 from .text import PHONEMES, Frontend
+from .trainpack import PackedExample
 
 CHECKPOINT_NAME = "checkpoint.pt"  # the resumable training state in a run's folder
 MODEL_NAME = "model.pt"  # the finished model, in the project's checkpoint format
@@ -204,14 +206,14 @@ class Example:
     speaker: int = 0  # a row of the model's speaker table
 
 
-def prepare(items: Sequence[TrainItem], cache: MelCache, frontend: Frontend, max_frames: int,
-            speakers: tuple[str, ...] = (), *, check_cancel: Callable[[], None] | None = None,
-            progress: Callable[[int, int], None] | None = None) -> list[Example]:
-    """Items -> tensors, in a stable order (by audio id), so the batch plan does not depend on the source's.
-    speakers is the model's table: a voice not in it is the unknown speaker, row len(speakers).
-    check_cancel is asked before each item (a mel target of a long clip takes a while on a small CPU) and
-    progress(done, total) hears each one."""
-    examples = []
+def prepare_packed(items: Sequence[TrainItem], cache: MelCache, frontend: Frontend, max_frames: int, *,
+                   check_cancel: Callable[[], None] | None = None,
+                   progress: Callable[[int, int], None] | None = None) -> list[PackedExample]:
+    """Items -> (phoneme ids, emotion, voice, mel) in a stable order (by audio id), so the batch plan does not
+    depend on the source's; clips of under 2 or over max_frames frames are left out. check_cancel is asked
+    before each item (a mel target of a long clip takes a while on a small CPU) and progress(done, total)
+    hears each one."""
+    packed = []
     tokens_of: dict[str, list[int]] = {}
     ordered = sorted(items, key=lambda i: (i.audio_id, i.text, i.emotion))
     for done, item in enumerate(ordered, 1):
@@ -224,10 +226,25 @@ def prepare(items: Sequence[TrainItem], cache: MelCache, frontend: Frontend, max
             continue
         if item.text not in tokens_of:
             tokens_of[item.text] = frontend.encode(item.text)
-        speaker = speakers.index(item.speaker) if item.speaker in speakers else len(speakers)
-        examples.append(Example(torch.tensor(tokens_of[item.text], dtype=torch.long),
-                                EMOTION_IDS.index(emotion(item.emotion).id), mel, speaker))
-    return examples
+        packed.append(PackedExample(item.audio_id, torch.tensor(tokens_of[item.text], dtype=torch.long),
+                                    EMOTION_IDS.index(emotion(item.emotion).id), item.speaker, mel))
+    return packed
+
+
+def from_packed(packed: Sequence[PackedExample], max_frames: int, speakers: tuple[str, ...] = ()) -> list[Example]:
+    """Packed examples as training examples of a model whose speaker table is `speakers`: a voice not in it
+    is the unknown speaker, row len(speakers)."""
+    return [Example(p.tokens, p.emotion, p.mel, speakers.index(p.speaker) if p.speaker in speakers
+                    else len(speakers))
+            for p in packed if 2 <= p.mel.shape[-1] <= max_frames]
+
+
+def prepare(items: Sequence[TrainItem], cache: MelCache, frontend: Frontend, max_frames: int,
+            speakers: tuple[str, ...] = (), *, check_cancel: Callable[[], None] | None = None,
+            progress: Callable[[int, int], None] | None = None) -> list[Example]:
+    """Items -> tensors (prepare_packed's), with each voice as a row of the model's speaker table."""
+    packed = prepare_packed(items, cache, frontend, max_frames, check_cancel=check_cancel, progress=progress)
+    return from_packed(packed, max_frames, speakers)
 
 
 def bucketed_batches(examples: Sequence[Example], batch_size: int, seed: int, epoch: int) -> list[list[int]]:
@@ -380,13 +397,14 @@ def _save_checkpoint(path: Path, model, optimizer, step: int, config: TrainConfi
 
 def train(items: Sequence[TrainItem], config: TrainConfig, run_dir: str | Path, cache_dir: str | Path | None = None,
           progress: Callable[[TrainProgress], None] | None = None, check_cancel: Callable[[], None] | None = None,
-          description: dict | None = None, preparing: Callable[[int, int], None] | None = None) -> TrainResult:
+          description: dict | None = None, preparing: Callable[[int, int], None] | None = None,
+          packs: Sequence[str | Path] = ()) -> TrainResult:
     """Train for config.steps steps in run_dir, resuming from its checkpoint when there is one.
 
     check_cancel raises to stop (JobContext.check_cancel does); it is called before each mel target is
     prepared and between steps, and the state is checkpointed before the exception goes on, so the same
     call later continues from there. preparing(done, total) hears each mel target as it is ready; progress
-    each step (TrainProgress).
+    each step (TrainProgress). packs: training packs (trainpack.py) to train on instead of items.
     Returns the finished model, saved as run_dir/model.pt.
     """
     run_dir = Path(run_dir)
@@ -394,8 +412,11 @@ def train(items: Sequence[TrainItem], config: TrainConfig, run_dir: str | Path, 
     cache = MelCache(cache_dir or run_dir / "mels")
     device = pick_device(config.device)
     model, frontend, speakers, lineage = build_model(config)
-    examples = prepare(items, cache, frontend, config.max_frames, speakers, check_cancel=check_cancel,
-                       progress=preparing)
+    if packs:
+        examples = from_packed(trainpack.read_all(packs, frontend), config.max_frames, speakers)
+    else:
+        examples = prepare(items, cache, frontend, config.max_frames, speakers, check_cancel=check_cancel,
+                           progress=preparing)
     if not examples:
         raise TrainError("no usable training examples (each needs text, an emotion and 2 to max_frames frames)")
     batch_size = min(config.batch_size, len(examples))
