@@ -15,22 +15,34 @@ TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22aa"]
 BLOCKING = ("serious", "critical")
 
 
+DETACHED = ":root"  # axe's name for a node it can no longer find in the document
+TRIES = 3
+
+
 def run_axe(page: Any, context: str | None = None) -> list[dict[str, Any]]:
     """Every violation axe finds in the page (or in the element that the CSS selector context names),
-    each as {"id", "impact", "help", "targets"}. axe reaches into open shadow roots by itself."""
+    each as {"id", "impact", "help", "targets"}. axe reaches into open shadow roots by itself.
+
+    A violation whose nodes are all DETACHED was on an element the page removed while axe ran (a status line
+    fading out: CI saw three such in the admin's Sites section once); axe runs again, up to TRIES times, and a
+    violation that stays is reported as found."""
     if not AXE_JS.exists():
         raise RuntimeError(f"{AXE_JS} is missing: run `bash .ci/install_browser.sh`")
     page.add_script_tag(content=AXE_JS.read_text(encoding="utf-8"))
-    result = page.evaluate(
-        """async ([context, tags]) => {
-            const target = context ? document.querySelector(context) : document;
-            const r = await axe.run(target, {runOnly: {type: "tag", values: tags}});
-            return r.violations.map(v => ({id: v.id, impact: v.impact, help: v.help,
-                                           targets: v.nodes.map(n => n.target.join(" "))}));
-        }""",
-        [context, TAGS],
-    )
-    return list(result)
+    for _ in range(TRIES):
+        result = list(page.evaluate(
+            """async ([context, tags]) => {
+                const target = context ? document.querySelector(context) : document;
+                const r = await axe.run(target, {runOnly: {type: "tag", values: tags}});
+                return r.violations.map(v => ({id: v.id, impact: v.impact, help: v.help,
+                                               targets: v.nodes.map(n => n.target.join(" "))}));
+            }""",
+            [context, TAGS],
+        ))
+        if not any(v["targets"] and set(v["targets"]) == {DETACHED} for v in result):
+            break
+        page.wait_for_timeout(500)
+    return result
 
 
 def blocking(violations: list[dict[str, Any]]) -> list[dict[str, Any]]:
