@@ -7,7 +7,8 @@ stated Tolerance; otherwise it is kept, held back, and the admin decides. Retrai
 after each evaluation and stores the verdict in the version's metrics (ModelMetrics.activation).
 
 What the rule refuses on: a guarded metric worse than the tolerance allows, a value that is not a number,
-held-out sets of different sizes (the numbers would not be comparable), or nothing to compare at all. A
+held-out sets of different sizes or spoken at different emotion strengths (the numbers would not be
+comparable), or nothing to compare at all. A
 metric missing on either side is not compared, and the verdict says so in its notes.
 """
 
@@ -83,6 +84,11 @@ class ActivationVerdict:
                 "tolerance": asdict(self.tolerance)}
 
 
+def strength_of(metrics: ModelMetrics) -> float:
+    """The emotion strength a version's held-out set was spoken at: 1 for metrics from before strengths."""
+    return 1.0 if metrics.emotion_strength is None else metrics.emotion_strength
+
+
 def held_back(parent_version: str | None, reason: str, tolerance: Tolerance) -> ActivationVerdict:
     """A verdict with nothing compared: the rule could not run (no parent, the parent unmeasurable)."""
     return ActivationVerdict(False, (reason,), (), parent_version, (), tolerance)
@@ -91,11 +97,17 @@ def held_back(parent_version: str | None, reason: str, tolerance: Tolerance) -> 
 def activation_verdict(child: ModelMetrics, parent: ModelMetrics, tolerance: Tolerance,
                        parent_version: str | None = None) -> ActivationVerdict:
     """Whether child may generate in place of parent: every guarded metric present on both sides is no
-    worse than tolerance allows. Refused when the held-out sets differ in size or nothing was compared."""
+    worse than tolerance allows. Refused when the held-out sets differ in size or emotion strength, or nothing
+    was compared."""
     if child.held_out_clips != parent.held_out_clips:
         return held_back(parent_version, f"the held-out sets differ ({child.held_out_clips} clips against the "
                                          f"parent's {parent.held_out_clips}): the numbers are not comparable",
                          tolerance)
+    mine, theirs = strength_of(child), strength_of(parent)
+    if not math.isclose(mine, theirs):  # Retraining measures the parent at the child's; this is the last guard
+        return held_back(parent_version, f"the versions spoke the held-out set at different emotion strengths "
+                                         f"({mine:g} against the parent's {theirs:g}): the numbers are not "
+                                         "comparable", tolerance)
     reasons, compared, notes = [], [], []
     for g in GUARDED:
         allowed = getattr(tolerance, g.key)

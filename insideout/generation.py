@@ -115,7 +115,7 @@ class Generation:
         """The chosen acoustic model with the configured vocoder, loaded once per process."""
         from .tts.synthesize import shared_synthesizer
 
-        return shared_synthesizer(self.checkpoint(explicit), self.settings.vocoder)
+        return shared_synthesizer(self.checkpoint(explicit), self.settings.vocoder, self.settings.emotion_strength)
 
     def run(self, request: GenerationRequest, checkpoint: str | Path | None = None,
             progress: Callable[[int, int], None] | None = None,
@@ -179,7 +179,8 @@ def generate(library: Library, synthesizer: Synthesizer, request: GenerationRequ
                 engine="tacotron2+hifigan", model_version=result.model_version,
                 provenance={"acoustic_model": result.model_version, "vocoder": result.vocoder,
                             "frames": result.frames, "checkpoint": synthesizer.acoustic.provenance,
-                            "seed": request.seed, "speaker": result.speaker or BLEND},
+                            "seed": request.seed, "speaker": result.speaker or BLEND,
+                            "emotion_strength": result.strength},
             )
             try:
                 made[index] = library.add(result.wave, result.sample_rate, "unverified", info)

@@ -105,6 +105,14 @@ def test_held_out_sets_of_different_sizes_refuse_as_not_comparable():
                                "comparable",)
 
 
+def test_held_out_sets_spoken_at_different_emotion_strengths_refuse_as_not_comparable():
+    assert verdict(emotion_strength=1.0).activate  # metrics from before strengths were spoken at 1
+    refused = verdict(emotion_strength=1.5)
+    assert not refused.activate and refused.compared == ()
+    assert refused.reasons == ("the versions spoke the held-out set at different emotion strengths (1.5 against "
+                               "the parent's 1): the numbers are not comparable",)
+
+
 def test_a_metric_that_is_not_a_number_refuses():
     refused = verdict(mel_l1=math.nan)
     assert not refused.activate and refused.reasons == ("mel L1 is nan, not a number, against the parent's 0.573",)
@@ -289,6 +297,22 @@ def test_a_parent_without_a_row_is_evaluated_once_and_then_read_from_its_cache_f
     retraining.evaluator.metrics["held_out_clips"] = 48
     assert retraining.parent_metrics("shipped-v", checkpoint, 48, []).held_out_clips == 48
     assert len(retraining.evaluator.asked) == 2
+
+
+def test_a_parent_is_measured_again_at_the_emotion_strength_its_fine_tune_was_measured_at(services):
+    retraining = services.retraining
+    retraining.evaluator = Counting(wer=0.4)
+    evaluated_row(services, "parent-v", services.settings.tts_checkpoint, held_out_clips=24, wer=0.3)
+    assert retraining.parent_metrics("parent-v", services.settings.tts_checkpoint, 24, []).wer == 0.3
+    assert retraining.evaluator.asked == []
+    retraining.evaluator.metrics["emotion_strength"] = 1.5
+    at = retraining.parent_metrics("parent-v", services.settings.tts_checkpoint, 24, [], strength=1.5)
+    assert (at.wer, at.emotion_strength, len(retraining.evaluator.asked)) == (0.4, 1.5, 1)
+    assert retraining.parent_cache("parent-v", 24, 1.5).name == "parent-v-24-strength1.5.json"
+    assert retraining.parent_cache("parent-v", 24, 1.5).is_file()
+    assert not retraining.parent_cache("parent-v", 24).exists()
+    retraining.parent_metrics("parent-v", services.settings.tts_checkpoint, 24, [], strength=1.5)
+    assert len(retraining.evaluator.asked) == 1  # read from its cache the second time
 
 
 def test_a_parent_with_a_row_measured_on_as_many_clips_is_not_evaluated_again(services):

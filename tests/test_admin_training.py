@@ -329,3 +329,14 @@ def test_the_admin_client_trains_and_chooses_a_version(live):
     assert table.loc[table["id"] == model_id, "active"].tolist() == ["✓ active"]
     assert f"Generating with **model {model_id}**" in in_use
     assert services.retraining.active_checkpoint() == services.db.get_model(model_id)["path"]
+
+
+def test_the_models_table_names_the_emotion_strength_a_version_was_measured_at_in_both_languages():
+    from insideout.retraining import ModelMetrics
+    from insideout.web.ui.plots import _evaluation_cells
+
+    measured = ModelMetrics(emotion_accuracy=0.5, teacher_emotion_accuracy=0.75, emotion_strength=1.5)
+    assert _evaluation_cells(measured, "en")[1] == "50.0% (teacher 75.0%), strength 1.5"
+    assert _evaluation_cells(measured, "ko")[1] == "50.0% (교사 75.0%), 강도 1.5"
+    before = replace(measured, emotion_strength=None)  # measured before strengths: nothing to name
+    assert _evaluation_cells(before, "en")[1] == "50.0% (teacher 75.0%)"

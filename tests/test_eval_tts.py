@@ -2,13 +2,12 @@
 checkpoints: it renders held-out teacher clips, speaks them, recognizes and classifies them."""
 
 import json
-import subprocess
-import sys
 from dataclasses import replace
 
 import pytest
 
 from insideout.botlab import classifier as emotion_classifier
+from insideout.cli import main
 from insideout.emotions import EMOTION_IDS
 from insideout.library import ClipInfo
 from insideout.tts.evaluation import evaluate_model, held_out
@@ -16,8 +15,8 @@ from insideout.wav import SAMPLE_RATE
 from tests import tts_fixtures
 from tests.conftest import tone
 
-METRICS = {"held_out_clips", "mel_l1", "gate_bce", "diagonality", "stopped_share", "median_length_ratio", "wer",
-           "teacher_wer", "examples", "dnsmos", "teacher_dnsmos", "starter_dnsmos"}
+METRICS = {"held_out_clips", "emotion_strength", "mel_l1", "gate_bce", "diagonality", "stopped_share",
+           "median_length_ratio", "wer", "teacher_wer", "examples", "dnsmos", "teacher_dnsmos", "starter_dnsmos"}
 EMOTION_METRICS = {"emotion_accuracy", "teacher_emotion_accuracy", "emotion_accuracy_by_emotion",
                    "classifier_cv_accuracy"}
 
@@ -90,19 +89,22 @@ def test_corpus_examples_take_as_many_of_each_emotion_grouped_by_sentence_the_sa
     assert len(emotion_classifier.corpus_examples(tmp_path / "corpus", per_emotion=9)) == 24  # all there are
 
 
-def test_the_eval_command_judges_with_a_teacher_corpus_prints_the_report_and_writes_it(tmp_path):
+def test_the_eval_command_judges_with_a_teacher_corpus_prints_the_report_and_writes_it(tmp_path, monkeypatch,
+                                                                                      capsys):
+    # In this process (the held-out clips and the teacher's scores are already worked out by the tests above).
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("INSIDEOUT_EMOTION_STRENGTH", "1.25")
     checkpoint = tts_fixtures.write_insideout(tmp_path / "m.pt", stops=True, max_step=250)
     write_corpus(tmp_path / "corpus", per_emotion=2)
-    result = subprocess.run([sys.executable, "-m", "insideout", "eval", "--checkpoint", str(checkpoint),
-                             "--per-emotion", "1", "--judge-corpus", str(tmp_path / "corpus"),
-                             "--judge-per-emotion", "2", "--classifier-cache", str(tmp_path / "judge.pkl"),
-                             "--out", str(tmp_path / "r.json")],
-                            capture_output=True, text=True, timeout=600, cwd=tmp_path)
-    assert result.returncode == 0, result.stderr
-    report = json.loads(result.stdout)
+    assert main(["eval", "--checkpoint", str(checkpoint), "--per-emotion", "1", "--judge-corpus",
+                 str(tmp_path / "corpus"), "--judge-per-emotion", "2", "--classifier-cache",
+                 str(tmp_path / "judge.pkl"), "--out", str(tmp_path / "r.json")]) == 0
+    out, err = capsys.readouterr()
+    report = json.loads(out)
     assert report == json.loads((tmp_path / "r.json").read_text())
     assert set(report) >= METRICS | EMOTION_METRICS and report["held_out_clips"] == 8
-    assert "16 clips of the teacher corpus" in result.stderr
+    assert report["emotion_strength"] == 1.25  # the setting's, as generation speaks
+    assert "16 clips of the teacher corpus" in err
     # trained on the 16 corpus clips and their 16 vocoded copies
     assert emotion_classifier.load(tmp_path / "judge.pkl").trained_on == 32
 
@@ -123,6 +125,12 @@ def test_every_retrained_version_stores_the_held_out_metrics(services, small_cla
     model = services.db.get_model(plan.model_id)
     assert model["state"] == "evaluated"
     assert set(model["metrics"]) >= (METRICS | EMOTION_METRICS) and model["metrics"]["steps"] == 2
+
+
+def test_the_eval_command_refuses_a_strength_out_of_range(tmp_path, capsys):
+    checkpoint = tts_fixtures.write_insideout(tmp_path / "m.pt")
+    assert main(["eval", "--checkpoint", str(checkpoint), "--strength", "4", "--no-emotion"]) == 2
+    assert "--strength must be from 0 to 3" in capsys.readouterr().err
 
 
 def test_the_retraining_classifier_learns_from_the_starter_clips(services, tmp_path):

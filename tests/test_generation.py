@@ -79,6 +79,14 @@ def test_without_a_choice_the_active_version_generates(chosen):
     assert {chosen.db.get_clip(i)["model_version"] for i in report.clip_ids} == {load(str(chosen.active_model)).version}
 
 
+def test_the_emotion_strength_setting_speaks_every_clip_and_each_clip_records_it(tmp_path):
+    services = build_services(make_settings(tmp_path / "data", emotion_strength=1.6,
+                                            tts_checkpoint=str(tts_fixtures.write_insideout(tmp_path / "m.pt"))))
+    assert services.generation.synthesizer().strength == 1.6
+    report = services.generation.run(GenerationRequest(2, ("angry", "calm")))
+    assert [services.db.get_clip(i)["provenance"]["emotion_strength"] for i in report.clip_ids] == [1.6, 1.6]
+
+
 def test_a_queued_generation_keeps_the_checkpoint_chosen_when_it_was_asked_for(chosen):
     job_id = chosen.generation.start(GenerationRequest(2, ("happy",)))
     job = chosen.jobs.wait(job_id, timeout=120)

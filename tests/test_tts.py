@@ -137,6 +137,28 @@ def test_a_new_emotion_projection_changes_nothing():
     assert all(torch.equal(outputs[0], o) for o in outputs[1:])
 
 
+def test_emotion_strength_scales_each_emotion_away_from_neutral_and_one_changes_nothing():
+    model = tts_fixtures.tiny_model()
+    with torch.no_grad():  # a trained projection: each emotion adds its own offset
+        torch.nn.init.normal_(model.emotion_projection.weight)
+        torch.nn.init.normal_(model.emotion_projection.bias)
+    emotions = torch.arange(8)
+    as_trained = model.emotion_offset(emotions)
+    neutral = as_trained[t2.NEUTRAL]
+    assert torch.equal(model.emotion_offset(emotions, 1.0), as_trained)
+    assert torch.allclose(model.emotion_offset(emotions, 0.0), neutral.expand(8, -1), atol=1e-6)
+    assert torch.allclose(model.emotion_offset(emotions, 2.0) - neutral, 2 * (as_trained - neutral), atol=1e-5)
+    assert torch.allclose(model.emotion_offset(emotions, 2.0)[t2.NEUTRAL], neutral, atol=1e-6)
+    tokens = torch.tensor([PHONEMES.encode("Hello there.")] * 2)
+    lengths = torch.tensor([tokens.shape[1]] * 2)
+    torch.manual_seed(0)  # the prenet's dropout stays on at inference
+    plain = model.infer(tokens, lengths, torch.tensor([2, 4]))[0]
+    torch.manual_seed(0)
+    assert torch.equal(model.infer(tokens, lengths, torch.tensor([2, 4]), strength=1.0)[0], plain)
+    torch.manual_seed(0)
+    assert not torch.equal(model.infer(tokens, lengths, torch.tensor([2, 4]), strength=2.0)[0], plain)
+
+
 def test_own_format_round_trips_in_fp16(tmp_path):
     model = tts_fixtures.tiny_model()
     version = t2.save(model, tmp_path / "m.pt", PHONEMES, {"steps": 3})

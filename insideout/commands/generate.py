@@ -6,9 +6,9 @@
 The library is INSIDEOUT_DATA_DIR's. The model is --checkpoint, else the version the admin made active,
 else INSIDEOUT_TTS_CHECKPOINT, else the shipped default: the app's rule (insideout.generation). --voice picks
 the model's speaker: rotate (its voices in turn, the default), blend (no speaker input) or one voice; a
-model's voices are listed when a wrong one is named. Each clip records its intended emotion (never
-trusted), its speaker and the model version. Exit 1 when no clip was made; 2 when
-the request or the model is refused before any work.
+model's voices are listed when a wrong one is named. It speaks at INSIDEOUT_EMOTION_STRENGTH. Each clip records its
+intended emotion (never trusted), its speaker, the emotion strength and the model version. Exit 1 when no
+clip was made; 2 when the request or the model is refused before any work.
 """
 
 from __future__ import annotations
@@ -58,7 +58,8 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
     bar.close()
     summary = report.as_dict()
     voices = ", ".join(synthesizer.voices) or "none: one blended voice"
-    print(f"made {summary['made']} clips (model {synthesizer.version}, voice {request.voice}; its voices: {voices}), "
+    print(f"made {summary['made']} clips (model {synthesizer.version}, voice {request.voice}; its voices: {voices}; "
+          f"emotion strength {synthesizer.strength}), "
           f"{summary['failed']} failed")
     for failure in summary["failures"]:
         print(f"  failed {failure}")

@@ -20,6 +20,7 @@ Metrics (all over the same held-out clips):
 
 from __future__ import annotations
 
+import functools
 import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -44,22 +45,49 @@ class HeldOutClip:
 
 
 def held_out(per_emotion: int = PER_EMOTION, seed: int = 1) -> list[HeldOutClip]:
-    """per_emotion held-out sentences per emotion, each rendered by a teacher voice (voices taken in turn)."""
+    """per_emotion held-out sentences per emotion, each rendered by a teacher voice (voices taken in turn).
+    Rendered once per process, and shared (write to a copy of a wave): every version a retraining evaluates is
+    scored on the same clips."""
+    return list(_rendered(*_key(per_emotion, seed)))
+
+
+def _key(per_emotion: int, seed: int) -> tuple:
+    # The voices and the renderer are part of the key: a test that swaps the renderer gets its own clips, and
+    # leaves no others behind.
     from ..corpus.synth import available_voices, render_clip
-    from ..sentences import held_out_sentences
 
     if per_emotion < 1:
         raise ValueError("per_emotion must be at least 1")
-    sentences, voices = held_out_sentences(), available_voices()
+    return per_emotion, seed, available_voices(), render_clip
+
+
+@functools.lru_cache(maxsize=4)
+def _rendered(per_emotion: int, seed: int, voices: tuple[str, ...], render: Callable) -> tuple[HeldOutClip, ...]:
+    from ..sentences import held_out_sentences
+
+    sentences = held_out_sentences()
     rng = np.random.default_rng(seed)
     out = []
     for e, emotion_id in enumerate(EMOTION_IDS):
         for k in range(per_emotion):
             text = sentences[int(rng.integers(len(sentences)))]
             voice = voices[(e + k) % len(voices)]
-            wave, _ = render_clip(text, emotion_id, voice, seed * 1000 + e * 10 + k)
-            out.append(HeldOutClip(text, emotion_id, voice, wave))
-    return out
+            wave, _ = render(text, emotion_id, voice, seed * 1000 + e * 10 + k)
+            out.append(HeldOutClip(text, emotion_id, voice, np.asarray(wave, dtype=np.float32)))
+    return tuple(out)
+
+
+@functools.lru_cache(maxsize=4)
+def _teacher_scores(*key) -> tuple[tuple[str, ...], tuple]:
+    """What the recognizer hears in the teacher's clips and their DNSMOS: the same for every version scored
+    on these clips, so worked out once (about a second a clip on 2 cores)."""
+    from ..botlab.asr import shared_recognizer
+    from .quality import dnsmos
+
+    clips = _rendered(*key)
+    recognizer = shared_recognizer()
+    return (tuple(recognizer.transcribe(c.wave, MEL.sample_rate) for c in clips),
+            tuple(dnsmos([c.wave for c in clips], MEL.sample_rate)))
 
 
 def starter_mos(starter: Sequence[tuple[np.ndarray, int]], most: int = STARTER_MOS_CLIPS) -> float | None:
@@ -77,10 +105,11 @@ def starter_mos(starter: Sequence[tuple[np.ndarray, int]], most: int = STARTER_M
 def evaluate_model(checkpoint: str | Path, classifier=None, per_emotion: int = PER_EMOTION, seed: int = 1,
                    vocoder: str | Path = "universal", cache_dir: str | Path | None = None,
                    progress: Callable[[str], None] | None = None,
-                   starter: Sequence[tuple[np.ndarray, int]] = ()) -> dict:
+                   starter: Sequence[tuple[np.ndarray, int]] = (), strength: float = 1.0) -> dict:
     """Every metric of the module's docstring, as one flat dict (fractions, not percents). Without a
     classifier (botlab.classifier.EmotionClassifier), the emotion metrics are left out; without starter
-    clips (wave, sample rate), the starter library's DNSMOS."""
+    clips (wave, sample rate), the starter library's DNSMOS. strength: the emotion strength the model speaks at
+    (EmotionTacotron2.emotion_offset), reported as emotion_strength."""
     import torch
 
     from ..botlab.asr import shared_recognizer, word_error_rate
@@ -92,7 +121,8 @@ def evaluate_model(checkpoint: str | Path, classifier=None, per_emotion: int = P
 
     say = progress or (lambda _message: None)
     say("rendering the teacher's held-out clips")
-    data = held_out(per_emotion, seed)
+    key = _key(per_emotion, seed)
+    data = list(_rendered(*key))
     texts, emotions = [c.text for c in data], [c.emotion for c in data]
     say("teacher-forced metrics")
     items = [wave_item(c.wave, c.text, c.emotion, speaker=c.voice) for c in data]
@@ -101,7 +131,7 @@ def evaluate_model(checkpoint: str | Path, classifier=None, per_emotion: int = P
     with torch.random.fork_rng(devices=[]), tempfile.TemporaryDirectory() as tmp:
         torch.manual_seed(seed)
         forced = evaluate(checkpoint, items, cache_dir or tmp)
-    synthesizer = Synthesizer(load(checkpoint), shared_vocoder(vocoder))
+    synthesizer = Synthesizer(load(checkpoint), shared_vocoder(vocoder), strength)
     speakers = [c.voice if c.voice in synthesizer.voices else "" for c in data]
     generated = []
     with torch.random.fork_rng(devices=[]):
@@ -115,9 +145,10 @@ def evaluate_model(checkpoint: str | Path, classifier=None, per_emotion: int = P
     say("recognizing speech")
     recognizer = shared_recognizer()
     heard = [recognizer.transcribe(g.wave, g.sample_rate) for g in generated]
-    teacher_heard = [recognizer.transcribe(c.wave, MEL.sample_rate) for c in data]
+    teacher_heard, teacher_mos = _teacher_scores(*key)
     metrics = {
         "held_out_clips": len(data),
+        "emotion_strength": strength,
         "mel_l1": forced.get("mel_l1"),
         "gate_bce": forced.get("gate_bce"),
         "diagonality": forced.get("attention_diagonality"),
@@ -130,7 +161,6 @@ def evaluate_model(checkpoint: str | Path, classifier=None, per_emotion: int = P
     }
     say("estimating quality (DNSMOS)")
     mos = dnsmos([g.wave for g in generated], MEL.sample_rate)
-    teacher_mos = dnsmos([c.wave for c in data], MEL.sample_rate)
     metrics["dnsmos"] = round(float(np.mean([m.overall for m in mos])), 3)
     metrics["teacher_dnsmos"] = round(float(np.mean([m.overall for m in teacher_mos])), 3)
     # As many starter clips as held-out ones (DNSMOS takes most of a second a clip on 2 cores).

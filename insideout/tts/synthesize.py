@@ -31,6 +31,7 @@ class Synthesis:
     frames: int
     stopped: bool  # False when the decoder ran to its step limit without deciding to stop
     speaker: str = ""  # the voice of the model's speaker table it spoke in ("": none, the voices' blend)
+    strength: float = 1.0  # the emotion strength it was spoken at (EmotionTacotron2.emotion_offset)
 
 
 def encode_batch(frontend: Frontend, texts: list[str], emotions: list[str]):
@@ -47,9 +48,10 @@ def encode_batch(frontend: Frontend, texts: list[str], emotions: list[str]):
 
 
 class Synthesizer:
-    def __init__(self, acoustic: AcousticModel, vocoder: Vocoder):
+    def __init__(self, acoustic: AcousticModel, vocoder: Vocoder, strength: float = 1.0):
         self.acoustic = acoustic
         self.vocoder = vocoder
+        self.strength = strength  # the emotion strength synthesize() speaks at unless told another
         self._lock = threading.Lock()  # one inference at a time: torch already uses every core
 
     @property
@@ -62,9 +64,11 @@ class Synthesizer:
         return self.acoustic.speakers
 
     def synthesize(self, texts: list[str], emotions: list[str], speakers: list[str] | None = None,
-                   on_clip: Callable[[int, Synthesis], None] | None = None) -> list[Synthesis]:
+                   on_clip: Callable[[int, Synthesis], None] | None = None,
+                   strength: float | None = None) -> list[Synthesis]:
         """Speak each text in its emotion, and in its speaker's voice where given (a name of `voices`;
-        "" for none): one batch through the acoustic model, then the vocoder a few clips at a time.
+        "" for none), at the emotion strength `strength` (EmotionTacotron2.emotion_offset; None: the
+        synthesizer's own): one batch through the acoustic model, then the vocoder a few clips at a time.
         on_clip(index in texts, synthesis) hears of each clip as soon as its audio exists, so a caller's
         progress moves clip by clip; an exception it raises (a cancel) stops the rest."""
         if len(texts) != len(emotions) or not texts:
@@ -76,6 +80,7 @@ class Synthesizer:
         if unknown:
             raise SynthesisError(f"the model has no voice {', '.join(unknown)}; its voices: "
                                  f"{', '.join(self.voices) or 'none (it has no speaker input)'}")
+        strength = self.strength if strength is None else strength
         order, batch, lengths, emotions_sorted = encode_batch(self.acoustic.frontend, texts, emotions)
         model = self.acoustic.model
         speaker_ids = torch.tensor([self.voices.index(speakers[i]) if speakers[i] else model.unknown_speaker
@@ -83,7 +88,7 @@ class Synthesizer:
         max_step = model.config.decoder_max_step
         out: list[Synthesis | None] = [None] * len(texts)
         with self._lock, torch.inference_mode():
-            mels, mel_lengths, _ = model.infer(batch, lengths, emotions_sorted, speaker_ids)
+            mels, mel_lengths, _ = model.infer(batch, lengths, emotions_sorted, speaker_ids, strength)
             # The vocoder takes each clip cut to its own length (padding is waste; a padded batch was slower
             # per second of audio, 0.49 against 0.29), side by side where it can (Vocoder.many): as many at
             # once as it has threads, which is what many() runs together anyway.
@@ -95,7 +100,7 @@ class Synthesizer:
                     i, frames = order[row], int(mel_lengths[row])
                     out[i] = Synthesis(wave[: frames * MEL.hop_length].astype(np.float32), MEL.sample_rate,
                                        self.acoustic.version, self.vocoder.name, frames,
-                                       stopped=frames < max_step, speaker=speakers[i])
+                                       stopped=frames < max_step, speaker=speakers[i], strength=strength)
                     if on_clip is not None:
                         on_clip(i, out[i])
         return out
@@ -108,11 +113,12 @@ _shared: dict[str, Synthesizer] = {}
 _shared_lock = threading.Lock()
 
 
-def shared_synthesizer(checkpoint: str | Path, vocoder: str | Path = "universal") -> Synthesizer:
-    """One synthesizer per (checkpoint, vocoder) per process: models load once. Which checkpoint is
-    generation.checkpoint_for's to say."""
+def shared_synthesizer(checkpoint: str | Path, vocoder: str | Path = "universal",
+                       strength: float = 1.0) -> Synthesizer:
+    """One synthesizer per (checkpoint, vocoder, emotion strength) per process: models load once (the
+    vocoder is shared further by shared_vocoder). Which checkpoint is generation.checkpoint_for's to say."""
     source = str(checkpoint)
-    key = f"{source}|{vocoder}"
+    key = f"{source}|{vocoder}|{strength}"
     with _shared_lock:
         if key not in _shared:
             if not source.startswith(("http://", "https://")) and not Path(source).is_file():
@@ -120,5 +126,5 @@ def shared_synthesizer(checkpoint: str | Path, vocoder: str | Path = "universal"
                     f"no acoustic model at {source}: train one with `insideout train` "
                     "or name a checkpoint (INSIDEOUT_TTS_CHECKPOINT)"
                 )
-            _shared[key] = Synthesizer(load(source), shared_vocoder(vocoder))
+            _shared[key] = Synthesizer(load(source), shared_vocoder(vocoder), strength)
         return _shared[key]

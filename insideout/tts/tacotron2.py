@@ -32,6 +32,7 @@ from .text import NVIDIA, PHONEMES, TORCHAUDIO, Frontend
 
 FORMAT = "insideout-tacotron2"
 FORMAT_VERSION = 1
+NEUTRAL = EMOTION_IDS.index("neutral")  # emotion_offset scales the others' distance from it
 
 
 class CheckpointError(ValueError):
@@ -106,11 +107,21 @@ class EmotionTacotron2(nn.Module):
     def unknown_speaker(self) -> int:
         return self.config.n_speakers
 
+    def emotion_offset(self, emotions: torch.Tensor, strength: float = 1.0) -> torch.Tensor:
+        """What each emotion adds to the encoder's outputs, (batch, encoder dim). strength scales each
+        emotion's difference from neutral (1: as trained; above 1: exaggerated, below: toned down); neutral's
+        own offset never changes."""
+        offset = self.emotion_projection(self.emotion_embedding(emotions))
+        if strength == 1.0:
+            return offset
+        neutral = self.emotion_projection(self.emotion_embedding(torch.full_like(emotions, NEUTRAL)))
+        return neutral + strength * (offset - neutral)
+
     def encode(self, tokens: torch.Tensor, lengths: torch.Tensor, emotions: torch.Tensor,
-               speakers: torch.Tensor | None = None) -> torch.Tensor:
+               speakers: torch.Tensor | None = None, strength: float = 1.0) -> torch.Tensor:
         embedded = self.backbone.embedding(tokens).transpose(1, 2)
         encoded = self.backbone.encoder(embedded, lengths)
-        encoded = encoded + self.emotion_projection(self.emotion_embedding(emotions)).unsqueeze(1)
+        encoded = encoded + self.emotion_offset(emotions, strength).unsqueeze(1)
         if speakers is not None and self.config.n_speakers:
             encoded = encoded + self.speaker_projection(self.speaker_embedding(speakers)).unsqueeze(1)
         return encoded
@@ -124,9 +135,10 @@ class EmotionTacotron2(nn.Module):
         return mel, mel_post, gate, alignments
 
     @torch.inference_mode()
-    def infer(self, tokens, lengths, emotions, speakers=None):
-        """Free-running: (mel after postnet, mel lengths, alignments (batch, frames, tokens))."""
-        encoded = self.encode(tokens, lengths, emotions, speakers)
+    def infer(self, tokens, lengths, emotions, speakers=None, strength: float = 1.0):
+        """Free-running: (mel after postnet, mel lengths, alignments (batch, frames, tokens)); strength as in
+        emotion_offset."""
+        encoded = self.encode(tokens, lengths, emotions, speakers, strength)
         mel, mel_lengths, _, alignments = self.backbone.decoder.infer(encoded, lengths)
         mel = mel + self.backbone.postnet(mel)
         n_batch = tokens.shape[0]

@@ -260,9 +260,12 @@ def _when(timestamp: float | None) -> str:
 
 
 def _evaluation_cells(m: ModelMetrics, lang: str) -> list[str]:
-    """WER, emotion accuracy, DNSMOS and attention diagonality, as the table shows them."""
-    return [_beside_teacher(m.wer, m.teacher_wer, lang),
-            _beside_teacher(m.emotion_accuracy, m.teacher_emotion_accuracy, lang),
+    """WER, emotion accuracy, DNSMOS and attention diagonality, as the table shows them. The emotion names the
+    emotion strength the version spoke at, where it was measured with one (activation.strength_of)."""
+    emotion = _beside_teacher(m.emotion_accuracy, m.teacher_emotion_accuracy, lang)
+    if emotion and m.emotion_strength is not None:
+        emotion = t(lang, "at_strength", cell=emotion, strength=f"{m.emotion_strength:g}")
+    return [_beside_teacher(m.wer, m.teacher_wer, lang), emotion,
             _mos_beside_teacher(m.dnsmos, m.teacher_dnsmos, lang), _decimal(m.diagonality)]
 
 
