@@ -118,3 +118,13 @@ def test_the_command_refuses_a_missing_pack_and_a_pack_from_a_pack(corpus, tmp_p
     assert main(["train", "--pack", str(tmp_path / "junk.pack"), "--run-dir", str(tmp_path / "r")]) == 2
     assert "not a training pack" in capsys.readouterr().err
     assert main(["train", "--corpus", str(corpus), "--pack", str(tmp_path / "junk.pack")]) == 2
+
+
+def test_the_voices_of_packs_are_those_of_their_examples_without_decoding_a_mel(packed, tmp_path):
+    trainpack.write(tmp_path / "1.pack", packed[1::2], PHONEMES)
+    trainpack.write(tmp_path / "2.pack", packed[:3], PHONEMES)  # overlaps the first: each example once
+    paths = [tmp_path / "1.pack", tmp_path / "2.pack"]
+    assert trainpack.voices(paths, PHONEMES) == [p.speaker for p in trainpack.read_all(paths, PHONEMES)]
+    trainpack.write(tmp_path / "chars.pack", packed, CHARS)
+    with pytest.raises(trainpack.PackError, match="frontend"):
+        trainpack.voices([tmp_path / "chars.pack"], PHONEMES)

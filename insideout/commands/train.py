@@ -142,7 +142,7 @@ def pack_voices(paths: list[Path]) -> list[str]:
     from insideout.tts.text import PHONEMES
 
     try:
-        return [p.speaker for p in trainpack.read_all(paths, PHONEMES)]
+        return trainpack.voices(paths, PHONEMES)
     except trainpack.PackError as e:
         raise CommandError(str(e)) from e
 

@@ -78,8 +78,9 @@ def write(path: str | Path, examples: Sequence[PackedExample], frontend: Fronten
     return {**header, "bytes": path.stat().st_size, "audio_ids": None}
 
 
-def read(path: str | Path, frontend: Frontend) -> list[PackedExample]:
-    """The examples of one pack, refused (PackError) unless its mel settings and frontend are these."""
+def _opened(path: str | Path, frontend: Frontend) -> tuple[dict, np.lib.npyio.NpzFile]:
+    """A pack's header and its arrays (each read when first asked for), refused (PackError) unless its mel
+    settings and frontend are these."""
     try:
         arrays = np.load(io.BytesIO(lzma.decompress(Path(path).read_bytes())))
         header = json.loads(arrays["header"].tobytes())
@@ -93,6 +94,12 @@ def read(path: str | Path, frontend: Frontend) -> list[PackedExample]:
         raise PackError(f"{path}: made for the {header['frontend']['name']} frontend of another symbol set")
     if header["emotions"] != list(EMOTION_IDS):
         raise PackError(f"{path}: made with another list of emotions")
+    return header, arrays
+
+
+def read(path: str | Path, frontend: Frontend) -> list[PackedExample]:
+    """The examples of one pack, refused (PackError) unless its mel settings and frontend are these."""
+    header, arrays = _opened(path, frontend)
     frames = np.cumsum(arrays["deltas"], axis=0, dtype=np.uint8)
     mels = dequantize(frames)
     frame_at, token_at, tokens = arrays["frame_offsets"], arrays["token_offsets"], arrays["tokens"]
@@ -101,6 +108,17 @@ def read(path: str | Path, frontend: Frontend) -> list[PackedExample]:
                           int(arrays["emotions"][i]), voices[int(arrays["voices"][i])],
                           torch.from_numpy(np.ascontiguousarray(mels[frame_at[i]:frame_at[i + 1]].T)))
             for i, audio_id in enumerate(header["audio_ids"])]
+
+
+def voices(paths: Sequence[str | Path], frontend: Frontend) -> list[str]:
+    """The voice of each example read_all would give, checked as read checks, without decoding a mel: what
+    choosing a speaker table needs before training reads the packs."""
+    seen: dict[str, str] = {}
+    for path in paths:
+        header, arrays = _opened(path, frontend)
+        for audio_id, index in zip(header["audio_ids"], arrays["voices"], strict=True):
+            seen.setdefault(audio_id, header["voices"][int(index)])
+    return [seen[key] for key in sorted(seen)]
 
 
 def read_all(paths: Sequence[str | Path], frontend: Frontend) -> list[PackedExample]:
