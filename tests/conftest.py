@@ -41,12 +41,6 @@ from insideout.library import ClipInfo  # noqa: E402
 from insideout.moto_server import AtomicMotoServer  # noqa: E402
 from insideout.services import Services, build_services  # noqa: E402
 from insideout.settings import Settings, setting_changes  # noqa: E402
-from tests import schedule  # noqa: E402
-
-
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    schedule.longest_first(items)  # with --no-loadscope-reorder, xdist hands out files in this order
-
 
 SECRET = "test-secret-key-0123456789abcdefghijklmnop"
 ADMIN_TOKEN = "admin-token-0123456789"
