@@ -14,9 +14,10 @@ from __future__ import annotations
 import io
 import json
 import lzma
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 import torch
@@ -24,6 +25,8 @@ import torch
 from ..emotions import EMOTION_IDS
 from .mel import MEL
 from .text import Frontend
+
+T = TypeVar("T")
 
 FORMAT = "insideout-train-pack"
 VERSION = 1
@@ -103,9 +106,9 @@ def read(path: str | Path, frontend: Frontend) -> list[PackedExample]:
     frames = np.cumsum(arrays["deltas"], axis=0, dtype=np.uint8)
     mels = dequantize(frames)
     frame_at, token_at, tokens = arrays["frame_offsets"], arrays["token_offsets"], arrays["tokens"]
-    voices = header["voices"]
+    names = header["voices"]
     return [PackedExample(audio_id, torch.from_numpy(tokens[token_at[i]:token_at[i + 1]].astype(np.int64)),
-                          int(arrays["emotions"][i]), voices[int(arrays["voices"][i])],
+                          int(arrays["emotions"][i]), names[int(arrays["voices"][i])],
                           torch.from_numpy(np.ascontiguousarray(mels[frame_at[i]:frame_at[i + 1]].T)))
             for i, audio_id in enumerate(header["audio_ids"])]
 
@@ -113,19 +116,23 @@ def read(path: str | Path, frontend: Frontend) -> list[PackedExample]:
 def voices(paths: Sequence[str | Path], frontend: Frontend) -> list[str]:
     """The voice of each example read_all would give, checked as read checks, without decoding a mel: what
     choosing a speaker table needs before training reads the packs."""
-    seen: dict[str, str] = {}
-    for path in paths:
+    def tagged(path: str | Path) -> Iterator[tuple[str, str]]:
         header, arrays = _opened(path, frontend)
         for audio_id, index in zip(header["audio_ids"], arrays["voices"], strict=True):
-            seen.setdefault(audio_id, header["voices"][int(index)])
-    return [seen[key] for key in sorted(seen)]
+            yield audio_id, header["voices"][int(index)]
+
+    return _merged(pair for path in paths for pair in tagged(path))
 
 
 def read_all(paths: Sequence[str | Path], frontend: Frontend) -> list[PackedExample]:
     """Several packs (the parts of one, or packs of several corpora) as one list in the stable order
     training wants (by audio id); an example found twice is kept once."""
-    seen: dict[str, PackedExample] = {}
-    for path in paths:
-        for example in read(path, frontend):
-            seen.setdefault(example.audio_id, example)
+    return _merged((example.audio_id, example) for path in paths for example in read(path, frontend))
+
+
+def _merged(tagged: Iterable[tuple[str, T]]) -> list[T]:
+    """How packs combine, for read_all and voices alike: ordered by audio id, the first of an id kept."""
+    seen: dict[str, T] = {}
+    for audio_id, value in tagged:
+        seen.setdefault(audio_id, value)
     return [seen[key] for key in sorted(seen)]
