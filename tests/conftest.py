@@ -27,6 +27,12 @@ if os.environ.get("PYTEST_XDIST_WORKER"):
     # seventh of the suite's time waiting on each other (measured on four heavy files: 200 s -> 174 s).
     for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ.setdefault(name, "1")
+# numba's cache of a guvectorize function (librosa's peak picking) is two files written without a lock: two
+# workers compiling it at once can leave an index pointing at the other's code, and from then on every process
+# that loads it segfaults (numba/numba#10128; it felled a fresh-clone run here). Each test process keeps its own
+# (set, not defaulted: a worker inherits the controller's environment).
+os.environ["NUMBA_CACHE_DIR"] = (str(Path(__file__).resolve().parent.parent / ".pytest_cache" / "numba"
+                                 / os.environ.get("PYTEST_XDIST_WORKER", "main")))
 
 import boto3  # noqa: E402
 import httpx  # noqa: E402
