@@ -183,6 +183,7 @@ class ModelMetrics:
     teacher_dnsmos: float | None = None  # of the teacher's renderings of the same sentences
     starter_dnsmos: float | None = None  # of the starter library's clips
     examples: tuple[dict, ...] = ()  # per held-out clip: text, emotion, what recognition heard and the classifier named
+    prosody: dict = field(default_factory=dict)  # tts.prosody.compare: generated beside teacher; empty before it
     # the safe-retraining verdict (activation.ActivationVerdict.as_dict, with the parent's numbers): set by
     # Retraining after the evaluation, never by an evaluator; empty for versions before it
     activation: dict = field(default_factory=dict)
@@ -203,6 +204,7 @@ class ModelMetrics:
         data["examples"] = tuple(data.get("examples") or ())
         data["emotion_accuracy_by_emotion"] = dict(data.get("emotion_accuracy_by_emotion") or {})
         data["activation"] = dict(data.get("activation") or {})
+        data["prosody"] = dict(data.get("prosody") or {})
         return cls(**data)
 
     def as_dict(self) -> dict:

@@ -16,7 +16,8 @@ from tests import tts_fixtures
 from tests.conftest import tone
 
 METRICS = {"held_out_clips", "emotion_strength", "mel_l1", "gate_bce", "diagonality", "stopped_share",
-           "median_length_ratio", "wer", "teacher_wer", "examples", "dnsmos", "teacher_dnsmos", "starter_dnsmos"}
+           "median_length_ratio", "wer", "teacher_wer", "examples", "dnsmos", "teacher_dnsmos", "starter_dnsmos",
+           "prosody"}
 EMOTION_METRICS = {"emotion_accuracy", "teacher_emotion_accuracy", "emotion_accuracy_by_emotion",
                    "classifier_cv_accuracy"}
 
@@ -44,6 +45,10 @@ def test_evaluation_reports_every_metric(tmp_path, small_classifier):
     assert metrics["teacher_wer"] < metrics["wer"]
     assert 0.0 <= metrics["emotion_accuracy"] <= 1.0 and metrics["classifier_cv_accuracy"] is None
     assert [e["emotion"] for e in metrics["examples"]] == list(EMOTION_IDS)
+    # prosody per emotion, generated beside teacher, and the share of the teacher's contrast reproduced
+    assert list(metrics["prosody"]["by_emotion"]) == list(EMOTION_IDS)
+    assert set(metrics["prosody"]["by_emotion"]["neutral"]["f0_st"]) == {"generated", "teacher"}
+    assert set(metrics["prosody"]["reproduced"]) == {"f0_st", "f0_range_st", "final_st", "energy_db", "tempo_pct"}
 
 
 def test_evaluation_without_a_classifier_leaves_emotion_out_scores_quality_and_repeats_its_numbers(tmp_path):

@@ -9,7 +9,9 @@ Metrics (insideout/tts/evaluation.py): teacher-forced log-mel L1, stop-gate BCE 
 free-running stop share and length ratio; word error rate of offline recognition (pocketsphinx) on the
 generated clips beside the teacher's clips of the same sentences and emotions; and the share of generated
 clips whose intended emotion the bot lab's acoustic classifier names (chance 12.5 %), beside the teacher's;
-and DNSMOS's overall quality estimate of the generated, teacher and starter clips.
+and DNSMOS's overall quality estimate of the generated, teacher and starter clips; and the clips' prosody per
+emotion (pitch, range, final rise, level, tempo against the voice's neutral) beside the teacher's, with the
+share of the teacher's contrast the model reproduces (a table on stderr, "prosody" in the report).
 
 The classifier is trained on the starter library (the starter plan rendered in memory, about a minute, or
 with --from-library INSIDEOUT_DATA_DIR's starter clips) and on those clips' copies through the vocoder
@@ -92,6 +94,7 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
     from insideout.settings import settings_from_env
     from insideout.tts import tacotron2 as t2
     from insideout.tts.evaluation import evaluate_model
+    from insideout.tts.prosody import format_table as format_prosody
 
     # An explicit path needs no data dir; otherwise the app's own choice, which may be the admin's version.
     checkpoint = args.checkpoint or ctx.services().checkpoint(None)
@@ -128,6 +131,8 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
                            "corpus": None if judge_corpus is None else str(judge_corpus),
                            "per_emotion": args.judge_per_emotion if judge_corpus is not None else None}
     text = json.dumps(report, indent=2)
+    print("prosody, generated / teacher clips (insideout/tts/prosody.py):", file=sys.stderr)
+    print(format_prosody(report["prosody"]), file=sys.stderr)
     print(text)
     if args.out:
         args.out.write_text(text + "\n")

@@ -15,7 +15,10 @@ Metrics (all over the same held-out clips):
 - emotion: the share of generated clips whose intended emotion the acoustic classifier (botlab.classifier,
   trained on the starter library) names, beside the same on the teacher's clips; chance is 12.5 %;
 - quality: DNSMOS's overall MOS estimate (tts.quality) of the generated clips, beside the teacher's clips and,
-  when given, the starter library's clips (up to STARTER_MOS_CLIPS of them, evenly spread).
+  when given, the starter library's clips (up to STARTER_MOS_CLIPS of them, evenly spread);
+- prosody: per emotion, pitch, pitch range, final rise, level and tempo against the same voice's neutral, of
+  the generated clips beside the teacher's, and the share of the teacher's contrast reproduced (tts.prosody):
+  what the emotion judge can hear at all.
 """
 
 from __future__ import annotations
@@ -78,16 +81,18 @@ def _rendered(per_emotion: int, seed: int, voices: tuple[str, ...], render: Call
 
 
 @functools.lru_cache(maxsize=4)
-def _teacher_scores(*key) -> tuple[tuple[str, ...], tuple]:
-    """What the recognizer hears in the teacher's clips and their DNSMOS: the same for every version scored
-    on these clips, so worked out once (about a second a clip on 2 cores)."""
+def _teacher_scores(*key) -> tuple[tuple[str, ...], tuple, tuple]:
+    """What the recognizer hears in the teacher's clips, their DNSMOS and their prosody: the same for every
+    version scored on these clips, so worked out once (about a second a clip on 2 cores)."""
     from ..botlab.asr import shared_recognizer
+    from . import prosody
     from .quality import dnsmos
 
     clips = _rendered(*key)
     recognizer = shared_recognizer()
     return (tuple(recognizer.transcribe(c.wave, MEL.sample_rate) for c in clips),
-            tuple(dnsmos([c.wave for c in clips], MEL.sample_rate)))
+            tuple(dnsmos([c.wave for c in clips], MEL.sample_rate)),
+            tuple((c.emotion, c.voice, prosody.measure(c.wave, MEL.sample_rate)) for c in clips))
 
 
 def starter_mos(starter: Sequence[tuple[np.ndarray, int]], most: int = STARTER_MOS_CLIPS) -> float | None:
@@ -113,6 +118,7 @@ def evaluate_model(checkpoint: str | Path, classifier=None, per_emotion: int = P
     import torch
 
     from ..botlab.asr import shared_recognizer, word_error_rate
+    from . import prosody
     from .hifigan import shared_vocoder
     from .quality import dnsmos
     from .synthesize import Synthesizer
@@ -145,7 +151,7 @@ def evaluate_model(checkpoint: str | Path, classifier=None, per_emotion: int = P
     say("recognizing speech")
     recognizer = shared_recognizer()
     heard = [recognizer.transcribe(g.wave, g.sample_rate) for g in generated]
-    teacher_heard, teacher_mos = _teacher_scores(*key)
+    teacher_heard, teacher_mos, teacher_prosody = _teacher_scores(*key)
     metrics = {
         "held_out_clips": len(data),
         "emotion_strength": strength,
@@ -167,6 +173,10 @@ def evaluate_model(checkpoint: str | Path, classifier=None, per_emotion: int = P
     metrics["starter_dnsmos"] = starter_mos(starter, min(STARTER_MOS_CLIPS, len(data)))
     for example, m, tm in zip(metrics["examples"], mos, teacher_mos, strict=True):
         example.update(dnsmos=round(m.overall, 2), teacher_dnsmos=round(tm.overall, 2))
+    say("measuring prosody")
+    spoken = [(c.emotion, g.speaker or "blend", prosody.measure(g.wave, g.sample_rate))
+              for c, g in zip(data, generated, strict=True)]
+    metrics["prosody"] = prosody.compare(spoken, teacher_prosody)
     if classifier is not None:
         say("judging emotions")
         named = classifier.predict([g.wave for g in generated], MEL.sample_rate)

@@ -204,8 +204,8 @@ def confusion_chart(confusion: Confusion, lang: str, normalized: bool) -> PlotDa
 # -- training ----------------------------------------------------------------------------------------
 
 MODEL_COLUMNS = ("col_model", "col_version", "col_parent", "col_state", "col_clips", "col_steps", "col_loss",
-                 "col_wer", "col_emotion_acc", "col_dnsmos", "col_diagonality", "col_active", "col_finished",
-                 "col_note")
+                 "col_wer", "col_emotion_acc", "col_dnsmos", "col_prosody", "col_diagonality", "col_active",
+                 "col_finished", "col_note")
 
 
 def loss_frame(losses: list | None) -> pd.DataFrame:
@@ -259,14 +259,22 @@ def _when(timestamp: float | None) -> str:
     return datetime.fromtimestamp(timestamp, UTC).strftime("%Y-%m-%d %H:%M")
 
 
+def _prosody_cell(m: ModelMetrics) -> str:
+    """The mean, over the measures of tts.prosody, of the share of the teacher's contrast between emotions the
+    version's clips reproduce; blank for versions measured before it."""
+    shares = [v for v in (m.prosody.get("reproduced") or {}).values() if v is not None]
+    return _share(sum(shares) / len(shares)) if shares else ""
+
+
 def _evaluation_cells(m: ModelMetrics, lang: str) -> list[str]:
-    """WER, emotion accuracy, DNSMOS and attention diagonality, as the table shows them. The emotion names the
-    emotion strength the version spoke at, where it was measured with one (activation.strength_of)."""
+    """WER, emotion accuracy, DNSMOS, prosody carried and attention diagonality, as the table shows them. The
+    emotion names the emotion strength the version spoke at, where it was measured with one
+    (activation.strength_of)."""
     emotion = _beside_teacher(m.emotion_accuracy, m.teacher_emotion_accuracy, lang)
     if emotion and m.emotion_strength is not None:
         emotion = t(lang, "at_strength", cell=emotion, strength=f"{m.emotion_strength:g}")
     return [_beside_teacher(m.wer, m.teacher_wer, lang), emotion,
-            _mos_beside_teacher(m.dnsmos, m.teacher_dnsmos, lang), _decimal(m.diagonality)]
+            _mos_beside_teacher(m.dnsmos, m.teacher_dnsmos, lang), _prosody_cell(m), _decimal(m.diagonality)]
 
 
 def _default_row(default: DefaultModel, lang: str) -> list:

@@ -358,6 +358,8 @@ TEXTS: dict[str, dict[str, str]] = {
     "col_wer": {"en": "WER", "ko": "WER"},
     "col_emotion_acc": {"en": "emotion accuracy", "ko": "감정 정확도"},
     "col_dnsmos": {"en": "quality (DNSMOS, 1-5)", "ko": "음질 (DNSMOS, 1-5)"},
+    "col_prosody": {"en": "emotion prosody carried (share of the teacher's)",
+                    "ko": "감정 운율 재현 (교사 대비 비율)"},
     "model_auto_activated": {"en": "activated automatically: no worse than its parent",
                              "ko": "자동으로 사용: 부모 버전보다 나쁘지 않음"},
     "model_held_back": {"en": "held back for the admin: {reasons}",
