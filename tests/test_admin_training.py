@@ -161,7 +161,7 @@ def test_the_admin_trains_a_version_and_sees_it_evaluated(ui, trainable, admin):
         "clips learned": 3, "steps": "6", "final loss": f"{model['metrics']['final_loss']:.3f}",
         "WER": "25.0% (teacher 10.0%)", "emotion accuracy": "50.0% (teacher 75.0%)",
         "quality (DNSMOS, 1-5)": "3.10 (teacher 3.45)", "attention diagonality": "0.812", "active": "",
-        "emotion prosody carried (share of the teacher's)": "",  # this evaluator measures no prosody
+        "emotion prosody carried (share of the teacher's contrast)": "",  # this evaluator measures no prosody
         "finished (UTC)": row["finished (UTC)"],
         # a version trained from scratch has no parent to be compared with: the guard leaves it to the admin
         "note": "held back for the admin: it was trained from scratch: there is no parent version to compare with",
@@ -343,12 +343,14 @@ def test_the_models_table_names_the_emotion_strength_a_version_was_measured_at_i
     assert _evaluation_cells(before, "en")[1] == "50.0% (teacher 75.0%)"
 
 
-def test_the_models_table_shows_the_mean_share_of_the_teachers_prosody_a_version_carries():
+def test_the_models_table_shows_the_share_of_the_teachers_prosody_a_version_carries_per_measure():
     from insideout.retraining import ModelMetrics
     from insideout.web.ui.plots import MODEL_COLUMNS, _evaluation_cells
 
-    shares = {"f0_st": 0.5, "f0_range_st": 0.2, "final_st": None, "energy_db": 0.9, "tempo_pct": -0.2}
+    shares = {"f0_st": -0.86, "f0_range_st": 0.2, "final_st": None, "energy_db": 1.23, "tempo_pct": 0.35}
     measured = ModelMetrics(prosody={"by_emotion": {}, "reproduced": shares})
     column = MODEL_COLUMNS.index("col_prosody") - MODEL_COLUMNS.index("col_wer")
-    assert _evaluation_cells(measured, "en")[column] == "35.0%"  # (0.5 + 0.2 + 0.9 - 0.2) / 4, unmeasured left out
+    # not averaged (loudness carried and pitch the wrong way would cancel out); unmeasured ones left out
+    assert _evaluation_cells(measured, "en")[column] == "F0 -0.86, range +0.20, level +1.23, tempo +0.35"
+    assert _evaluation_cells(measured, "ko")[column] == "음높이 -0.86, 음역 +0.20, 세기 +1.23, 빠르기 +0.35"
     assert _evaluation_cells(ModelMetrics(), "en")[column] == ""  # a version measured before prosody was

@@ -49,6 +49,7 @@ def test_evaluation_reports_every_metric(tmp_path, small_classifier):
     assert list(metrics["prosody"]["by_emotion"]) == list(EMOTION_IDS)
     assert set(metrics["prosody"]["by_emotion"]["neutral"]["f0_st"]) == {"generated", "teacher"}
     assert set(metrics["prosody"]["reproduced"]) == {"f0_st", "f0_range_st", "final_st", "energy_db", "tempo_pct"}
+    assert all(e["teacher_f0_hz"] > 50 for e in metrics["examples"])  # each clip's median F0, to read registers
 
 
 def test_evaluation_without_a_classifier_leaves_emotion_out_scores_quality_and_repeats_its_numbers(tmp_path):

@@ -220,6 +220,8 @@ def test_the_models_table_has_the_shipped_defaults_row_with_its_version_and_its_
     assert row["active"] == "✓ active"
     assert row["WER"] == f"{report['wer']:.1%} (teacher {report['teacher_wer']:.1%})"
     assert row["emotion accuracy"].startswith(f"{report['emotion_accuracy']:.1%}")
+    level = report["prosody"]["reproduced"]["energy_db"]
+    assert f"level {level:+.2f}" in row["emotion prosody carried (share of the teacher's contrast)"]
     assert "tacotron2-emotion.pt" in row["note"] and "as `insideout eval` measured them" in row["note"]
 
     # The activation guard measures it as a parent once: its numbers then show in its row.

@@ -95,6 +95,10 @@ def _teacher_scores(*key) -> tuple[tuple[str, ...], tuple, tuple]:
             tuple((c.emotion, c.voice, prosody.measure(c.wave, MEL.sample_rate)) for c in clips))
 
 
+def _rounded(x: float) -> float | None:
+    return round(float(x), 1) if np.isfinite(x) else None  # JSON has no nan
+
+
 def starter_mos(starter: Sequence[tuple[np.ndarray, int]], most: int = STARTER_MOS_CLIPS) -> float | None:
     """The mean DNSMOS of up to `most` starter clips (wave, sample rate), evenly spread."""
     from .quality import dnsmos
@@ -177,6 +181,8 @@ def evaluate_model(checkpoint: str | Path, classifier=None, per_emotion: int = P
     spoken = [(c.emotion, g.speaker or "blend", prosody.measure(g.wave, g.sample_rate))
               for c, g in zip(data, generated, strict=True)]
     metrics["prosody"] = prosody.compare(spoken, teacher_prosody)
+    for example, (_, _, mine), (_, _, theirs) in zip(metrics["examples"], spoken, teacher_prosody, strict=True):
+        example.update(f0_hz=_rounded(mine.f0_hz), teacher_f0_hz=_rounded(theirs.f0_hz))  # to read registers
     if classifier is not None:
         say("judging emotions")
         named = classifier.predict([g.wave for g in generated], MEL.sample_rate)

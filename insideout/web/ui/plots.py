@@ -259,11 +259,13 @@ def _when(timestamp: float | None) -> str:
     return datetime.fromtimestamp(timestamp, UTC).strftime("%Y-%m-%d %H:%M")
 
 
-def _prosody_cell(m: ModelMetrics) -> str:
-    """The mean, over the measures of tts.prosody, of the share of the teacher's contrast between emotions the
-    version's clips reproduce; blank for versions measured before it."""
-    shares = [v for v in (m.prosody.get("reproduced") or {}).values() if v is not None]
-    return _share(sum(shares) / len(shares)) if shares else ""
+def _prosody_cell(m: ModelMetrics, lang: str) -> str:
+    """Per measure of tts.prosody, the share of the teacher's contrast between emotions the version's clips
+    reproduce (1: as far as the teacher, 0: every emotion alike, below 0: the wrong way); blank for versions
+    measured before it. Not averaged: a model can carry loudness and move pitch the wrong way."""
+    shares = m.prosody.get("reproduced") or {}
+    return ", ".join(f"{t(lang, 'prosody_' + name)} {share:+.2f}" for name, share in shares.items()
+                     if share is not None)
 
 
 def _evaluation_cells(m: ModelMetrics, lang: str) -> list[str]:
@@ -274,7 +276,7 @@ def _evaluation_cells(m: ModelMetrics, lang: str) -> list[str]:
     if emotion and m.emotion_strength is not None:
         emotion = t(lang, "at_strength", cell=emotion, strength=f"{m.emotion_strength:g}")
     return [_beside_teacher(m.wer, m.teacher_wer, lang), emotion,
-            _mos_beside_teacher(m.dnsmos, m.teacher_dnsmos, lang), _prosody_cell(m), _decimal(m.diagonality)]
+            _mos_beside_teacher(m.dnsmos, m.teacher_dnsmos, lang), _prosody_cell(m, lang), _decimal(m.diagonality)]
 
 
 def _default_row(default: DefaultModel, lang: str) -> list:
