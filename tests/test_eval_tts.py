@@ -104,13 +104,16 @@ def test_the_eval_command_judges_with_a_teacher_corpus_prints_the_report_and_wri
     write_corpus(tmp_path / "corpus", per_emotion=2)
     assert main(["eval", "--checkpoint", str(checkpoint), "--per-emotion", "1", "--judge-corpus",
                  str(tmp_path / "corpus"), "--judge-per-emotion", "2", "--classifier-cache",
-                 str(tmp_path / "judge.pkl"), "--out", str(tmp_path / "r.json")]) == 0
+                 str(tmp_path / "judge.pkl"), "--out", str(tmp_path / "r.json"),
+                 "--plot", str(tmp_path / "p.png")]) == 0
     out, err = capsys.readouterr()
     report = json.loads(out)
     assert report == json.loads((tmp_path / "r.json").read_text())
     assert set(report) >= METRICS | EMOTION_METRICS and report["held_out_clips"] == 8
     assert report["emotion_strength"] == 1.25  # the setting's, as generation speaks
     assert "16 clips of the teacher corpus" in err
+    assert "syllable rate vs neutral" in err and "\nreproduced" in err  # the prosody table
+    assert (tmp_path / "p.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"  # and its plot
     # trained on the 16 corpus clips and their 16 vocoded copies
     assert emotion_classifier.load(tmp_path / "judge.pkl").trained_on == 32
 

@@ -70,7 +70,7 @@ def test_the_share_reproduced_is_one_for_the_teachers_own_contrast_half_for_half
     assert prosody.reproduced_share(teacher, teacher)["energy_db"] is None
 
 
-def test_the_comparison_pairs_generated_and_teacher_values_and_prints_as_a_table():
+def test_the_comparison_pairs_generated_and_teacher_values_prints_as_a_table_and_plots(tmp_path):
     neutral, sad = prosody.measure(voiced(120.0), RATE), prosody.measure(voiced(120.0 * 2 ** (-2 / 12), 0.05), RATE)
     teacher = [("neutral", "v", neutral), ("sad", "v", sad)]
     generated = [("neutral", "blend", neutral), ("sad", "blend", neutral)]  # speaks sad as neutral
@@ -80,3 +80,5 @@ def test_the_comparison_pairs_generated_and_teacher_values_and_prints_as_a_table
     assert report["reproduced"]["f0_st"] == 0.0 and report["reproduced"]["energy_db"] == 0.0
     text = prosody.format_table(report)
     assert text.splitlines()[-1].startswith("reproduced") and "sad" in text and "+0.0 / -2.0" in text
+    prosody.plot(report, tmp_path / "p.png", "a title")
+    assert (tmp_path / "p.png").stat().st_size > 10_000

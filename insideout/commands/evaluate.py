@@ -1,6 +1,6 @@
 """Evaluate an acoustic model on held-out sentences: what the model card reports.
 
-    insideout eval [--checkpoint models/tacotron2-emotion.pt] [--per-emotion 6] [--out report.json]
+    insideout eval [--checkpoint models/tacotron2-emotion.pt] [--per-emotion 6] [--out report.json] [--plot PNG]
 
 Without --checkpoint it evaluates the model the app generates with: the version the admin made active, else
 INSIDEOUT_TTS_CHECKPOINT, else the shipped default. The report (JSON) goes to stdout, progress to stderr.
@@ -62,6 +62,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--judge-features", metavar="SET",
                         help="the classifier's features: librosa (the default), egemaps or egemaps+librosa")
     parser.add_argument("--out", type=Path, help="also write the report here")
+    parser.add_argument("--plot", type=Path, metavar="PNG",
+                        help="also plot the prosody per emotion, generated beside teacher, to this PNG")
     parser.add_argument("--threads", type=int, default=2)
 
 
@@ -95,6 +97,7 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
     from insideout.tts import tacotron2 as t2
     from insideout.tts.evaluation import evaluate_model
     from insideout.tts.prosody import format_table as format_prosody
+    from insideout.tts.prosody import plot as plot_prosody
 
     # An explicit path needs no data dir; otherwise the app's own choice, which may be the admin's version.
     checkpoint = args.checkpoint or ctx.services().checkpoint(None)
@@ -136,4 +139,8 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
     print(text)
     if args.out:
         args.out.write_text(text + "\n")
+    if args.plot:
+        plot_prosody(report["prosody"], args.plot,
+                     f"prosody of {report['version']} at strength {strength:g} beside the teacher's (seed {args.seed})")
+        print(f"prosody plot: {args.plot}", file=sys.stderr)
     return 0

@@ -152,3 +152,33 @@ def format_table(report: dict) -> str:
                      for m in MEASURES)
     lines.append(f"{'reproduced':<10}{shares}")
     return "\n".join(lines)
+
+
+def plot(report: dict, path, title: str = "") -> None:
+    """One panel per measure: each emotion's median, generated beside teacher, with the share reproduced in
+    the panel's title. report: compare()'s result (an eval report's "prosody")."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    emotions = list(report["by_emotion"])
+    x = np.arange(len(emotions))
+    fig, grid = plt.subplots(2, 3, figsize=(13, 7), constrained_layout=True)
+    axes = list(grid.flat)
+    for ax, m in zip(axes, MEASURES, strict=False):
+        for offset, side, colour in ((-0.2, "teacher", "#999999"), (0.2, "generated", "#1f77b4")):
+            values = [report["by_emotion"][e][m][side] for e in emotions]
+            ax.bar(x + offset, [np.nan if v is None else v for v in values], width=0.4, color=colour, label=side)
+        share = report["reproduced"].get(m)
+        ax.set_title(f"{LABELS[m]}\nreproduced {'-' if share is None else format(share, '+.2f')}", fontsize=9)
+        ax.axhline(0, color="black", linewidth=0.6)
+        ax.set_xticks(x, emotions, rotation=45, fontsize=8)
+        ax.grid(axis="y", alpha=0.3)
+    handles, labels = axes[0].get_legend_handles_labels()
+    axes[-1].axis("off")  # the sixth panel holds the legend
+    axes[-1].legend(handles, labels, loc="center", fontsize=11)
+    if title:
+        fig.suptitle(title)
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
