@@ -168,6 +168,8 @@ class ModelMetrics:
     error: str | None = None  # a failed run's
     held_out_clips: int | None = None
     emotion_strength: float | None = None  # what the version spoke the held-out set at (None: before it, 1)
+    takes: int | None = None  # takes per sentence (evaluate_model's experiment; 1 as generation speaks)
+    register_hz: float | None = None  # the register the takes were chosen by (None with one take)
     mel_l1: float | None = None
     gate_bce: float | None = None
     diagonality: float | None = None

@@ -227,3 +227,27 @@ def test_the_recognizer_hears_a_clear_voice():
 
 def test_the_recognizer_hears_nothing_in_silence():
     assert asr.shared_recognizer().transcribe(np.zeros(22050, np.float32), SAMPLE_RATE) == ""
+
+
+def test_a_process_waits_for_another_compiling_librosas_functions_before_its_first_extraction(tmp_path):
+    # numba's gufunc cache is not safe for two processes compiling at once (numba/numba#10128): the first
+    # extraction runs under a lock file in the temp folder, here the test's own (TMPDIR), held by the test.
+    import fcntl
+    import os
+    import subprocess
+    import sys
+    import time
+
+    from insideout.botlab.features import COMPILE_LOCK
+
+    with open(tmp_path / COMPILE_LOCK, "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        proc = subprocess.Popen([sys.executable, "-c", "import insideout.botlab.features; print('extracted')"],
+                                env={**os.environ, "TMPDIR": str(tmp_path)}, stdout=subprocess.PIPE, text=True)
+        try:
+            time.sleep(6)  # twice what importing and a first extraction take here, were the lock not honoured
+            assert proc.poll() is None
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+    out, _ = proc.communicate(timeout=120)
+    assert proc.returncode == 0 and out.strip() == "extracted"

@@ -17,7 +17,7 @@ from tests.conftest import tone
 
 METRICS = {"held_out_clips", "emotion_strength", "mel_l1", "gate_bce", "diagonality", "stopped_share",
            "median_length_ratio", "wer", "teacher_wer", "examples", "dnsmos", "teacher_dnsmos", "starter_dnsmos",
-           "prosody"}
+           "prosody", "takes", "register_hz"}
 EMOTION_METRICS = {"emotion_accuracy", "teacher_emotion_accuracy", "emotion_accuracy_by_emotion",
                    "classifier_cv_accuracy"}
 
@@ -105,12 +105,13 @@ def test_the_eval_command_judges_with_a_teacher_corpus_prints_the_report_and_wri
     assert main(["eval", "--checkpoint", str(checkpoint), "--per-emotion", "1", "--judge-corpus",
                  str(tmp_path / "corpus"), "--judge-per-emotion", "2", "--classifier-cache",
                  str(tmp_path / "judge.pkl"), "--out", str(tmp_path / "r.json"),
-                 "--plot", str(tmp_path / "p.png")]) == 0
+                 "--plot", str(tmp_path / "p.png"), "--takes", "2"]) == 0
     out, err = capsys.readouterr()
     report = json.loads(out)
     assert report == json.loads((tmp_path / "r.json").read_text())
     assert set(report) >= METRICS | EMOTION_METRICS and report["held_out_clips"] == 8
     assert report["emotion_strength"] == 1.25  # the setting's, as generation speaks
+    assert report["takes"] == 2 and (report["register_hz"] is None or report["register_hz"] > 0)
     assert "16 clips of the teacher corpus" in err
     assert "syllable rate vs neutral" in err and "\nreproduced" in err  # the prosody table
     assert (tmp_path / "p.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"  # and its plot
@@ -140,6 +141,8 @@ def test_the_eval_command_refuses_a_strength_out_of_range(tmp_path, capsys):
     checkpoint = tts_fixtures.write_insideout(tmp_path / "m.pt")
     assert main(["eval", "--checkpoint", str(checkpoint), "--strength", "4", "--no-emotion"]) == 2
     assert "--strength must be from 0 to 3" in capsys.readouterr().err
+    assert main(["eval", "--checkpoint", str(checkpoint), "--takes", "0", "--no-emotion"]) == 2
+    assert "--takes must be from 1 to 8" in capsys.readouterr().err
 
 
 def test_the_retraining_classifier_learns_from_the_starter_clips(services, tmp_path):

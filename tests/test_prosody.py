@@ -82,3 +82,14 @@ def test_the_comparison_pairs_generated_and_teacher_values_prints_as_a_table_and
     assert text.splitlines()[-1].startswith("reproduced") and "sad" in text and "+0.0 / -2.0" in text
     prosody.plot(report, tmp_path / "p.png", "a title")
     assert (tmp_path / "p.png").stat().st_size > 10_000
+
+
+def test_the_take_nearest_its_emotions_register_is_kept():
+    # neutral takes set the reference (their median, 100 Hz); happy's preset raises F0 by 3 semitones (119 Hz),
+    # sad's lowers it by 2 (89 Hz); a take with no F0 is never chosen while another has one
+    takes = [[100.0, 200.0], [95.0, 105.0], [200.0, 121.0], [float("nan"), 90.0], [float("nan"), float("nan")]]
+    chosen, reference = prosody.choose_takes(takes, ["neutral", "neutral", "happy", "sad", "sad"])
+    assert reference == pytest.approx(102.5)  # median of 100, 200, 95, 105
+    assert chosen == [0, 1, 1, 1, 0]
+    with pytest.raises(ValueError):
+        prosody.choose_takes(takes, ["neutral"])

@@ -139,7 +139,31 @@ def feature_names(feature_set: str = DEFAULT_FEATURE_SET) -> tuple[str, ...]:
     return tuple(named_features(np.sin(np.arange(8000) / 10.0) * 0.3, FEATURE_RATE, feature_set))
 
 
-FEATURE_NAMES: tuple[str, ...] = feature_names("librosa")  # the judge's (and librosa's share of the pair)
+COMPILE_LOCK = "insideout-numba-compile.lock"  # in the temp folder: one per machine, for every InsideOut process
+
+
+def _first_extraction_under_lock() -> tuple[str, ...]:
+    """The librosa names, found by a first extraction that compiles librosa's numba functions (and writes numba's
+    cache beside them) while holding a lock file. numba writes a gufunc's cache as two files without a lock, so two
+    processes compiling one at once (the app and `insideout eval` started together on a fresh install) can leave
+    an index that points at the other's code, and from then on every process that loads it segfaults
+    (numba/numba#10128). Under the lock the second process waits, then loads the first one's cache."""
+    import tempfile
+    from pathlib import Path
+
+    try:
+        import fcntl
+    except ImportError:  # Windows has no flock; the race is numba's there too
+        return feature_names("librosa")
+    with open(Path(tempfile.gettempdir()) / COMPILE_LOCK, "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            return feature_names("librosa")
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+FEATURE_NAMES: tuple[str, ...] = _first_extraction_under_lock()  # the judge's (and librosa's share of the pair)
 
 
 def features(wave: np.ndarray, sample_rate: int, feature_set: str = DEFAULT_FEATURE_SET) -> np.ndarray:

@@ -51,6 +51,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--vocoder", default="universal")
     parser.add_argument("--strength", type=float, metavar="X",
                         help="the emotion strength the model speaks at (default: INSIDEOUT_EMOTION_STRENGTH's)")
+    parser.add_argument("--takes", type=int, default=1, metavar="K",
+                        help="an experiment: speak each sentence K times and score the take whose F0 is nearest its "
+                             "emotion's register (the model card's Prosody section); 1, as generation speaks")
     parser.add_argument("--no-emotion", action="store_true", help="skip the classifier (and its training)")
     parser.add_argument("--from-library", action="store_true",
                         help="train the classifier on INSIDEOUT_DATA_DIR's starter clips instead of the rendered plan")
@@ -104,6 +107,8 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
     strength = settings_from_env().emotion_strength if args.strength is None else args.strength
     if not 0.0 <= strength <= 3.0:
         raise CommandError(f"--strength must be from 0 to 3, got {strength}")
+    if not 1 <= args.takes <= 8:
+        raise CommandError(f"--takes must be from 1 to 8, got {args.takes}")
     features = args.judge_features or DEFAULT_FEATURE_SET
     if features not in FEATURE_SETS:
         raise CommandError(f"--judge-features {features}: expected one of {', '.join(FEATURE_SETS)}")
@@ -126,7 +131,8 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
     with contextlib.redirect_stdout(sys.stderr):
         metrics = evaluate_model(checkpoint, classifier, args.per_emotion, args.seed, args.vocoder,
                                  progress=lambda message: print(message, file=sys.stderr, flush=True),
-                                 starter=[(e.wave, e.sample_rate) for e in examples], strength=strength)
+                                 starter=[(e.wave, e.sample_rate) for e in examples], strength=strength,
+                                 takes=args.takes)
     report = {"checkpoint": checkpoint, "version": t2.load(checkpoint).version,
               "seconds": round(time.monotonic() - started, 1), **metrics}
     if classifier is not None:

@@ -114,11 +114,14 @@ def starter_mos(starter: Sequence[tuple[np.ndarray, int]], most: int = STARTER_M
 def evaluate_model(checkpoint: str | Path, classifier=None, per_emotion: int = PER_EMOTION, seed: int = 1,
                    vocoder: str | Path = "universal", cache_dir: str | Path | None = None,
                    progress: Callable[[str], None] | None = None,
-                   starter: Sequence[tuple[np.ndarray, int]] = (), strength: float = 1.0) -> dict:
+                   starter: Sequence[tuple[np.ndarray, int]] = (), strength: float = 1.0, takes: int = 1) -> dict:
     """Every metric of the module's docstring, as one flat dict (fractions, not percents). Without a
     classifier (botlab.classifier.EmotionClassifier), the emotion metrics are left out; without starter
     clips (wave, sample rate), the starter library's DNSMOS. strength: the emotion strength the model speaks at
-    (EmotionTacotron2.emotion_offset), reported as emotion_strength."""
+    (EmotionTacotron2.emotion_offset), reported as emotion_strength. takes > 1 is an experiment, not how
+    generation speaks: each sentence is spoken that many times (the prenet's dropout differs) and the take
+    whose F0 is nearest its emotion's register is scored (prosody.choose_takes; reported as takes and
+    register_hz)."""
     import torch
 
     from ..botlab.asr import shared_recognizer, word_error_rate
@@ -143,13 +146,25 @@ def evaluate_model(checkpoint: str | Path, classifier=None, per_emotion: int = P
         forced = evaluate(checkpoint, items, cache_dir or tmp)
     synthesizer = Synthesizer(load(checkpoint), shared_vocoder(vocoder), strength)
     speakers = [c.voice if c.voice in synthesizer.voices else "" for c in data]
-    generated = []
+    if takes < 1:
+        raise ValueError("takes must be at least 1")
+    spoken_takes = []
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        for start in range(0, len(data), EVAL_BATCH):
-            say(f"speaking held-out sentences {start + 1}-{min(start + EVAL_BATCH, len(data))} of {len(data)}")
-            generated += synthesizer.synthesize(texts[start:start + EVAL_BATCH],
-                                                emotions[start:start + EVAL_BATCH], speakers[start:start + EVAL_BATCH])
+        for take in range(takes):
+            generated = []
+            for start in range(0, len(data), EVAL_BATCH):
+                say(f"speaking held-out sentences {start + 1}-{min(start + EVAL_BATCH, len(data))} of {len(data)}"
+                    + (f", take {take + 1} of {takes}" if takes > 1 else ""))
+                generated += synthesizer.synthesize(texts[start:start + EVAL_BATCH], emotions[start:start + EVAL_BATCH],
+                                                    speakers[start:start + EVAL_BATCH])
+            spoken_takes.append(generated)
+    register_hz = None
+    if takes > 1:
+        say("measuring each take's register")
+        f0 = [[prosody.measure(t[i].wave, t[i].sample_rate).f0_hz for t in spoken_takes] for i in range(len(data))]
+        chosen, register_hz = prosody.choose_takes(f0, emotions)
+        generated = [spoken_takes[k][i] for i, k in enumerate(chosen)]
     ratios = [g.frames / (len(c.wave) / MEL.hop_length) for g, c in zip(generated, data, strict=True)]
 
     say("recognizing speech")
@@ -159,6 +174,8 @@ def evaluate_model(checkpoint: str | Path, classifier=None, per_emotion: int = P
     metrics = {
         "held_out_clips": len(data),
         "emotion_strength": strength,
+        "takes": takes,
+        "register_hz": _rounded(register_hz) if register_hz is not None else None,
         "mel_l1": forced.get("mel_l1"),
         "gate_bce": forced.get("gate_bce"),
         "diagonality": forced.get("attention_diagonality"),

@@ -136,6 +136,28 @@ def compare(generated: Sequence[tuple[str, str, Prosody]], teacher: Sequence[tup
     }
 
 
+def choose_takes(takes_f0: Sequence[Sequence[float]], emotions: Sequence[str]) -> tuple[list[int], float]:
+    """An experiment in anchoring the register (`insideout eval --takes K`): takes_f0[i][k] is the median F0 of
+    take k of clip i (nan when unvoiced). The reference register is the median F0 of every take of the neutral
+    clips (of every clip, without neutral ones); each clip keeps the take nearest, in semitones, to the
+    reference raised by its emotion preset's F0 level (presets.py: pitch_st). Returns the take chosen per clip
+    and the reference in Hz. A clip whose takes are all unvoiced keeps its first."""
+    from ..corpus.presets import preset_for
+
+    if len(takes_f0) != len(emotions):
+        raise ValueError("give the takes of every clip, and one emotion per clip")
+    neutral = [f for takes, e in zip(takes_f0, emotions, strict=True) if e == "neutral" for f in takes]
+    pool = [f for f in (neutral or [f for takes in takes_f0 for f in takes]) if np.isfinite(f) and f > 0]
+    reference = float(np.median(pool)) if pool else float("nan")
+    chosen = []
+    for takes, emotion_id in zip(takes_f0, emotions, strict=True):
+        target = reference * 2 ** (preset_for(emotion_id).pitch_st / 12)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            distance = [abs(12 * np.log2(f / target)) if np.isfinite(f) and f > 0 else np.inf for f in takes]
+        chosen.append(int(np.argmin(distance)) if np.isfinite(min(distance, default=np.inf)) else 0)
+    return chosen, reference
+
+
 def format_table(report: dict) -> str:
     """The prosody entry as a text table: generated / teacher per emotion and measure, then the shares."""
     width = 30
