@@ -159,12 +159,13 @@ def evaluate_model(checkpoint: str | Path, classifier=None, per_emotion: int = P
                 generated += synthesizer.synthesize(texts[start:start + EVAL_BATCH], emotions[start:start + EVAL_BATCH],
                                                     speakers[start:start + EVAL_BATCH])
             spoken_takes.append(generated)
-    register_hz = None
+    register_hz, measured = None, None
     if takes > 1:
         say("measuring each take's register")
-        f0 = [[prosody.measure(t[i].wave, t[i].sample_rate).f0_hz for t in spoken_takes] for i in range(len(data))]
-        chosen, register_hz = prosody.choose_takes(f0, emotions)
+        every = [[prosody.measure(t[i].wave, t[i].sample_rate) for t in spoken_takes] for i in range(len(data))]
+        chosen, register_hz = prosody.choose_takes([[p.f0_hz for p in row] for row in every], emotions)
         generated = [spoken_takes[k][i] for i, k in enumerate(chosen)]
+        measured = [every[i][k] for i, k in enumerate(chosen)]  # the prosody step below reuses them
     ratios = [g.frames / (len(c.wave) / MEL.hop_length) for g, c in zip(generated, data, strict=True)]
 
     say("recognizing speech")
@@ -195,8 +196,8 @@ def evaluate_model(checkpoint: str | Path, classifier=None, per_emotion: int = P
     for example, m, tm in zip(metrics["examples"], mos, teacher_mos, strict=True):
         example.update(dnsmos=round(m.overall, 2), teacher_dnsmos=round(tm.overall, 2))
     say("measuring prosody")
-    spoken = [(c.emotion, g.speaker or "blend", prosody.measure(g.wave, g.sample_rate))
-              for c, g in zip(data, generated, strict=True)]
+    measured = measured or [prosody.measure(g.wave, g.sample_rate) for g in generated]
+    spoken = [(c.emotion, g.speaker or "blend", m) for c, g, m in zip(data, generated, measured, strict=True)]
     metrics["prosody"] = prosody.compare(spoken, teacher_prosody)
     for example, (_, _, mine), (_, _, theirs) in zip(metrics["examples"], spoken, teacher_prosody, strict=True):
         example.update(f0_hz=_rounded(mine.f0_hz), teacher_f0_hz=_rounded(theirs.f0_hz))  # to read registers
