@@ -177,6 +177,10 @@ class ModelMetrics:
     median_length_ratio: float | None = None
     wer: float | None = None
     teacher_wer: float | None = None
+    wer_by_voice: dict[str, float] = field(default_factory=dict)  # per teacher voice of the held-out clips
+    teacher_wer_by_voice: dict[str, float] = field(default_factory=dict)
+    mel_ripple_db: float | None = None  # harmonic detail below 1 kHz of its mels (tts.prosody.mel_ripple_db)
+    teacher_mel_ripple_db: float | None = None  # of the teacher clips' mels
     emotion_accuracy: float | None = None
     teacher_emotion_accuracy: float | None = None
     emotion_accuracy_by_emotion: dict[str, float] = field(default_factory=dict)
@@ -207,6 +211,8 @@ class ModelMetrics:
         data["emotion_accuracy_by_emotion"] = dict(data.get("emotion_accuracy_by_emotion") or {})
         data["activation"] = dict(data.get("activation") or {})
         data["prosody"] = dict(data.get("prosody") or {})
+        data["wer_by_voice"] = dict(data.get("wer_by_voice") or {})
+        data["teacher_wer_by_voice"] = dict(data.get("teacher_wer_by_voice") or {})
         return cls(**data)
 
     def as_dict(self) -> dict:

@@ -354,3 +354,16 @@ def test_the_models_table_shows_the_share_of_the_teachers_prosody_a_version_carr
     assert _evaluation_cells(measured, "en")[column] == "F0 -0.86, range +0.20, level +1.23, tempo +0.35"
     assert _evaluation_cells(measured, "ko")[column] == "음높이 -0.86, 음역 +0.20, 세기 +1.23, 빠르기 +0.35"
     assert _evaluation_cells(ModelMetrics(), "en")[column] == ""  # a version measured before prosody was
+
+
+def test_the_models_table_shows_how_much_pitch_detail_a_versions_mels_carry_beside_the_teachers():
+    from insideout.retraining import ModelMetrics
+    from insideout.web.ui.plots import MODEL_COLUMNS, _evaluation_cells
+
+    measured = ModelMetrics.from_dict({"mel_ripple_db": 0.68, "teacher_mel_ripple_db": 3.43,
+                                       "wer_by_voice": {"piper-joe": 0.6}}, strict=True)
+    column = MODEL_COLUMNS.index("col_ripple") - MODEL_COLUMNS.index("col_wer")
+    assert _evaluation_cells(measured, "en")[column] == "0.7 dB (teacher 3.4 dB)"
+    assert _evaluation_cells(measured, "ko")[column] == "0.7 dB (교사 3.4 dB)"
+    assert _evaluation_cells(ModelMetrics(), "en")[column] == ""  # a version measured before it was
+    assert ModelMetrics.from_dict(measured.as_dict()) == measured  # stored and read back whole

@@ -17,7 +17,8 @@ from tests.conftest import tone
 
 METRICS = {"held_out_clips", "emotion_strength", "mel_l1", "gate_bce", "diagonality", "stopped_share",
            "median_length_ratio", "wer", "teacher_wer", "examples", "dnsmos", "teacher_dnsmos", "starter_dnsmos",
-           "prosody", "takes", "register_hz"}
+           "prosody", "takes", "register_hz", "wer_by_voice", "teacher_wer_by_voice", "mel_ripple_db",
+           "teacher_mel_ripple_db"}
 EMOTION_METRICS = {"emotion_accuracy", "teacher_emotion_accuracy", "emotion_accuracy_by_emotion",
                    "classifier_cv_accuracy"}
 
@@ -50,6 +51,12 @@ def test_evaluation_reports_every_metric(tmp_path, small_classifier):
     assert set(metrics["prosody"]["by_emotion"]["neutral"]["f0_st"]) == {"generated", "teacher"}
     assert set(metrics["prosody"]["reproduced"]) == {"f0_st", "f0_range_st", "final_st", "energy_db", "tempo_pct"}
     assert all(e["teacher_f0_hz"] > 50 for e in metrics["examples"])  # each clip's median F0, to read registers
+    # per voice: the held-out set takes the voices in turn, so each of its voices has a WER of its own
+    assert list(metrics["wer_by_voice"]) == list(dict.fromkeys(e["voice"] for e in metrics["examples"]))
+    assert all(v >= 0.9 for v in metrics["wer_by_voice"].values())
+    assert set(metrics["teacher_wer_by_voice"]) == set(metrics["wer_by_voice"])
+    # the teacher's mels carry their voices' harmonics; an untrained model's mels carry none
+    assert metrics["teacher_mel_ripple_db"] > 2.0 > metrics["mel_ripple_db"]
 
 
 def test_evaluation_without_a_classifier_leaves_emotion_out_scores_quality_and_repeats_its_numbers(tmp_path):
@@ -114,6 +121,7 @@ def test_the_eval_command_judges_with_a_teacher_corpus_prints_the_report_and_wri
     assert report["takes"] == 2 and (report["register_hz"] is None or report["register_hz"] > 0)
     assert "16 clips of the teacher corpus" in err
     assert "syllable rate vs neutral" in err and "\nreproduced" in err  # the prosody table
+    assert "WER per voice, generated / teacher: " in err and "pitch detail in the mels" in err
     assert (tmp_path / "p.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"  # and its plot
     # trained on the 16 corpus clips and their 16 vocoded copies
     assert emotion_classifier.load(tmp_path / "judge.pkl").trained_on == 32

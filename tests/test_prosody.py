@@ -93,3 +93,17 @@ def test_the_take_nearest_its_emotions_register_is_kept():
     assert chosen == [0, 1, 1, 1, 0]
     with pytest.raises(ValueError):
         prosody.choose_takes(takes, ["neutral"])
+
+
+def test_a_voices_harmonics_show_as_ripple_in_the_low_mel_bins_and_a_blur_of_registers_does_not():
+    from insideout.tts.mel import mel_spectrogram
+
+    one_voice = mel_spectrogram(voiced(150.0))[0].numpy()
+    # five registers at once, as a decoder that averages its voices would speak: the harmonics fill the gaps
+    blend = mel_spectrogram(sum(voiced(f) for f in (100.0, 123.0, 150.0, 181.0, 220.0)) / 5)[0].numpy()
+    noise = mel_spectrogram(np.random.default_rng(0).normal(0, 0.05, RATE).astype(np.float32))[0].numpy()
+    assert prosody.mel_ripple_db(one_voice) > 2 * prosody.mel_ripple_db(blend)
+    assert prosody.mel_ripple_db(one_voice) > 2 * prosody.mel_ripple_db(noise)
+    assert np.isnan(prosody.mel_ripple_db(np.full((80, 10), -11.5)[:, :0]))  # no frames, no speech
+    with pytest.raises(ValueError, match="log mel"):
+        prosody.mel_ripple_db(np.zeros((40, 10)))

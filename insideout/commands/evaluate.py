@@ -11,7 +11,9 @@ generated clips beside the teacher's clips of the same sentences and emotions; a
 clips whose intended emotion the bot lab's acoustic classifier names (chance 12.5 %), beside the teacher's;
 and DNSMOS's overall quality estimate of the generated, teacher and starter clips; and the clips' prosody per
 emotion (pitch, range, final rise, level, tempo against the voice's neutral) beside the teacher's, with the
-share of the teacher's contrast the model reproduces (a table on stderr, "prosody" in the report).
+share of the teacher's contrast the model reproduces (a table on stderr, "prosody" in the report); WER per
+teacher voice; and how much pitch detail (harmonic ripple below 1 kHz) the model's mels carry beside the
+teacher clips'.
 
 The classifier is trained on the starter library (the starter plan rendered in memory, about a minute, or
 with --from-library INSIDEOUT_DATA_DIR's starter clips) and on those clips' copies through the vocoder
@@ -142,6 +144,13 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
     text = json.dumps(report, indent=2)
     print("prosody, generated / teacher clips (insideout/tts/prosody.py):", file=sys.stderr)
     print(format_prosody(report["prosody"]), file=sys.stderr)
+    teacher_wer = report["teacher_wer_by_voice"]
+    print("WER per voice, generated / teacher: " + ", ".join(
+        f"{voice} {wer:.1%} / {teacher_wer[voice]:.1%}" for voice, wer in report["wer_by_voice"].items()),
+        file=sys.stderr)
+    if report["mel_ripple_db"] is not None:
+        print(f"pitch detail in the mels (harmonic ripple below 1 kHz): {report['mel_ripple_db']:.2f} dB, "
+              f"the teacher clips' {report['teacher_mel_ripple_db']:.2f} dB", file=sys.stderr)
     print(text)
     if args.out:
         args.out.write_text(text + "\n")

@@ -11,14 +11,16 @@ Metrics (all over the same held-out clips):
 - free-running: the share of sentences the decoder ends by itself, and the median generated / teacher
   length;
 - intelligibility: word error rate of offline recognition (botlab.asr) on the generated clips, beside
-  the same on the teacher's clips;
+  the same on the teacher's clips, overall and per teacher voice (the recognizer hears some voices far better);
 - emotion: the share of generated clips whose intended emotion the acoustic classifier (botlab.classifier,
   trained on the starter library) names, beside the same on the teacher's clips; chance is 12.5 %;
 - quality: DNSMOS's overall MOS estimate (tts.quality) of the generated clips, beside the teacher's clips and,
   when given, the starter library's clips (up to STARTER_MOS_CLIPS of them, evenly spread);
 - prosody: per emotion, pitch, pitch range, final rise, level and tempo against the same voice's neutral, of
   the generated clips beside the teacher's, and the share of the teacher's contrast reproduced (tts.prosody):
-  what the emotion judge can hear at all.
+  what the emotion judge can hear at all;
+- pitch detail in the mel: the harmonic ripple below 1 kHz of the acoustic model's mels beside the teacher
+  clips' (tts.prosody.mel_ripple_db): whether the pitch is the model's or the vocoder's invention.
 """
 
 from __future__ import annotations
@@ -81,18 +83,39 @@ def _rendered(per_emotion: int, seed: int, voices: tuple[str, ...], render: Call
 
 
 @functools.lru_cache(maxsize=4)
-def _teacher_scores(*key) -> tuple[tuple[str, ...], tuple, tuple]:
-    """What the recognizer hears in the teacher's clips, their DNSMOS and their prosody: the same for every
-    version scored on these clips, so worked out once (about a second a clip on 2 cores)."""
+def _teacher_scores(*key) -> tuple[tuple[str, ...], tuple, tuple, float]:
+    """What the recognizer hears in the teacher's clips, their DNSMOS, their prosody and their mels' harmonic
+    ripple: the same for every version scored on these clips, so worked out once (about a second a clip on
+    2 cores)."""
     from ..botlab.asr import shared_recognizer
     from . import prosody
+    from .mel import mel_spectrogram
     from .quality import dnsmos
 
     clips = _rendered(*key)
     recognizer = shared_recognizer()
     return (tuple(recognizer.transcribe(c.wave, MEL.sample_rate) for c in clips),
             tuple(dnsmos([c.wave for c in clips], MEL.sample_rate)),
-            tuple((c.emotion, c.voice, prosody.measure(c.wave, MEL.sample_rate)) for c in clips))
+            tuple((c.emotion, c.voice, prosody.measure(c.wave, MEL.sample_rate)) for c in clips),
+            _median_ripple([mel_spectrogram(c.wave)[0].numpy() for c in clips]))
+
+
+def _median_ripple(mels: Sequence[np.ndarray]) -> float | None:
+    from .prosody import mel_ripple_db
+
+    values = [r for r in (mel_ripple_db(m) for m in mels) if np.isfinite(r)]
+    return round(float(np.median(values)), 2) if values else None
+
+
+def wer_by_voice(texts: Sequence[str], heard: Sequence[str], voices: Sequence[str]) -> dict[str, float]:
+    """Word error rate per voice (botlab.asr.word_error_rate over that voice's clips), voices in first-seen order."""
+    from ..botlab.asr import word_error_rate
+
+    out = {}
+    for voice in dict.fromkeys(voices):
+        mine = [i for i, v in enumerate(voices) if v == voice]
+        out[voice] = round(word_error_rate([texts[i] for i in mine], [heard[i] for i in mine]), 3)
+    return out
 
 
 def _rounded(x: float) -> float | None:
@@ -171,7 +194,8 @@ def evaluate_model(checkpoint: str | Path, classifier=None, per_emotion: int = P
     say("recognizing speech")
     recognizer = shared_recognizer()
     heard = [recognizer.transcribe(g.wave, g.sample_rate) for g in generated]
-    teacher_heard, teacher_mos, teacher_prosody = _teacher_scores(*key)
+    teacher_heard, teacher_mos, teacher_prosody, teacher_ripple = _teacher_scores(*key)
+    voices = [c.voice for c in data]
     metrics = {
         "held_out_clips": len(data),
         "emotion_strength": strength,
@@ -184,6 +208,10 @@ def evaluate_model(checkpoint: str | Path, classifier=None, per_emotion: int = P
         "median_length_ratio": round(float(np.median(ratios)), 3),
         "wer": round(word_error_rate(texts, heard), 3),
         "teacher_wer": round(word_error_rate(texts, teacher_heard), 3),
+        "wer_by_voice": wer_by_voice(texts, heard, voices),
+        "teacher_wer_by_voice": wer_by_voice(texts, teacher_heard, voices),
+        "mel_ripple_db": _median_ripple([g.mel for g in generated if g.mel is not None]),
+        "teacher_mel_ripple_db": teacher_ripple,
         "examples": [{"text": c.text, "emotion": c.emotion, "voice": c.voice, "heard": h, "teacher_heard": th}
                      for c, h, th in zip(data, heard, teacher_heard, strict=True)],
     }

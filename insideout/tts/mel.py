@@ -51,6 +51,13 @@ def _window(settings: MelSettings) -> torch.Tensor:
         return torch.hann_window(settings.win_length)
 
 
+def centre_frequencies(settings: MelSettings = MEL) -> np.ndarray:
+    """The centre (the weighted mean frequency) of each mel bin, Hz, lowest first."""
+    fb = _filterbank(settings).numpy()
+    freqs = np.arange(fb.shape[1]) * settings.sample_rate / settings.n_fft
+    return (fb * freqs).sum(axis=1) / fb.sum(axis=1)
+
+
 def mel_spectrogram(wave: torch.Tensor | np.ndarray, settings: MelSettings = MEL) -> torch.Tensor:
     """(samples,) or (batch, samples) floats in [-1, 1] -> log mel (batch, n_mels, frames)."""
     x = torch.as_tensor(wave, dtype=torch.float32)

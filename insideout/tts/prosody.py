@@ -14,6 +14,11 @@ all alike, a negative share means it moves them the wrong way. F0 tracking (Harv
 about 0.2 s per second of audio. The final movement sees phrase-final falls (the teacher's disgust: -3.1 st)
 better than the presets' sharp rises in the last frames (the teacher's surprised measures about 0 where its
 preset rises 7 st at the very end): a shorter span measured noisier, not better.
+
+A clip's pitch can only be the acoustic model's if its mel spectrogram carries it. Below 1 kHz the mel's bins
+are 37 Hz apart (Slaney's scale is linear there), close enough to resolve the harmonics of a voice's F0, which
+show as a ripple across those bins; a mel that averages several registers or pitch contours has a flat low end,
+and the vocoder then invents a pitch. mel_ripple_db measures that ripple (the teacher's clips: about 3.4 dB).
 """
 
 from __future__ import annotations
@@ -28,6 +33,9 @@ import numpy as np
 from ..corpus import acoustics
 from ..emotions import EMOTION_IDS
 
+RIPPLE_BELOW_HZ = 1000.0  # the bins that resolve harmonics: Slaney's linear part, 37 Hz apart
+RIPPLE_SMOOTH_BINS = 5  # the envelope a harmonic ripple is measured against: about 190 Hz wide there
+RIPPLE_SPEECH_NATS = 4.0  # frames within 35 dB of the loudest frame's loudest bin count as speech
 FINAL_S = 0.4  # the span of voicing a preset's final rise or fall moves (presets.py: final_st)
 MEASURES = ("f0_st", "f0_range_st", "final_st", "energy_db", "tempo_pct")
 LABELS = {  # what each relative measure means, for tables and plots
@@ -66,6 +74,26 @@ def measure(wave: np.ndarray, sample_rate: int) -> Prosody:
     return Prosody(f0_hz=acoustics.median_f0_hz(f0), f0_range_st=acoustics.f0_range_st(f0),
                    final_st=final_movement_st(f0), energy_db=acoustics.energy_db(wave, sample_rate),
                    syllable_rate_hz=acoustics.syllable_rate_hz(wave, sample_rate))
+
+
+def mel_ripple_db(log_mel: np.ndarray) -> float:
+    """How much harmonic detail a log mel (n_mels, frames; mel.py's natural-log magnitude) carries below
+    RIPPLE_BELOW_HZ: the median, over speech frames and those bins, of each bin's distance from the frame's
+    envelope (a moving mean over RIPPLE_SMOOTH_BINS bins), in dB. nan for a mel without speech frames."""
+    from scipy.ndimage import uniform_filter1d
+
+    from .mel import MEL, centre_frequencies
+
+    x = np.asarray(log_mel, dtype=np.float64)
+    if x.ndim != 2 or x.shape[0] != MEL.n_mels:
+        raise ValueError(f"expected a log mel of shape ({MEL.n_mels}, frames), got {x.shape}")
+    low = int(np.searchsorted(centre_frequencies(), RIPPLE_BELOW_HZ))
+    loudest = x.max(axis=0)
+    speech = x[:low, loudest > loudest.max() - RIPPLE_SPEECH_NATS] if x.shape[1] else x[:low]
+    if speech.shape[1] == 0:
+        return float("nan")
+    detail = speech - uniform_filter1d(speech, RIPPLE_SMOOTH_BINS, axis=0, mode="nearest")
+    return float(20.0 / np.log(10.0) * np.median(np.abs(detail)))
 
 
 def relative(clips: Sequence[tuple[str, str, Prosody]]) -> list[tuple[str, dict[str, float]]]:

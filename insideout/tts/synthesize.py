@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -32,6 +32,8 @@ class Synthesis:
     stopped: bool  # False when the decoder ran to its step limit without deciding to stop
     speaker: str = ""  # the voice of the model's speaker table it spoke in ("": none, the voices' blend)
     strength: float = 1.0  # the emotion strength it was spoken at (EmotionTacotron2.emotion_offset)
+    # the acoustic model's log mel (n_mels, frames) the vocoder heard: what evaluation measures the model by
+    mel: np.ndarray | None = field(default=None, repr=False)
 
 
 def encode_batch(frontend: Frontend, texts: list[str], emotions: list[str]):
@@ -100,7 +102,8 @@ class Synthesizer:
                     i, frames = order[row], int(mel_lengths[row])
                     out[i] = Synthesis(wave[: frames * MEL.hop_length].astype(np.float32), MEL.sample_rate,
                                        self.acoustic.version, self.vocoder.name, frames,
-                                       stopped=frames < max_step, speaker=speakers[i], strength=strength)
+                                       stopped=frames < max_step, speaker=speakers[i], strength=strength,
+                                       mel=mels[row, :, :frames].numpy().copy())
                     if on_clip is not None:
                         on_clip(i, out[i])
         return out

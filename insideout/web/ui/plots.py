@@ -204,7 +204,8 @@ def confusion_chart(confusion: Confusion, lang: str, normalized: bool) -> PlotDa
 # -- training ----------------------------------------------------------------------------------------
 
 MODEL_COLUMNS = ("col_model", "col_version", "col_parent", "col_state", "col_clips", "col_steps", "col_loss",
-                 "col_wer", "col_emotion_acc", "col_dnsmos", "col_prosody", "col_diagonality", "col_active",
+                 "col_wer", "col_emotion_acc", "col_dnsmos", "col_prosody", "col_ripple", "col_diagonality",
+                 "col_active",
                  "col_finished", "col_note")
 
 
@@ -268,15 +269,26 @@ def _prosody_cell(m: ModelMetrics, lang: str) -> str:
                      if share is not None)
 
 
+def _ripple_beside_teacher(value: float | None, teacher: float | None, lang: str) -> str:
+    """The harmonic ripple of a version's mels (tts.prosody.mel_ripple_db), the teacher clips' beside it."""
+    if value is None:
+        return ""
+    if teacher is None:
+        return f"{value:.1f} dB"
+    return t(lang, "with_teacher", value=f"{value:.1f} dB", teacher=f"{teacher:.1f} dB")
+
+
 def _evaluation_cells(m: ModelMetrics, lang: str) -> list[str]:
-    """WER, emotion accuracy, DNSMOS, prosody carried and attention diagonality, as the table shows them. The
+    """WER, emotion accuracy, DNSMOS, prosody carried, pitch detail in the mels and attention diagonality, as the
+    table shows them. The
     emotion names the emotion strength the version spoke at, where it was measured with one
     (activation.strength_of)."""
     emotion = _beside_teacher(m.emotion_accuracy, m.teacher_emotion_accuracy, lang)
     if emotion and m.emotion_strength is not None:
         emotion = t(lang, "at_strength", cell=emotion, strength=f"{m.emotion_strength:g}")
     return [_beside_teacher(m.wer, m.teacher_wer, lang), emotion,
-            _mos_beside_teacher(m.dnsmos, m.teacher_dnsmos, lang), _prosody_cell(m, lang), _decimal(m.diagonality)]
+            _mos_beside_teacher(m.dnsmos, m.teacher_dnsmos, lang), _prosody_cell(m, lang),
+            _ripple_beside_teacher(m.mel_ripple_db, m.teacher_mel_ripple_db, lang), _decimal(m.diagonality)]
 
 
 def _default_row(default: DefaultModel, lang: str) -> list:

@@ -360,6 +360,8 @@ TEXTS: dict[str, dict[str, str]] = {
     "col_dnsmos": {"en": "quality (DNSMOS, 1-5)", "ko": "음질 (DNSMOS, 1-5)"},
     "col_prosody": {"en": "emotion prosody carried (share of the teacher's contrast)",
                     "ko": "감정 운율 재현 (교사 대비 비율)"},
+    "col_ripple": {"en": "pitch detail in the mel (harmonic ripple below 1 kHz)",
+                   "ko": "멜 스펙트럼의 음높이 정보 (1 kHz 이하 배음 굴곡)"},
     "prosody_f0_st": {"en": "F0", "ko": "음높이"},
     "prosody_f0_range_st": {"en": "range", "ko": "음역"},
     "prosody_final_st": {"en": "end", "ko": "끝 억양"},
