@@ -115,7 +115,8 @@ class Generation:
         """The chosen acoustic model with the configured vocoder, loaded once per process."""
         from .tts.synthesize import shared_synthesizer
 
-        return shared_synthesizer(self.checkpoint(explicit), self.settings.vocoder, self.settings.emotion_strength)
+        return shared_synthesizer(self.checkpoint(explicit), self.settings.vocoder, self.settings.emotion_strength,
+                                  self.settings.pitch_guide)
 
     def run(self, request: GenerationRequest, checkpoint: str | Path | None = None,
             progress: Callable[[int, int], None] | None = None,
@@ -180,7 +181,7 @@ def generate(library: Library, synthesizer: Synthesizer, request: GenerationRequ
                 provenance={"acoustic_model": result.model_version, "vocoder": result.vocoder,
                             "frames": result.frames, "checkpoint": synthesizer.acoustic.provenance,
                             "seed": request.seed, "speaker": result.speaker or BLEND,
-                            "emotion_strength": result.strength},
+                            "emotion_strength": result.strength, "pitch_guide": result.pitch_guided},
             )
             try:
                 made[index] = library.add(result.wave, result.sample_rate, "unverified", info)

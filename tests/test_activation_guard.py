@@ -113,6 +113,15 @@ def test_held_out_sets_spoken_at_different_emotion_strengths_refuse_as_not_compa
                                "the parent's 1): the numbers are not comparable",)
 
 
+def test_held_out_sets_spoken_with_and_without_the_pitch_guide_refuse_as_not_comparable():
+    assert verdict(pitch_guide=False).activate  # metrics from before the guide were spoken without it
+    refused = verdict(pitch_guide=True)
+    assert not refused.activate and refused.compared == ()
+    assert refused.reasons == ("the versions spoke the held-out set with the pitch guide and without the pitch "
+                               "guide (the parent): the numbers are not comparable",)
+    assert verdict(pitch_guide=True, parent=replace(PARENT, pitch_guide=True)).activate
+
+
 def test_a_metric_that_is_not_a_number_refuses():
     refused = verdict(mel_l1=math.nan)
     assert not refused.activate and refused.reasons == ("mel L1 is nan, not a number, against the parent's 0.573",)
@@ -312,6 +321,20 @@ def test_a_parent_is_measured_again_at_the_emotion_strength_its_fine_tune_was_me
     assert retraining.parent_cache("parent-v", 24, 1.5).is_file()
     assert not retraining.parent_cache("parent-v", 24).exists()
     retraining.parent_metrics("parent-v", services.settings.tts_checkpoint, 24, [], strength=1.5)
+    assert len(retraining.evaluator.asked) == 1  # read from its cache the second time
+
+
+def test_a_parent_is_measured_again_with_the_pitch_guide_when_its_fine_tune_was(services):
+    retraining = services.retraining
+    retraining.evaluator = Counting(wer=0.4)
+    evaluated_row(services, "parent-v", services.settings.tts_checkpoint, held_out_clips=24, wer=0.3)
+    retraining.evaluator.metrics["pitch_guide"] = True
+    guided = retraining.parent_metrics("parent-v", services.settings.tts_checkpoint, 24, [], pitch_guide=True)
+    assert (guided.wer, guided.pitch_guide, len(retraining.evaluator.asked)) == (0.4, True, 1)
+    assert retraining.parent_cache("parent-v", 24, 1.0, True).name == "parent-v-24-guided.json"
+    assert retraining.parent_cache("parent-v", 24, 1.25, True).name == "parent-v-24-strength1.25-guided.json"
+    assert retraining.parent_metrics("parent-v", services.settings.tts_checkpoint, 24, []).wer == 0.3  # its row
+    retraining.parent_metrics("parent-v", services.settings.tts_checkpoint, 24, [], pitch_guide=True)
     assert len(retraining.evaluator.asked) == 1  # read from its cache the second time
 
 

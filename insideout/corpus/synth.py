@@ -339,8 +339,13 @@ def _fill_unvoiced(f0: np.ndarray) -> np.ndarray:
     return np.exp(np.interp(frames, voiced, np.log(f0[voiced])))
 
 
-def _reshape_f0(f0: np.ndarray, voiced: np.ndarray, preset: EmotionPreset, applied: dict[str, float],
-                profile: VoiceProfile, rng: np.random.Generator) -> np.ndarray:
+def reshape_f0(f0: np.ndarray, voiced: np.ndarray, preset: EmotionPreset, applied: dict[str, float],
+               voice_shift_st: float, rng: np.random.Generator, frame_ms: float = FRAME_PERIOD_MS) -> np.ndarray:
+    """A neutral F0 track (Hz, unvoiced gaps bridged) given an emotion: its range scaled about the voiced
+    median and its level moved (applied: the clip's range_factor and pitch_st), then the preset's slope, final
+    rise or fall, tremolo, jitter and creak; voice_shift_st moves the whole track (a voice's own pitch). The one
+    realization of a preset's F0 fields: the teacher's clips (WORLD, 5 ms frames) and the pitch guide of
+    generated ones (tts/pitch.py, mel frames) both draw it."""
     frames = np.arange(len(f0))
     voiced_frames = np.flatnonzero(voiced) if voiced.any() else frames
     first, last = int(voiced_frames[0]), int(voiced_frames[-1])
@@ -348,13 +353,13 @@ def _reshape_f0(f0: np.ndarray, voiced: np.ndarray, preset: EmotionPreset, appli
     center = np.median(octaves[voiced_frames])
     octaves = center + applied["range_factor"] * (octaves - center)
 
-    shift_st = np.full(len(f0), applied["pitch_st"] + profile.pitch_shift_st)
+    shift_st = np.full(len(f0), applied["pitch_st"] + voice_shift_st)
     position = np.clip((frames - first) / max(last - first, 1), 0.0, 1.0)
     shift_st += preset.slope_st * (position - 0.5)  # centered: the slope leaves the level alone
-    final_span = FINAL_SPAN_S * 1000.0 / FRAME_PERIOD_MS
+    final_span = FINAL_SPAN_S * 1000.0 / frame_ms
     shift_st += preset.final_st * np.clip((frames - (last - final_span)) / final_span, 0.0, 1.0) ** 2
     if preset.tremolo_st:
-        seconds = frames * FRAME_PERIOD_MS / 1000.0
+        seconds = frames * frame_ms / 1000.0
         phase = rng.uniform(0.0, 2.0 * np.pi)
         shift_st += preset.tremolo_st * np.sin(2.0 * np.pi * preset.tremolo_hz * seconds + phase)
     if preset.jitter_st:
@@ -426,7 +431,7 @@ def _apply_preset(speech: np.ndarray, preset: EmotionPreset, applied: dict[str, 
     aperiodicity = _aperiodicity(x, f0, times)
     voiced = aperiodicity[:, : aperiodicity.shape[1] // 16].mean(axis=1) < 0.5  # harmonic below ~700 Hz
 
-    new_f0 = _reshape_f0(f0, voiced, preset, applied, profile, rng)
+    new_f0 = reshape_f0(f0, voiced, preset, applied, profile.pitch_shift_st, rng)
     envelope = _reshape_envelope(envelope, preset.tilt_db_per_octave, profile.formant_scale)
     aperiodicity = _add_breath(aperiodicity, preset.breathiness)
     return pyworld.synthesize(*(np.ascontiguousarray(a) for a in (new_f0, envelope, aperiodicity)),

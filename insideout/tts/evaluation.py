@@ -137,7 +137,8 @@ def starter_mos(starter: Sequence[tuple[np.ndarray, int]], most: int = STARTER_M
 def evaluate_model(checkpoint: str | Path, classifier=None, per_emotion: int = PER_EMOTION, seed: int = 1,
                    vocoder: str | Path = "universal", cache_dir: str | Path | None = None,
                    progress: Callable[[str], None] | None = None,
-                   starter: Sequence[tuple[np.ndarray, int]] = (), strength: float = 1.0, takes: int = 1) -> dict:
+                   starter: Sequence[tuple[np.ndarray, int]] = (), strength: float = 1.0, takes: int = 1,
+                   pitch_guide: bool = False) -> dict:
     """Every metric of the module's docstring, as one flat dict (fractions, not percents). Without a
     classifier (botlab.classifier.EmotionClassifier), the emotion metrics are left out; without starter
     clips (wave, sample rate), the starter library's DNSMOS. strength: the emotion strength the model speaks at
@@ -167,7 +168,7 @@ def evaluate_model(checkpoint: str | Path, classifier=None, per_emotion: int = P
     with torch.random.fork_rng(devices=[]), tempfile.TemporaryDirectory() as tmp:
         torch.manual_seed(seed)
         forced = evaluate(checkpoint, items, cache_dir or tmp)
-    synthesizer = Synthesizer(load(checkpoint), shared_vocoder(vocoder), strength)
+    synthesizer = Synthesizer(load(checkpoint), shared_vocoder(vocoder), strength, pitch_guide)
     speakers = [c.voice if c.voice in synthesizer.voices else "" for c in data]
     if takes < 1:
         raise ValueError("takes must be at least 1")
@@ -200,6 +201,7 @@ def evaluate_model(checkpoint: str | Path, classifier=None, per_emotion: int = P
         "held_out_clips": len(data),
         "emotion_strength": strength,
         "takes": takes,
+        "pitch_guide": pitch_guide,
         "register_hz": _rounded(register_hz) if register_hz is not None else None,
         "mel_l1": forced.get("mel_l1"),
         "gate_bce": forced.get("gate_bce"),

@@ -4,6 +4,7 @@ clip announced as soon as its audio exists."""
 from __future__ import annotations
 
 import threading
+import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,8 +33,9 @@ class Synthesis:
     stopped: bool  # False when the decoder ran to its step limit without deciding to stop
     speaker: str = ""  # the voice of the model's speaker table it spoke in ("": none, the voices' blend)
     strength: float = 1.0  # the emotion strength it was spoken at (EmotionTacotron2.emotion_offset)
-    # the acoustic model's log mel (n_mels, frames) the vocoder heard: what evaluation measures the model by
+    # the acoustic model's own log mel (n_mels, frames), before any pitch guide: what evaluation measures it by
     mel: np.ndarray | None = field(default=None, repr=False)
+    pitch_guided: bool = False  # the emotion's intonation was drawn into the mel before vocoding (tts/pitch.py)
 
 
 def encode_batch(frontend: Frontend, texts: list[str], emotions: list[str]):
@@ -50,10 +52,11 @@ def encode_batch(frontend: Frontend, texts: list[str], emotions: list[str]):
 
 
 class Synthesizer:
-    def __init__(self, acoustic: AcousticModel, vocoder: Vocoder, strength: float = 1.0):
+    def __init__(self, acoustic: AcousticModel, vocoder: Vocoder, strength: float = 1.0, pitch_guide: bool = False):
         self.acoustic = acoustic
         self.vocoder = vocoder
         self.strength = strength  # the emotion strength synthesize() speaks at unless told another
+        self.pitch_guide = pitch_guide  # whether synthesize() draws each emotion's intonation (tts/pitch.py)
         self._lock = threading.Lock()  # one inference at a time: torch already uses every core
 
     @property
@@ -67,10 +70,11 @@ class Synthesizer:
 
     def synthesize(self, texts: list[str], emotions: list[str], speakers: list[str] | None = None,
                    on_clip: Callable[[int, Synthesis], None] | None = None,
-                   strength: float | None = None) -> list[Synthesis]:
+                   strength: float | None = None, pitch_guide: bool | None = None) -> list[Synthesis]:
         """Speak each text in its emotion, and in its speaker's voice where given (a name of `voices`;
         "" for none), at the emotion strength `strength` (EmotionTacotron2.emotion_offset; None: the
-        synthesizer's own): one batch through the acoustic model, then the vocoder a few clips at a time.
+        synthesizer's own), with the pitch guide or not (tts/pitch.py; None: the synthesizer's own): one batch
+        through the acoustic model, then the vocoder a few clips at a time.
         on_clip(index in texts, synthesis) hears of each clip as soon as its audio exists, so a caller's
         progress moves clip by clip; an exception it raises (a cancel) stops the rest."""
         if len(texts) != len(emotions) or not texts:
@@ -83,6 +87,7 @@ class Synthesizer:
             raise SynthesisError(f"the model has no voice {', '.join(unknown)}; its voices: "
                                  f"{', '.join(self.voices) or 'none (it has no speaker input)'}")
         strength = self.strength if strength is None else strength
+        pitch_guide = self.pitch_guide if pitch_guide is None else pitch_guide
         order, batch, lengths, emotions_sorted = encode_batch(self.acoustic.frontend, texts, emotions)
         model = self.acoustic.model
         speaker_ids = torch.tensor([self.voices.index(speakers[i]) if speakers[i] else model.unknown_speaker
@@ -97,13 +102,17 @@ class Synthesizer:
             side_by_side = max(1, self.vocoder.threads)
             for first in range(0, len(order), side_by_side):
                 rows = range(first, min(first + side_by_side, len(order)))
-                waves = self.vocoder.many([mels[row, :, : int(mel_lengths[row])] for row in rows])
+                own = {row: mels[row, :, : int(mel_lengths[row])].numpy().copy() for row in rows}
+                heard = [torch.from_numpy(_guided(own[row], texts[order[row]], emotions[order[row]],
+                                                  speakers[order[row]]) if pitch_guide else own[row])
+                         for row in rows]
+                waves = self.vocoder.many(heard)
                 for row, wave in zip(rows, waves, strict=True):
                     i, frames = order[row], int(mel_lengths[row])
                     out[i] = Synthesis(wave[: frames * MEL.hop_length].astype(np.float32), MEL.sample_rate,
                                        self.acoustic.version, self.vocoder.name, frames,
                                        stopped=frames < max_step, speaker=speakers[i], strength=strength,
-                                       mel=mels[row, :, :frames].numpy().copy())
+                                       mel=own[row], pitch_guided=pitch_guide)
                     if on_clip is not None:
                         on_clip(i, out[i])
         return out
@@ -112,16 +121,25 @@ class Synthesizer:
         return self.synthesize([text], [emotion_id], [speaker])[0]
 
 
+def _guided(mel: np.ndarray, text: str, emotion_id: str, speaker: str) -> np.ndarray:
+    """The pitch guide (tts/pitch.py) about the speaker's register, its jitter seeded by the sentence: the same
+    text and emotion get the same intonation, whichever batch they are in."""
+    from . import pitch
+
+    seed = zlib.crc32(f"{text}|{emotion(emotion_id).id}".encode())
+    return pitch.guide(mel, emotion(emotion_id).id, pitch.register_for(speaker), seed)
+
+
 _shared: dict[str, Synthesizer] = {}
 _shared_lock = threading.Lock()
 
 
 def shared_synthesizer(checkpoint: str | Path, vocoder: str | Path = "universal",
-                       strength: float = 1.0) -> Synthesizer:
-    """One synthesizer per (checkpoint, vocoder, emotion strength) per process: models load once (the
-    vocoder is shared further by shared_vocoder). Which checkpoint is generation.checkpoint_for's to say."""
+                       strength: float = 1.0, pitch_guide: bool = False) -> Synthesizer:
+    """One synthesizer per (checkpoint, vocoder, emotion strength, pitch guide) per process: models load once
+    (the vocoder is shared further by shared_vocoder). Which checkpoint is generation.checkpoint_for's to say."""
     source = str(checkpoint)
-    key = f"{source}|{vocoder}|{strength}"
+    key = f"{source}|{vocoder}|{strength}|{pitch_guide}"
     with _shared_lock:
         if key not in _shared:
             if not source.startswith(("http://", "https://")) and not Path(source).is_file():
@@ -129,5 +147,5 @@ def shared_synthesizer(checkpoint: str | Path, vocoder: str | Path = "universal"
                     f"no acoustic model at {source}: train one with `insideout train` "
                     "or name a checkpoint (INSIDEOUT_TTS_CHECKPOINT)"
                 )
-            _shared[key] = Synthesizer(load(source), shared_vocoder(vocoder), strength)
+            _shared[key] = Synthesizer(load(source), shared_vocoder(vocoder), strength, pitch_guide)
         return _shared[key]

@@ -1,0 +1,118 @@
+"""The pitch guide (insideout/tts/pitch.py): an emotion's intonation drawn into a mel, on mels of signals the
+tests make and of a teacher clip rendered here, heard through the real HiFi-GAN V1 vocoder."""
+
+import numpy as np
+import pytest
+from scipy.ndimage import uniform_filter1d
+
+from insideout.corpus import acoustics
+from insideout.corpus.synth import render_clip
+from insideout.tts import pitch, prosody
+from insideout.tts import tacotron2 as t2
+from insideout.tts.hifigan import shared_vocoder
+from insideout.tts.mel import MEL, mel_spectrogram
+from insideout.tts.synthesize import Synthesizer
+from tests import tts_fixtures
+
+TEXT = "She put the blue folder on the kitchen table."
+
+
+@pytest.fixture(scope="module")
+def vocoder():
+    return shared_vocoder("universal")
+
+
+@pytest.fixture(scope="module")
+def flat_mel() -> np.ndarray:
+    """A teacher clip's mel with its harmonics smoothed away across the bins, as the acoustic model speaks."""
+    wave, _ = render_clip(TEXT, "neutral", "piper-joe", 3)
+    mel = mel_spectrogram(wave)[0].numpy()
+    return uniform_filter1d(mel, 5, axis=0, mode="nearest")
+
+
+def heard_f0(vocoder, mel: np.ndarray) -> np.ndarray:
+    wave = vocoder.many([mel])[0]
+    track = acoustics.f0_track_hz(wave, MEL.sample_rate)
+    return track[track > 0]
+
+
+def test_the_vocoder_speaks_at_the_register_the_guide_draws(vocoder, flat_mel):
+    assert prosody.mel_ripple_db(flat_mel) < 1.5  # no harmonics left for the vocoder to follow
+    for register in (110.0, 200.0):
+        f0, weight = pitch.f0_track(flat_mel, "neutral", register, np.random.default_rng(0))
+        guided = pitch.imprint(flat_mel, f0, weight)
+        intended = np.median(f0[weight > 0.5])
+        assert abs(12 * np.log2(np.median(heard_f0(vocoder, guided)) / intended)) < 1.0  # semitones
+        assert 2.0 < prosody.mel_ripple_db(guided) < 5.0  # near the teacher clips' 3.4-3.7 dB (unvoiced frames: none)
+
+
+def test_each_emotion_moves_the_guided_pitch_as_its_preset_does(vocoder, flat_mel):
+    medians = {e: np.median(heard_f0(vocoder, pitch.guide(flat_mel, e, 140.0))) for e in ("neutral", "sad", "happy")}
+    assert medians["sad"] < medians["neutral"] < medians["happy"]
+    assert 12 * np.log2(medians["happy"] / medians["sad"]) > 3.0  # the presets: +3 and -2 semitones
+    # surprise's final rise (7 semitones over the last 0.4 s of voicing), against neutral's end
+    ends = {}
+    for e in ("neutral", "surprised"):
+        f0, weight = pitch.f0_track(flat_mel, e, 140.0, np.random.default_rng(0))
+        voiced = np.flatnonzero(weight > 0.5)
+        ends[e] = 12 * np.log2(f0[voiced[-1]] / np.median(f0[voiced]))
+    assert ends["surprised"] - ends["neutral"] > 4.0
+
+
+def test_voicing_is_high_on_a_tone_and_low_on_hiss_and_silence():
+    rate = MEL.sample_rate
+    t = np.arange(rate) / rate
+    tone = 0.1 * sum(np.sin(2 * np.pi * k * 150.0 * t) / k for k in range(1, 8))
+    hiss = np.random.default_rng(0).normal(0, 0.02, rate)
+    hiss = hiss - uniform_filter1d(hiss, 8)  # high-passed: a fricative's energy sits above 2 kHz
+    wave = np.concatenate([tone, hiss, np.zeros(rate // 2)]).astype(np.float32)
+    weight = pitch.voicing(mel_spectrogram(wave)[0].numpy())
+    frames = len(weight)
+    third = int(rate / MEL.hop_length)
+    assert np.mean(weight[5:third - 5]) > 0.9
+    assert np.mean(weight[third + 5:2 * third - 5]) < 0.1
+    assert np.max(weight[frames - third // 3:]) == 0.0
+
+
+def test_the_neutral_contour_declines_across_the_utterance_and_rises_and_falls_on_each_run():
+    voiced = np.zeros(100, dtype=bool)
+    voiced[10:40] = voiced[60:90] = True
+    contour = pitch.neutral_contour(voiced)
+    assert contour[10] > contour[89]  # declination
+    assert contour[25] > contour[11] and contour[25] > contour[39]  # a hat over the first run
+    assert contour[25] - contour[75] == pytest.approx(-pitch.DECLINATION_ST * 50 / 79, abs=0.2)
+    assert not pitch.neutral_contour(np.zeros(10, dtype=bool)).any()
+
+
+def test_imprinting_leaves_its_input_alone_and_refuses_wrong_shapes(flat_mel):
+    before = flat_mel.copy()
+    guided = pitch.guide(flat_mel, "angry", 120.0, seed=1)
+    assert np.array_equal(flat_mel, before) and guided.shape == flat_mel.shape and guided.dtype == np.float32
+    assert np.array_equal(guided, pitch.guide(flat_mel, "angry", 120.0, seed=1))  # the seed fixes the jitter
+    with pytest.raises(ValueError, match="log mel"):
+        pitch.guide(np.zeros((40, 10)), "angry", 120.0)
+    with pytest.raises(ValueError, match="one F0 and one weight per mel frame"):
+        pitch.imprint(flat_mel, np.full(3, 100.0), np.ones(3))
+    with pytest.raises(ValueError, match="positive frequency"):
+        pitch.guide(flat_mel, "angry", 0.0)
+
+
+def test_the_registers_are_the_starter_voices_neutral_pitch():
+    from insideout.corpus.synth import available_voices
+
+    assert set(pitch.REGISTERS_HZ) >= set(available_voices())
+    for voice in available_voices():
+        wave, _ = render_clip(TEXT, "neutral", voice, 7)
+        measured = prosody.measure(wave, MEL.sample_rate).f0_hz
+        assert abs(12 * np.log2(measured / pitch.register_for(voice))) < 2.0, voice
+    assert pitch.register_for("") == pitch.register_for("a voice it does not know") == pitch.BLEND_REGISTER_HZ
+
+
+def test_a_synthesizer_with_the_guide_keeps_the_models_own_mel_and_says_it_guided(tmp_path, vocoder):
+    model = t2.load(tts_fixtures.write_insideout(tmp_path / "tiny.pt", max_step=60))
+    synthesizer = Synthesizer(model, vocoder, pitch_guide=True)
+    guided = synthesizer.synthesize([TEXT], ["happy"])[0]
+    plain = synthesizer.synthesize([TEXT], ["happy"], pitch_guide=False)[0]
+    assert guided.pitch_guided and not plain.pitch_guided
+    assert guided.mel.shape == (MEL.n_mels, guided.frames)
+    assert not np.allclose(guided.wave, plain.wave)
