@@ -7,8 +7,8 @@ stated Tolerance; otherwise it is kept, held back, and the admin decides. Retrai
 after each evaluation and stores the verdict in the version's metrics (ModelMetrics.activation).
 
 What the rule refuses on: a guarded metric worse than the tolerance allows, a value that is not a number,
-held-out sets of different sizes, spoken at different emotion strengths or one with the pitch guide and one
-without (the numbers would not be comparable), or nothing to compare at all. A
+held-out sets of different sizes, spoken at different emotion strengths or with different prosody guides
+(the numbers would not be comparable), or nothing to compare at all. A
 metric missing on either side is not compared, and the verdict says so in its notes.
 """
 
@@ -89,10 +89,10 @@ def strength_of(metrics: ModelMetrics) -> float:
     return 1.0 if metrics.emotion_strength is None else metrics.emotion_strength
 
 
-def guided_of(metrics: ModelMetrics) -> bool:
-    """Whether a version's held-out set was spoken with the pitch guide (tts/pitch.py): no for metrics from
-    before it."""
-    return bool(metrics.pitch_guide)
+def guide_of(metrics: ModelMetrics) -> str:
+    """The prosody guide a version's held-out set was spoken with (tts/guide.py): off for metrics from before
+    it."""
+    return metrics.prosody_guide or "off"
 
 
 def held_back(parent_version: str | None, reason: str, tolerance: Tolerance) -> ActivationVerdict:
@@ -103,7 +103,7 @@ def held_back(parent_version: str | None, reason: str, tolerance: Tolerance) -> 
 def activation_verdict(child: ModelMetrics, parent: ModelMetrics, tolerance: Tolerance,
                        parent_version: str | None = None) -> ActivationVerdict:
     """Whether child may generate in place of parent: every guarded metric present on both sides is no
-    worse than tolerance allows. Refused when the held-out sets differ in size, emotion strength or pitch guide,
+    worse than tolerance allows. Refused when the held-out sets differ in size, emotion strength or prosody guide,
     or nothing was compared."""
     if child.held_out_clips != parent.held_out_clips:
         return held_back(parent_version, f"the held-out sets differ ({child.held_out_clips} clips against the "
@@ -114,11 +114,10 @@ def activation_verdict(child: ModelMetrics, parent: ModelMetrics, tolerance: Tol
         return held_back(parent_version, f"the versions spoke the held-out set at different emotion strengths "
                                          f"({mine:g} against the parent's {theirs:g}): the numbers are not "
                                          "comparable", tolerance)
-    if guided_of(child) != guided_of(parent):
-        said = {True: "with the pitch guide", False: "without the pitch guide"}
-        return held_back(parent_version, f"the versions spoke the held-out set {said[guided_of(child)]} and "
-                                         f"{said[guided_of(parent)]} (the parent): the numbers are not comparable",
-                         tolerance)
+    if guide_of(child) != guide_of(parent):
+        return held_back(parent_version, f"the versions spoke the held-out set with different prosody guides "
+                                         f"({guide_of(child)} against the parent's {guide_of(parent)}): the numbers "
+                                         "are not comparable", tolerance)
     reasons, compared, notes = [], [], []
     for g in GUARDED:
         allowed = getattr(tolerance, g.key)

@@ -116,7 +116,7 @@ class Generation:
         from .tts.synthesize import shared_synthesizer
 
         return shared_synthesizer(self.checkpoint(explicit), self.settings.vocoder, self.settings.emotion_strength,
-                                  self.settings.pitch_guide)
+                                  self.settings.prosody_guide)
 
     def run(self, request: GenerationRequest, checkpoint: str | Path | None = None,
             progress: Callable[[int, int], None] | None = None,
@@ -181,7 +181,7 @@ def generate(library: Library, synthesizer: Synthesizer, request: GenerationRequ
                 provenance={"acoustic_model": result.model_version, "vocoder": result.vocoder,
                             "frames": result.frames, "checkpoint": synthesizer.acoustic.provenance,
                             "seed": request.seed, "speaker": result.speaker or BLEND,
-                            "emotion_strength": result.strength, "pitch_guide": result.pitch_guided},
+                            "emotion_strength": result.strength, "prosody_guide": result.guide},
             )
             try:
                 made[index] = library.add(result.wave, result.sample_rate, "unverified", info)

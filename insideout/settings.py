@@ -262,10 +262,11 @@ SETTINGS: tuple[Setting, ...] = (
             "away from neutral's (1 as trained, 0 all neutral). At 1.25 the judge named 12.5 points more of the "
             "shipped model's 96 held-out clips than at 1, for 2.9 points of WER and 0.05 of DNSMOS; 1.5 cost "
             "0.18 of DNSMOS (its model card)", decimal(0.0, 3.0)),
-    Setting("PITCH_GUIDE", "pitch_guide", False,
-            "`1`: draw each generated clip's emotion intonation (a steady register, the emotion preset's pitch "
-            "level, range and contour) into the acoustic model's mel before the vocoder hears it "
-            "(`insideout/tts/pitch.py`); `0`: the vocoder picks the pitch", flag),
+    Setting("PROSODY_GUIDE", "prosody_guide", "off",
+            "what generation gives each clip's mel before the vocoder hears it (`insideout/tts/guide.py`): `pitch` "
+            "(a steady register and the emotion preset's intonation, drawn as harmonics), `tempo` (the preset's "
+            "rate against the model's neutral rendering), `pitch+tempo`, or `off` (the model's mel as it is)",
+            choice("off", "pitch", "tempo", "pitch+tempo")),
     Setting("RETRAIN_THRESHOLD", "retrain_threshold", 50, "learning clips that start a fine-tune",
             whole(1, 10_000_000)),
     Setting("CONSUME_LEARNING", "consume_learning", "move",
@@ -384,7 +385,7 @@ class Settings:
     tts_checkpoint: str = _DEFAULT["tts_checkpoint"]  # "": the shipped default
     vocoder: str = _DEFAULT["vocoder"]
     emotion_strength: float = _DEFAULT["emotion_strength"]
-    pitch_guide: bool = _DEFAULT["pitch_guide"]
+    prosody_guide: str = _DEFAULT["prosody_guide"]
     retrain_threshold: int = _DEFAULT["retrain_threshold"]
     consume_learning: str = _DEFAULT["consume_learning"]
     metadata: str = _DEFAULT["metadata"]

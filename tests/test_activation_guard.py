@@ -113,13 +113,13 @@ def test_held_out_sets_spoken_at_different_emotion_strengths_refuse_as_not_compa
                                "the parent's 1): the numbers are not comparable",)
 
 
-def test_held_out_sets_spoken_with_and_without_the_pitch_guide_refuse_as_not_comparable():
-    assert verdict(pitch_guide=False).activate  # metrics from before the guide were spoken without it
-    refused = verdict(pitch_guide=True)
+def test_held_out_sets_spoken_with_different_prosody_guides_refuse_as_not_comparable():
+    assert verdict(prosody_guide="off").activate  # metrics from before the guide were spoken without one
+    refused = verdict(prosody_guide="pitch+tempo")
     assert not refused.activate and refused.compared == ()
-    assert refused.reasons == ("the versions spoke the held-out set with the pitch guide and without the pitch "
-                               "guide (the parent): the numbers are not comparable",)
-    assert verdict(pitch_guide=True, parent=replace(PARENT, pitch_guide=True)).activate
+    assert refused.reasons == ("the versions spoke the held-out set with different prosody guides (pitch+tempo "
+                               "against the parent's off): the numbers are not comparable",)
+    assert verdict(prosody_guide="pitch", parent=replace(PARENT, prosody_guide="pitch")).activate
 
 
 def test_a_metric_that_is_not_a_number_refuses():
@@ -324,17 +324,18 @@ def test_a_parent_is_measured_again_at_the_emotion_strength_its_fine_tune_was_me
     assert len(retraining.evaluator.asked) == 1  # read from its cache the second time
 
 
-def test_a_parent_is_measured_again_with_the_pitch_guide_when_its_fine_tune_was(services):
+def test_a_parent_is_measured_again_with_the_prosody_guide_its_fine_tune_was_measured_with(services):
     retraining = services.retraining
     retraining.evaluator = Counting(wer=0.4)
     evaluated_row(services, "parent-v", services.settings.tts_checkpoint, held_out_clips=24, wer=0.3)
-    retraining.evaluator.metrics["pitch_guide"] = True
-    guided = retraining.parent_metrics("parent-v", services.settings.tts_checkpoint, 24, [], pitch_guide=True)
-    assert (guided.wer, guided.pitch_guide, len(retraining.evaluator.asked)) == (0.4, True, 1)
-    assert retraining.parent_cache("parent-v", 24, 1.0, True).name == "parent-v-24-guided.json"
-    assert retraining.parent_cache("parent-v", 24, 1.25, True).name == "parent-v-24-strength1.25-guided.json"
+    retraining.evaluator.metrics["prosody_guide"] = "pitch+tempo"
+    guided = retraining.parent_metrics("parent-v", services.settings.tts_checkpoint, 24, [], guide="pitch+tempo")
+    assert (guided.wer, guided.prosody_guide, len(retraining.evaluator.asked)) == (0.4, "pitch+tempo", 1)
+    assert retraining.parent_cache("parent-v", 24, 1.0, "pitch").name == "parent-v-24-guide-pitch.json"
+    assert retraining.parent_cache("parent-v", 24, 1.25, "pitch+tempo").name == \
+        "parent-v-24-strength1.25-guide-pitch-tempo.json"
     assert retraining.parent_metrics("parent-v", services.settings.tts_checkpoint, 24, []).wer == 0.3  # its row
-    retraining.parent_metrics("parent-v", services.settings.tts_checkpoint, 24, [], pitch_guide=True)
+    retraining.parent_metrics("parent-v", services.settings.tts_checkpoint, 24, [], guide="pitch+tempo")
     assert len(retraining.evaluator.asked) == 1  # read from its cache the second time
 
 

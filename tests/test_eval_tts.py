@@ -18,7 +18,7 @@ from tests.conftest import tone
 METRICS = {"held_out_clips", "emotion_strength", "mel_l1", "gate_bce", "diagonality", "stopped_share",
            "median_length_ratio", "wer", "teacher_wer", "examples", "dnsmos", "teacher_dnsmos", "starter_dnsmos",
            "prosody", "takes", "register_hz", "wer_by_voice", "teacher_wer_by_voice", "mel_ripple_db",
-           "teacher_mel_ripple_db"}
+           "teacher_mel_ripple_db", "prosody_guide"}
 EMOTION_METRICS = {"emotion_accuracy", "teacher_emotion_accuracy", "emotion_accuracy_by_emotion",
                    "classifier_cv_accuracy"}
 
@@ -112,13 +112,14 @@ def test_the_eval_command_judges_with_a_teacher_corpus_prints_the_report_and_wri
     assert main(["eval", "--checkpoint", str(checkpoint), "--per-emotion", "1", "--judge-corpus",
                  str(tmp_path / "corpus"), "--judge-per-emotion", "2", "--classifier-cache",
                  str(tmp_path / "judge.pkl"), "--out", str(tmp_path / "r.json"),
-                 "--plot", str(tmp_path / "p.png"), "--takes", "2"]) == 0
+                 "--plot", str(tmp_path / "p.png"), "--takes", "2", "--guide", "pitch+tempo"]) == 0
     out, err = capsys.readouterr()
     report = json.loads(out)
     assert report == json.loads((tmp_path / "r.json").read_text())
     assert set(report) >= METRICS | EMOTION_METRICS and report["held_out_clips"] == 8
     assert report["emotion_strength"] == 1.25  # the setting's, as generation speaks
     assert report["takes"] == 2 and (report["register_hz"] is None or report["register_hz"] > 0)
+    assert report["prosody_guide"] == "pitch+tempo"
     assert "16 clips of the teacher corpus" in err
     assert "syllable rate vs neutral" in err and "\nreproduced" in err  # the prosody table
     assert "WER per voice, generated / teacher: " in err and "pitch detail in the mels" in err

@@ -87,6 +87,14 @@ def test_the_emotion_strength_setting_speaks_every_clip_and_each_clip_records_it
     assert [services.db.get_clip(i)["provenance"]["emotion_strength"] for i in report.clip_ids] == [1.6, 1.6]
 
 
+def test_the_prosody_guide_setting_speaks_every_clip_and_each_clip_records_it(tmp_path):
+    services = build_services(make_settings(tmp_path / "data", prosody_guide="pitch+tempo",
+                                            tts_checkpoint=str(tts_fixtures.write_insideout(tmp_path / "m.pt"))))
+    assert services.generation.synthesizer().guide == "pitch+tempo"
+    report = services.generation.run(GenerationRequest(2, ("angry", "calm")))
+    assert [services.db.get_clip(i)["provenance"]["prosody_guide"] for i in report.clip_ids] == ["pitch+tempo"] * 2
+
+
 def test_a_queued_generation_keeps_the_checkpoint_chosen_when_it_was_asked_for(chosen):
     job_id = chosen.generation.start(GenerationRequest(2, ("happy",)))
     job = chosen.jobs.wait(job_id, timeout=120)

@@ -56,9 +56,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--takes", type=int, default=1, metavar="K",
                         help="an experiment: speak each sentence K times and score the take whose F0 is nearest its "
                              "emotion's register (the model card's Prosody section); 1, as generation speaks")
-    parser.add_argument("--pitch-guide", choices=("on", "off"), default=None,
-                        help="speak with the pitch guide (insideout/tts/pitch.py) or without "
-                             "(default: INSIDEOUT_PITCH_GUIDE's)")
+    parser.add_argument("--guide", choices=("off", "pitch", "tempo", "pitch+tempo"), default=None,
+                        help="the prosody guide to speak with (insideout/tts/guide.py; default: "
+                             "INSIDEOUT_PROSODY_GUIDE's)")
     parser.add_argument("--no-emotion", action="store_true", help="skip the classifier (and its training)")
     parser.add_argument("--from-library", action="store_true",
                         help="train the classifier on INSIDEOUT_DATA_DIR's starter clips instead of the rendered plan")
@@ -110,7 +110,7 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
     # An explicit path needs no data dir; otherwise the app's own choice, which may be the admin's version.
     checkpoint = args.checkpoint or ctx.services().checkpoint(None)
     strength = settings_from_env().emotion_strength if args.strength is None else args.strength
-    pitch_guide = settings_from_env().pitch_guide if args.pitch_guide is None else args.pitch_guide == "on"
+    guide = settings_from_env().prosody_guide if args.guide is None else args.guide
     if not 0.0 <= strength <= 3.0:
         raise CommandError(f"--strength must be from 0 to 3, got {strength}")
     if not 1 <= args.takes <= 8:
@@ -138,7 +138,7 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
         metrics = evaluate_model(checkpoint, classifier, args.per_emotion, args.seed, args.vocoder,
                                  progress=lambda message: print(message, file=sys.stderr, flush=True),
                                  starter=[(e.wave, e.sample_rate) for e in examples], strength=strength,
-                                 takes=args.takes, pitch_guide=pitch_guide)
+                                 takes=args.takes, guide=guide)
     report = {"checkpoint": checkpoint, "version": t2.load(checkpoint).version,
               "seconds": round(time.monotonic() - started, 1), **metrics}
     if classifier is not None:

@@ -345,7 +345,7 @@ def reshape_f0(f0: np.ndarray, voiced: np.ndarray, preset: EmotionPreset, applie
     median and its level moved (applied: the clip's range_factor and pitch_st), then the preset's slope, final
     rise or fall, tremolo, jitter and creak; voice_shift_st moves the whole track (a voice's own pitch). The one
     realization of a preset's F0 fields: the teacher's clips (WORLD, 5 ms frames) and the pitch guide of
-    generated ones (tts/pitch.py, mel frames) both draw it."""
+    generated ones (tts/guide.py, mel frames) both draw it."""
     frames = np.arange(len(f0))
     voiced_frames = np.flatnonzero(voiced) if voiced.any() else frames
     first, last = int(voiced_frames[0]), int(voiced_frames[-1])
@@ -364,7 +364,8 @@ def reshape_f0(f0: np.ndarray, voiced: np.ndarray, preset: EmotionPreset, applie
         shift_st += preset.tremolo_st * np.sin(2.0 * np.pi * preset.tremolo_hz * seconds + phase)
     if preset.jitter_st:
         # a 5 ms frame is about one glottal cycle; light smoothing keeps it a voice, not a buzz
-        noise = np.convolve(rng.standard_normal(len(f0)), [0.25, 0.5, 0.25], mode="same")
+        # "full", cut to the track: "same" returns three values for a one-frame track
+        noise = np.convolve(rng.standard_normal(len(f0)), [0.25, 0.5, 0.25], mode="full")[1:len(f0) + 1]
         shift_st += preset.jitter_st * noise / np.sqrt(0.375)
     if preset.creak:
         start = last - CREAK_SPAN * (last - first)

@@ -29,13 +29,13 @@ class Synthesis:
     sample_rate: int
     model_version: str  # the acoustic model's weights
     vocoder: str
-    frames: int
+    frames: int  # of the mel the vocoder heard (the tempo guide may have stretched the model's own)
     stopped: bool  # False when the decoder ran to its step limit without deciding to stop
     speaker: str = ""  # the voice of the model's speaker table it spoke in ("": none, the voices' blend)
     strength: float = 1.0  # the emotion strength it was spoken at (EmotionTacotron2.emotion_offset)
-    # the acoustic model's own log mel (n_mels, frames), before any pitch guide: what evaluation measures it by
+    # the acoustic model's own log mel (n_mels, its frames), before any guide: what evaluation measures it by
     mel: np.ndarray | None = field(default=None, repr=False)
-    pitch_guided: bool = False  # the emotion's intonation was drawn into the mel before vocoding (tts/pitch.py)
+    guide: str = "off"  # the prosody guide given to the mel before vocoding (tts/guide.py: GUIDES)
 
 
 def encode_batch(frontend: Frontend, texts: list[str], emotions: list[str]):
@@ -52,11 +52,13 @@ def encode_batch(frontend: Frontend, texts: list[str], emotions: list[str]):
 
 
 class Synthesizer:
-    def __init__(self, acoustic: AcousticModel, vocoder: Vocoder, strength: float = 1.0, pitch_guide: bool = False):
+    def __init__(self, acoustic: AcousticModel, vocoder: Vocoder, strength: float = 1.0, guide: str = "off"):
+        from .guide import check_guide
+
         self.acoustic = acoustic
         self.vocoder = vocoder
         self.strength = strength  # the emotion strength synthesize() speaks at unless told another
-        self.pitch_guide = pitch_guide  # whether synthesize() draws each emotion's intonation (tts/pitch.py)
+        self.guide = check_guide(guide)  # the prosody guide synthesize() gives each mel (tts/guide.py)
         self._lock = threading.Lock()  # one inference at a time: torch already uses every core
 
     @property
@@ -70,11 +72,12 @@ class Synthesizer:
 
     def synthesize(self, texts: list[str], emotions: list[str], speakers: list[str] | None = None,
                    on_clip: Callable[[int, Synthesis], None] | None = None,
-                   strength: float | None = None, pitch_guide: bool | None = None) -> list[Synthesis]:
+                   strength: float | None = None, guide: str | None = None) -> list[Synthesis]:
         """Speak each text in its emotion, and in its speaker's voice where given (a name of `voices`;
         "" for none), at the emotion strength `strength` (EmotionTacotron2.emotion_offset; None: the
-        synthesizer's own), with the pitch guide or not (tts/pitch.py; None: the synthesizer's own): one batch
-        through the acoustic model, then the vocoder a few clips at a time.
+        synthesizer's own), with the prosody guide `guide` (tts/guide.py; None: the synthesizer's own): one batch
+        through the acoustic model (two with the tempo guide: the second speaks every sentence in neutral, to
+        measure its emotion's tempo against), then the vocoder a few clips at a time.
         on_clip(index in texts, synthesis) hears of each clip as soon as its audio exists, so a caller's
         progress moves clip by clip; an exception it raises (a cancel) stops the rest."""
         if len(texts) != len(emotions) or not texts:
@@ -87,7 +90,9 @@ class Synthesizer:
             raise SynthesisError(f"the model has no voice {', '.join(unknown)}; its voices: "
                                  f"{', '.join(self.voices) or 'none (it has no speaker input)'}")
         strength = self.strength if strength is None else strength
-        pitch_guide = self.pitch_guide if pitch_guide is None else pitch_guide
+        from .guide import check_guide, guides_tempo
+
+        guide = self.guide if guide is None else check_guide(guide)
         order, batch, lengths, emotions_sorted = encode_batch(self.acoustic.frontend, texts, emotions)
         model = self.acoustic.model
         speaker_ids = torch.tensor([self.voices.index(speakers[i]) if speakers[i] else model.unknown_speaker
@@ -96,6 +101,11 @@ class Synthesizer:
         out: list[Synthesis | None] = [None] * len(texts)
         with self._lock, torch.inference_mode():
             mels, mel_lengths, _ = model.infer(batch, lengths, emotions_sorted, speaker_ids, strength)
+            neutral_frames = None
+            if guides_tempo(guide) and any(emotion(e).id != "neutral" for e in emotions):
+                # after the emotional pass, so the guide leaves the model's own clips as they were
+                neutral = torch.full_like(emotions_sorted, EMOTION_IDS.index("neutral"))
+                neutral_frames = model.infer(batch, lengths, neutral, speaker_ids, strength)[1]
             # The vocoder takes each clip cut to its own length (padding is waste; a padded batch was slower
             # per second of audio, 0.49 against 0.29), side by side where it can (Vocoder.many): as many at
             # once as it has threads, which is what many() runs together anyway.
@@ -103,16 +113,15 @@ class Synthesizer:
             for first in range(0, len(order), side_by_side):
                 rows = range(first, min(first + side_by_side, len(order)))
                 own = {row: mels[row, :, : int(mel_lengths[row])].numpy().copy() for row in rows}
-                heard = [torch.from_numpy(_guided(own[row], texts[order[row]], emotions[order[row]],
-                                                  speakers[order[row]]) if pitch_guide else own[row])
-                         for row in rows]
-                waves = self.vocoder.many(heard)
-                for row, wave in zip(rows, waves, strict=True):
-                    i, frames = order[row], int(mel_lengths[row])
+                heard = [_guided(own[row], texts[order[row]], emotions[order[row]], speakers[order[row]], guide,
+                                 None if neutral_frames is None else int(neutral_frames[row])) for row in rows]
+                waves = self.vocoder.many([torch.from_numpy(h) for h in heard])
+                for row, mel, wave in zip(rows, heard, waves, strict=True):
+                    i, frames = order[row], mel.shape[1]
                     out[i] = Synthesis(wave[: frames * MEL.hop_length].astype(np.float32), MEL.sample_rate,
                                        self.acoustic.version, self.vocoder.name, frames,
-                                       stopped=frames < max_step, speaker=speakers[i], strength=strength,
-                                       mel=own[row], pitch_guided=pitch_guide)
+                                       stopped=int(mel_lengths[row]) < max_step, speaker=speakers[i],
+                                       strength=strength, mel=own[row], guide=guide)
                     if on_clip is not None:
                         on_clip(i, out[i])
         return out
@@ -121,13 +130,21 @@ class Synthesizer:
         return self.synthesize([text], [emotion_id], [speaker])[0]
 
 
-def _guided(mel: np.ndarray, text: str, emotion_id: str, speaker: str) -> np.ndarray:
-    """The pitch guide (tts/pitch.py) about the speaker's register, its jitter seeded by the sentence: the same
-    text and emotion get the same intonation, whichever batch they are in."""
-    from . import pitch
+def _guided(mel: np.ndarray, text: str, emotion_id: str, speaker: str, guide: str,
+            neutral_frames: int | None) -> np.ndarray:
+    """The mel the vocoder hears: the model's own, stretched to its emotion's tempo against neutral_frames (the
+    model's neutral rendering of the sentence) and imprinted with its intonation about the speaker's register,
+    as `guide` says (tts/guide.py). The intonation's jitter is seeded by the sentence: the same text and
+    emotion get the same intonation, whichever batch they are in."""
+    from . import guide as prosody_guide
 
-    seed = zlib.crc32(f"{text}|{emotion(emotion_id).id}".encode())
-    return pitch.guide(mel, emotion(emotion_id).id, pitch.register_for(speaker), seed)
+    emotion_id = emotion(emotion_id).id
+    if prosody_guide.guides_tempo(guide) and neutral_frames is not None and emotion_id != "neutral":
+        mel = prosody_guide.stretch(mel, prosody_guide.tempo_factor(mel.shape[1], neutral_frames, emotion_id))
+    if prosody_guide.guides_pitch(guide):
+        seed = zlib.crc32(f"{text}|{emotion_id}".encode())
+        mel = prosody_guide.guide_pitch(mel, emotion_id, prosody_guide.register_for(speaker), seed)
+    return mel
 
 
 _shared: dict[str, Synthesizer] = {}
@@ -135,11 +152,11 @@ _shared_lock = threading.Lock()
 
 
 def shared_synthesizer(checkpoint: str | Path, vocoder: str | Path = "universal",
-                       strength: float = 1.0, pitch_guide: bool = False) -> Synthesizer:
-    """One synthesizer per (checkpoint, vocoder, emotion strength, pitch guide) per process: models load once
+                       strength: float = 1.0, guide: str = "off") -> Synthesizer:
+    """One synthesizer per (checkpoint, vocoder, emotion strength, prosody guide) per process: models load once
     (the vocoder is shared further by shared_vocoder). Which checkpoint is generation.checkpoint_for's to say."""
     source = str(checkpoint)
-    key = f"{source}|{vocoder}|{strength}|{pitch_guide}"
+    key = f"{source}|{vocoder}|{strength}|{guide}"
     with _shared_lock:
         if key not in _shared:
             if not source.startswith(("http://", "https://")) and not Path(source).is_file():
@@ -147,5 +164,5 @@ def shared_synthesizer(checkpoint: str | Path, vocoder: str | Path = "universal"
                     f"no acoustic model at {source}: train one with `insideout train` "
                     "or name a checkpoint (INSIDEOUT_TTS_CHECKPOINT)"
                 )
-            _shared[key] = Synthesizer(load(source), shared_vocoder(vocoder), strength, pitch_guide)
+            _shared[key] = Synthesizer(load(source), shared_vocoder(vocoder), strength, guide)
         return _shared[key]

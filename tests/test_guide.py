@@ -1,5 +1,6 @@
-"""The pitch guide (insideout/tts/pitch.py): an emotion's intonation drawn into a mel, on mels of signals the
-tests make and of a teacher clip rendered here, heard through the real HiFi-GAN V1 vocoder."""
+"""The prosody guide (insideout/tts/guide.py): an emotion's intonation drawn into a mel and its tempo given by
+stretching it, on mels of signals the tests make and of a teacher clip rendered here, heard through the real
+HiFi-GAN V1 vocoder."""
 
 import numpy as np
 import pytest
@@ -7,7 +8,8 @@ from scipy.ndimage import uniform_filter1d
 
 from insideout.corpus import acoustics
 from insideout.corpus.synth import render_clip
-from insideout.tts import pitch, prosody
+from insideout.tts import guide as pitch
+from insideout.tts import prosody
 from insideout.tts import tacotron2 as t2
 from insideout.tts.hifigan import shared_vocoder
 from insideout.tts.mel import MEL, mel_spectrogram
@@ -47,7 +49,8 @@ def test_the_vocoder_speaks_at_the_register_the_guide_draws(vocoder, flat_mel):
 
 
 def test_each_emotion_moves_the_guided_pitch_as_its_preset_does(vocoder, flat_mel):
-    medians = {e: np.median(heard_f0(vocoder, pitch.guide(flat_mel, e, 140.0))) for e in ("neutral", "sad", "happy")}
+    medians = {e: np.median(heard_f0(vocoder, pitch.guide_pitch(flat_mel, e, 140.0)))
+               for e in ("neutral", "sad", "happy")}
     assert medians["sad"] < medians["neutral"] < medians["happy"]
     assert 12 * np.log2(medians["happy"] / medians["sad"]) > 3.0  # the presets: +3 and -2 semitones
     # surprise's final rise (7 semitones over the last 0.4 s of voicing), against neutral's end
@@ -86,15 +89,15 @@ def test_the_neutral_contour_declines_across_the_utterance_and_rises_and_falls_o
 
 def test_imprinting_leaves_its_input_alone_and_refuses_wrong_shapes(flat_mel):
     before = flat_mel.copy()
-    guided = pitch.guide(flat_mel, "angry", 120.0, seed=1)
+    guided = pitch.guide_pitch(flat_mel, "angry", 120.0, seed=1)
     assert np.array_equal(flat_mel, before) and guided.shape == flat_mel.shape and guided.dtype == np.float32
-    assert np.array_equal(guided, pitch.guide(flat_mel, "angry", 120.0, seed=1))  # the seed fixes the jitter
+    assert np.array_equal(guided, pitch.guide_pitch(flat_mel, "angry", 120.0, seed=1))  # the seed fixes the jitter
     with pytest.raises(ValueError, match="log mel"):
-        pitch.guide(np.zeros((40, 10)), "angry", 120.0)
+        pitch.guide_pitch(np.zeros((40, 10)), "angry", 120.0)
     with pytest.raises(ValueError, match="one F0 and one weight per mel frame"):
         pitch.imprint(flat_mel, np.full(3, 100.0), np.ones(3))
     with pytest.raises(ValueError, match="positive frequency"):
-        pitch.guide(flat_mel, "angry", 0.0)
+        pitch.guide_pitch(flat_mel, "angry", 0.0)
 
 
 def test_the_registers_are_the_starter_voices_neutral_pitch():
@@ -108,11 +111,48 @@ def test_the_registers_are_the_starter_voices_neutral_pitch():
     assert pitch.register_for("") == pitch.register_for("a voice it does not know") == pitch.BLEND_REGISTER_HZ
 
 
-def test_a_synthesizer_with_the_guide_keeps_the_models_own_mel_and_says_it_guided(tmp_path, vocoder):
-    model = t2.load(tts_fixtures.write_insideout(tmp_path / "tiny.pt", max_step=60))
-    synthesizer = Synthesizer(model, vocoder, pitch_guide=True)
+def test_the_tempo_guide_gives_each_emotion_its_presets_rate_against_the_neutral_rendering():
+    from insideout.corpus.presets import preset_for
+
+    assert pitch.tempo_factor(100, 100, "sad") == pytest.approx(1 / preset_for("sad").rate)  # slower: longer
+    assert pitch.tempo_factor(100, 100, "fearful") == pytest.approx(1 / preset_for("fearful").rate)
+    assert pitch.tempo_factor(100, 100, "neutral") == 1.0
+    assert pitch.tempo_factor(200, 100, "happy") == pitch.TEMPO_LIMITS[0]  # never squeezed past the limit
+    assert pitch.tempo_factor(100, 100, "happy") < 1.0 < pitch.tempo_factor(80, 100, "happy")
+    with pytest.raises(ValueError, match="at least one frame"):
+        pitch.tempo_factor(0, 100, "happy")
+
+
+def test_stretching_a_mel_keeps_its_ends_and_spaces_what_lies_between():
+    mel = np.tile(np.arange(10, dtype=np.float32), (80, 1))  # each frame holds its index
+    longer = pitch.stretch(mel, 1.5)
+    assert longer.shape == (80, 15) and longer[0, 0] == 0.0 and longer[0, -1] == 9.0
+    assert np.all(np.diff(longer[0]) > 0)  # still in order: interpolated, not shuffled
+    assert pitch.stretch(mel, 0.5).shape == (80, 5)
+    assert np.array_equal(pitch.stretch(mel, 1.0), mel)
+    with pytest.raises(ValueError, match="positive"):
+        pitch.stretch(mel, 0.0)
+
+
+def test_only_the_known_guides_are_accepted():
+    assert [g for g in pitch.GUIDES if pitch.guides_pitch(g)] == ["pitch", "pitch+tempo"]
+    assert [g for g in pitch.GUIDES if pitch.guides_tempo(g)] == ["tempo", "pitch+tempo"]
+    with pytest.raises(ValueError, match="unknown prosody guide 'loud'"):
+        pitch.check_guide("loud")
+
+
+def test_a_synthesizer_with_the_guide_keeps_the_models_own_mel_and_says_which_guide_it_gave(tmp_path, vocoder):
+    model = t2.load(tts_fixtures.write_insideout(tmp_path / "tiny.pt", stops=False, max_step=60))  # 60 frames
+    synthesizer = Synthesizer(model, vocoder, guide="pitch")
     guided = synthesizer.synthesize([TEXT], ["happy"])[0]
-    plain = synthesizer.synthesize([TEXT], ["happy"], pitch_guide=False)[0]
-    assert guided.pitch_guided and not plain.pitch_guided
+    plain = synthesizer.synthesize([TEXT], ["happy"], guide="off")[0]
+    assert (guided.guide, plain.guide) == ("pitch", "off")
     assert guided.mel.shape == (MEL.n_mels, guided.frames)
     assert not np.allclose(guided.wave, plain.wave)
+    # the tempo guide: sad is stretched to the preset's rate against the model's neutral rendering, so its
+    # heard frames differ from the model's own; the wave is as long as the frames heard
+    slow = synthesizer.synthesize([TEXT], ["sad"], guide="pitch+tempo")[0]
+    assert slow.guide == "pitch+tempo" and slow.frames != slow.mel.shape[1]
+    assert len(slow.wave) == slow.frames * MEL.hop_length
+    with pytest.raises(ValueError, match="unknown prosody guide"):
+        Synthesizer(model, vocoder, guide="on")
