@@ -234,13 +234,14 @@ def _beside_teacher(value: float | None, teacher: float | None, lang: str) -> st
     return t(lang, "with_teacher", value=_share(value), teacher=_share(teacher))
 
 
-def _mos_beside_teacher(value: float | None, teacher: float | None, lang: str) -> str:
-    """A DNSMOS estimate (1-5), the teacher clips' beside it when known; blank when the run has none."""
+def _number_beside_teacher(value: float | None, teacher: float | None, lang: str, form: str) -> str:
+    """A number in `form` (a DNSMOS estimate "{:.2f}", a ripple "{:.1f} dB"), the teacher clips' beside it when
+    known; blank when the run has none."""
     if value is None:
         return ""
     if teacher is None:
-        return f"{value:.2f}"
-    return t(lang, "with_teacher", value=f"{value:.2f}", teacher=f"{teacher:.2f}")
+        return form.format(value)
+    return t(lang, "with_teacher", value=form.format(value), teacher=form.format(teacher))
 
 
 def _note(v: ModelVersion, lang: str) -> str:
@@ -269,15 +270,6 @@ def _prosody_cell(m: ModelMetrics, lang: str) -> str:
                      if share is not None)
 
 
-def _ripple_beside_teacher(value: float | None, teacher: float | None, lang: str) -> str:
-    """The harmonic ripple of a version's mels (tts.prosody.mel_ripple_db), the teacher clips' beside it."""
-    if value is None:
-        return ""
-    if teacher is None:
-        return f"{value:.1f} dB"
-    return t(lang, "with_teacher", value=f"{value:.1f} dB", teacher=f"{teacher:.1f} dB")
-
-
 def _evaluation_cells(m: ModelMetrics, lang: str) -> list[str]:
     """WER, emotion accuracy, DNSMOS, prosody carried, pitch detail in the mels and attention diagonality, as the
     table shows them. The
@@ -287,8 +279,9 @@ def _evaluation_cells(m: ModelMetrics, lang: str) -> list[str]:
     if emotion and m.emotion_strength is not None:
         emotion = t(lang, "at_strength", cell=emotion, strength=f"{m.emotion_strength:g}")
     return [_beside_teacher(m.wer, m.teacher_wer, lang), emotion,
-            _mos_beside_teacher(m.dnsmos, m.teacher_dnsmos, lang), _prosody_cell(m, lang),
-            _ripple_beside_teacher(m.mel_ripple_db, m.teacher_mel_ripple_db, lang), _decimal(m.diagonality)]
+            _number_beside_teacher(m.dnsmos, m.teacher_dnsmos, lang, "{:.2f}"), _prosody_cell(m, lang),
+            _number_beside_teacher(m.mel_ripple_db, m.teacher_mel_ripple_db, lang, "{:.1f} dB"),
+            _decimal(m.diagonality)]
 
 
 def _default_row(default: DefaultModel, lang: str) -> list:
