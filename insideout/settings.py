@@ -17,6 +17,7 @@ from pathlib import Path
 from .pools import POOLS
 
 PREFIX = "INSIDEOUT_"
+PROSODY_GUIDES = ("off", "pitch", "tempo", "pitch+tempo")  # what tts/guide.py can give a mel (PROSODY_GUIDE)
 
 
 class SettingsError(ValueError):
@@ -266,7 +267,7 @@ SETTINGS: tuple[Setting, ...] = (
             "what generation gives each clip's mel before the vocoder hears it (`insideout/tts/guide.py`): `pitch` "
             "(a steady register and the emotion preset's intonation, drawn as harmonics), `tempo` (the preset's "
             "rate against the model's neutral rendering), `pitch+tempo`, or `off` (the model's mel as it is)",
-            choice("off", "pitch", "tempo", "pitch+tempo")),
+            choice(*PROSODY_GUIDES)),
     Setting("RETRAIN_THRESHOLD", "retrain_threshold", 50, "learning clips that start a fine-tune",
             whole(1, 10_000_000)),
     Setting("CONSUME_LEARNING", "consume_learning", "move",

@@ -40,6 +40,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from insideout.cli import CommandError
+from insideout.settings import PROSODY_GUIDES
 
 if TYPE_CHECKING:
     from insideout.botlab.classifier import Example
@@ -56,7 +57,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--takes", type=int, default=1, metavar="K",
                         help="an experiment: speak each sentence K times and score the take whose F0 is nearest its "
                              "emotion's register (the model card's Prosody section); 1, as generation speaks")
-    parser.add_argument("--guide", choices=("off", "pitch", "tempo", "pitch+tempo"), default=None,
+    parser.add_argument("--guide", choices=PROSODY_GUIDES, default=None,
                         help="the prosody guide to speak with (insideout/tts/guide.py; default: "
                              "INSIDEOUT_PROSODY_GUIDE's)")
     parser.add_argument("--no-emotion", action="store_true", help="skip the classifier (and its training)")

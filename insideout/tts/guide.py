@@ -36,10 +36,11 @@ from functools import lru_cache
 
 import numpy as np
 
+from ..settings import PROSODY_GUIDES as GUIDES  # INSIDEOUT_PROSODY_GUIDE's values: off, pitch, tempo, both
 from .mel import MEL, centre_frequencies
 
 # The median F0 of each starter voice's neutral clips (the held-out set's, both draws; Harvest): what a clip
-# spoken "as" that voice is guided around. tests/test_pitch.py checks them against freshly rendered clips.
+# spoken "as" that voice is guided around. tests/test_guide.py checks them against freshly rendered clips.
 REGISTERS_HZ = {"piper-joe": 146.0, "piper-joe-high": 168.0, "espeak-m": 105.0, "espeak-f": 180.0,
                 "espeak-gb-m": 110.0}
 BLEND_REGISTER_HZ = 140.0  # a model without speakers: between the voices, where its neutral clips sit most
@@ -55,7 +56,6 @@ VOICED_BELOW_LOUDEST = 3.0  # nats: a voiced frame's low band is within ~26 dB o
 COMB_STEP_ST = 0.1  # the combs are tabled every 0.1 semitone (0.6 % of F0; a mel bin is 37 Hz)
 F0_TABLE_HZ = (40.0, 800.0)
 TEMPO_LIMITS = (0.7, 1.4)  # a clip is never stretched or squeezed further (the presets' rates: 0.80 to 1.15)
-GUIDES = ("off", "pitch", "tempo", "pitch+tempo")  # INSIDEOUT_PROSODY_GUIDE's values
 
 
 def check_guide(guide: str) -> str:
