@@ -75,6 +75,7 @@ def test_voicing_is_high_on_a_tone_and_low_on_hiss_and_silence():
     assert np.mean(weight[5:third - 5]) > 0.9
     assert np.mean(weight[third + 5:2 * third - 5]) < 0.1
     assert np.max(weight[frames - third // 3:]) == 0.0
+    assert pitch.voicing(np.zeros((80, 0))).shape == (0,)  # no frames: nothing voiced, no error
 
 
 def test_the_neutral_contour_declines_across_the_utterance_and_rises_and_falls_on_each_run():

@@ -77,10 +77,14 @@ def voicing(log_mel: np.ndarray) -> np.ndarray:
     """Per frame, 0 (unvoiced or silent) to 1 (clearly voiced): a strong low band, against the clip's loudest
     low band and against the frame's own band above 2 kHz (fricatives are loud there, not below 600 Hz)."""
     x = _checked(log_mel)
+    if x.shape[1] == 0:
+        return np.zeros(0)
     centres = centre_frequencies()
     low = _band_log_energy(x[centres < LOW_BAND_HZ])
     high = _band_log_energy(x[centres > HIGH_BAND_HZ])
-    loud = np.clip((low - (low.max() - VOICED_BELOW_LOUDEST)) / 1.0, 0.0, 1.0)
+    # soft edges, a nat (8.7 dB) wide: from VOICED_BELOW_LOUDEST under the loudest, and from a low band 2 nats
+    # under the high band to level with it
+    loud = np.clip(low - (low.max() - VOICED_BELOW_LOUDEST), 0.0, 1.0)
     tonal = np.clip((low - high + 2.0) / 2.0, 0.0, 1.0)
     return loud * tonal
 
