@@ -222,6 +222,8 @@ def test_the_models_table_has_the_shipped_defaults_row_with_its_version_and_its_
     assert row["emotion accuracy"].startswith(f"{report['emotion_accuracy']:.1%}")
     level = report["prosody"]["reproduced"]["energy_db"]
     assert f"level {level:+.2f}" in row["emotion prosody carried (share of the teacher's contrast)"]
+    assert row["pitch detail in the mel (harmonic ripple below 1 kHz)"] == \
+        f"{report['mel_ripple_db']:.1f} dB (teacher {report['teacher_mel_ripple_db']:.1f} dB)"
     assert "tacotron2-emotion.pt" in row["note"] and "as `insideout eval` measured them" in row["note"]
 
     # The activation guard measures it as a parent once: its numbers then show in its row.
