@@ -110,8 +110,9 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
 
     # An explicit path needs no data dir; otherwise the app's own choice, which may be the admin's version.
     checkpoint = args.checkpoint or ctx.services().checkpoint(None)
-    strength = settings_from_env().emotion_strength if args.strength is None else args.strength
-    guide = settings_from_env().prosody_guide if args.guide is None else args.guide
+    settings = settings_from_env()
+    strength = settings.emotion_strength if args.strength is None else args.strength
+    guide = settings.prosody_guide if args.guide is None else args.guide
     if not 0.0 <= strength <= 3.0:
         raise CommandError(f"--strength must be from 0 to 3, got {strength}")
     if not 1 <= args.takes <= 8:

@@ -37,7 +37,7 @@ from functools import lru_cache
 import numpy as np
 
 from ..settings import PROSODY_GUIDES as GUIDES  # INSIDEOUT_PROSODY_GUIDE's values: off, pitch, tempo, both
-from .mel import MEL, centre_frequencies
+from .mel import MEL, centre_frequencies, checked_log_mel
 
 # The median F0 of each starter voice's neutral clips (the held-out set's, both draws; Harvest): what a clip
 # spoken "as" that voice is guided around. tests/test_guide.py checks them against freshly rendered clips.
@@ -76,12 +76,14 @@ def guides_tempo(guide: str) -> bool:
 def voicing(log_mel: np.ndarray) -> np.ndarray:
     """Per frame, 0 (unvoiced or silent) to 1 (clearly voiced): a strong low band, against the clip's loudest
     low band and against the frame's own band above 2 kHz (fricatives are loud there, not below 600 Hz)."""
-    x = _checked(log_mel)
+    from scipy.special import logsumexp
+
+    x = checked_log_mel(log_mel)
     if x.shape[1] == 0:
         return np.zeros(0)
     centres = centre_frequencies()
-    low = _band_log_energy(x[centres < LOW_BAND_HZ])
-    high = _band_log_energy(x[centres > HIGH_BAND_HZ])
+    low = logsumexp(x[centres < LOW_BAND_HZ], axis=0)  # each band's energy, in the mel's log
+    high = logsumexp(x[centres > HIGH_BAND_HZ], axis=0)
     # soft edges, a nat (8.7 dB) wide: from VOICED_BELOW_LOUDEST under the loudest, and from a low band 2 nats
     # under the high band to level with it
     loud = np.clip(low - (low.max() - VOICED_BELOW_LOUDEST), 0.0, 1.0)
@@ -127,7 +129,7 @@ def f0_track(log_mel: np.ndarray, emotion_id: str, register_hz: float, rng: np.r
 def imprint(log_mel: np.ndarray, f0_hz: np.ndarray, weight: np.ndarray) -> np.ndarray:
     """The log mel with each frame's harmonic comb at f0_hz added below GUIDED_BELOW_HZ, scaled by weight
     (0..1) to a ripple of RIPPLE_DB. A new array; the input is left as it was."""
-    x = _checked(log_mel)
+    x = checked_log_mel(log_mel)
     if not (len(f0_hz) == len(weight) == x.shape[1]):
         raise ValueError("give one F0 and one weight per mel frame")
     table, table_f0 = _comb_table()
@@ -159,7 +161,7 @@ def tempo_factor(frames: int, neutral_frames: int, emotion_id: str) -> float:
 
 def stretch(log_mel: np.ndarray, factor: float) -> np.ndarray:
     """The log mel lasting `factor` times as long (frames linearly interpolated; at least 2 frames)."""
-    x = _checked(log_mel)
+    x = checked_log_mel(log_mel)
     if not factor > 0:
         raise ValueError(f"a stretch factor must be positive, got {factor}")
     frames = x.shape[1]
@@ -177,18 +179,6 @@ def register_for(voice: str) -> float:
     return REGISTERS_HZ.get(voice, BLEND_REGISTER_HZ)
 
 
-def _checked(log_mel: np.ndarray) -> np.ndarray:
-    x = np.asarray(log_mel, dtype=np.float64)
-    if x.ndim != 2 or x.shape[0] != MEL.n_mels:
-        raise ValueError(f"expected a log mel of shape ({MEL.n_mels}, frames), got {x.shape}")
-    return x
-
-
-def _band_log_energy(rows: np.ndarray) -> np.ndarray:
-    peak = rows.max(axis=0)
-    return peak + np.log(np.exp(rows - peak).sum(axis=0))  # log-sum-exp: the band's energy, no overflow
-
-
 def _runs(mask: np.ndarray) -> list[tuple[int, int]]:
     edges = np.diff(np.concatenate([[0], mask.astype(int), [0]]))
     return list(zip(np.flatnonzero(edges == 1), np.flatnonzero(edges == -1), strict=True))
@@ -200,10 +190,8 @@ def _comb_table() -> tuple[np.ndarray, np.ndarray]:
     GUIDED_BELOW_HZ, envelope removed) of a flat harmonic comb at that F0, scaled so that its median |ripple|
     below prosody.RIPPLE_BELOW_HZ is RIPPLE_DB (higher up, where the bins are wider, a comb shows less ripple, as
     a voice's does). Harmonics are Gaussian lines as wide as the Hann window's main lobe at n_fft."""
-    from scipy.ndimage import uniform_filter1d
-
     from .mel import _filterbank
-    from .prosody import RIPPLE_BELOW_HZ, RIPPLE_SMOOTH_BINS
+    from .prosody import RIPPLE_BELOW_HZ, harmonic_detail
 
     fb = _filterbank(MEL).numpy().astype(np.float64)
     freqs = np.arange(fb.shape[1]) * MEL.sample_rate / MEL.n_fft
@@ -218,6 +206,6 @@ def _comb_table() -> tuple[np.ndarray, np.ndarray]:
         harmonics = np.arange(1, int(MEL.f_max / f0) + 1) * f0
         spectrum = np.exp(-0.5 * ((freqs[None, :] - harmonics[:, None]) / width) ** 2).sum(axis=0)
         comb = np.log(fb[:bins] @ spectrum + 1e-3)
-        ripple = comb - uniform_filter1d(comb, RIPPLE_SMOOTH_BINS, mode="nearest")
+        ripple = harmonic_detail(comb)
         rows.append(ripple * target / max(np.median(np.abs(ripple[:measured])), 1e-6))
     return np.array(rows), table_f0

@@ -51,6 +51,14 @@ def _window(settings: MelSettings) -> torch.Tensor:
         return torch.hann_window(settings.win_length)
 
 
+def checked_log_mel(log_mel: np.ndarray, settings: MelSettings = MEL) -> np.ndarray:
+    """log_mel as float64 when it is one clip's log mel (n_mels, frames); a ValueError saying what it is otherwise."""
+    x = np.asarray(log_mel, dtype=np.float64)
+    if x.ndim != 2 or x.shape[0] != settings.n_mels:
+        raise ValueError(f"expected a log mel of shape ({settings.n_mels}, frames), got {x.shape}")
+    return x
+
+
 def centre_frequencies(settings: MelSettings = MEL) -> np.ndarray:
     """The centre (the weighted mean frequency) of each mel bin, Hz, lowest first."""
     fb = _filterbank(settings).numpy()

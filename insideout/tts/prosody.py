@@ -80,20 +80,23 @@ def mel_ripple_db(log_mel: np.ndarray) -> float:
     """How much harmonic detail a log mel (n_mels, frames; mel.py's natural-log magnitude) carries below
     RIPPLE_BELOW_HZ: the median, over speech frames and those bins, of each bin's distance from the frame's
     envelope (a moving mean over RIPPLE_SMOOTH_BINS bins), in dB. nan for a mel without speech frames."""
-    from scipy.ndimage import uniform_filter1d
+    from .mel import centre_frequencies, checked_log_mel
 
-    from .mel import MEL, centre_frequencies
-
-    x = np.asarray(log_mel, dtype=np.float64)
-    if x.ndim != 2 or x.shape[0] != MEL.n_mels:
-        raise ValueError(f"expected a log mel of shape ({MEL.n_mels}, frames), got {x.shape}")
+    x = checked_log_mel(log_mel)
     low = int(np.searchsorted(centre_frequencies(), RIPPLE_BELOW_HZ))
     loudest = x.max(axis=0)
     speech = x[:low, loudest > loudest.max() - RIPPLE_SPEECH_NATS] if x.shape[1] else x[:low]
     if speech.shape[1] == 0:
         return float("nan")
-    detail = speech - uniform_filter1d(speech, RIPPLE_SMOOTH_BINS, axis=0, mode="nearest")
-    return float(20.0 / np.log(10.0) * np.median(np.abs(detail)))
+    return float(20.0 / np.log(10.0) * np.median(np.abs(harmonic_detail(speech))))
+
+
+def harmonic_detail(log_mel_bins: np.ndarray) -> np.ndarray:
+    """Each bin's distance from its envelope (a moving mean over RIPPLE_SMOOTH_BINS neighbouring bins), along the
+    first axis: the ripple mel_ripple_db measures, and the comb the prosody guide draws (tts/guide.py)."""
+    from scipy.ndimage import uniform_filter1d
+
+    return log_mel_bins - uniform_filter1d(log_mel_bins, RIPPLE_SMOOTH_BINS, axis=0, mode="nearest")
 
 
 def relative(clips: Sequence[tuple[str, str, Prosody]]) -> list[tuple[str, dict[str, float]]]:

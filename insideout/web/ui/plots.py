@@ -205,8 +205,7 @@ def confusion_chart(confusion: Confusion, lang: str, normalized: bool) -> PlotDa
 
 MODEL_COLUMNS = ("col_model", "col_version", "col_parent", "col_state", "col_clips", "col_steps", "col_loss",
                  "col_wer", "col_emotion_acc", "col_dnsmos", "col_prosody", "col_ripple", "col_diagonality",
-                 "col_active",
-                 "col_finished", "col_note")
+                 "col_active", "col_finished", "col_note")
 
 
 def loss_frame(losses: list | None) -> pd.DataFrame:
@@ -272,8 +271,7 @@ def _prosody_cell(m: ModelMetrics, lang: str) -> str:
 
 def _evaluation_cells(m: ModelMetrics, lang: str) -> list[str]:
     """WER, emotion accuracy, DNSMOS, prosody carried, pitch detail in the mels and attention diagonality, as the
-    table shows them. The
-    emotion names the emotion strength the version spoke at, where it was measured with one
+    table shows them. The emotion names the emotion strength the version spoke at, where it was measured with one
     (activation.strength_of)."""
     emotion = _beside_teacher(m.emotion_accuracy, m.teacher_emotion_accuracy, lang)
     if emotion and m.emotion_strength is not None:
