@@ -2,7 +2,8 @@
 (the admin page) or in the foreground (`insideout generate`); and the one rule of which checkpoint generates.
 
 The emotion a clip was generated for is recorded as intended, never trusted: the crowd decides. So is the
-speaker of the model's table it was spoken as (voices_for: by default the voices take turns).
+speaker of the model's table it was spoken as (voices_for: by default the voices take turns), and with the pitch
+guide the voice whose register it was spoken about (registers_for).
 torch loads only when a generation runs, not when the app starts.
 """
 
@@ -88,6 +89,18 @@ def voices_for(choice: str, voices: tuple[str, ...], count: int) -> list[str]:
     return [choice] * count
 
 
+def registers_for(choice: str, voices: tuple[str, ...], count: int) -> list[str]:
+    """The voice whose register the pitch guide speaks each of count clips about (tts/guide.py): its speaker's;
+    but a model without speakers asked to rotate takes the starter voices' registers in turn (its timbre
+    stays the blend's), since at one register for all its clips the judge named fewer of their emotions
+    (the model card) and every clip would sit at one pitch."""
+    from .tts.guide import REGISTERS_HZ
+
+    if choice == ROTATE and not voices:
+        return [list(REGISTERS_HZ)[i % len(REGISTERS_HZ)] for i in range(count)]
+    return [v if v in REGISTERS_HZ else "" for v in voices_for(choice, voices, count)]
+
+
 @dataclass
 class GenerationReport:
     clip_ids: list[int] = field(default_factory=list)
@@ -162,8 +175,11 @@ def generate(library: Library, synthesizer: Synthesizer, request: GenerationRequ
     added, or failed); speaking(first, last, total) each batch's acoustic pass before it runs (clips first
     to last, counted from 1), the part of a batch that has no per-clip step. check_cancel is asked before
     each batch and after each clip. The report lists clips in the plan's order."""
+    from .tts.guide import guides_pitch
+
     plan = request.plan()
     speakers = voices_for(request.voice, synthesizer.voices, len(plan))
+    registers = registers_for(request.voice, synthesizer.voices, len(plan))
     made: dict[int, int] = {}  # plan index -> clip id
     failed: dict[int, tuple[str, str]] = {}
     if progress:
@@ -181,7 +197,8 @@ def generate(library: Library, synthesizer: Synthesizer, request: GenerationRequ
                 provenance={"acoustic_model": result.model_version, "vocoder": result.vocoder,
                             "frames": result.frames, "checkpoint": synthesizer.acoustic.provenance,
                             "seed": request.seed, "speaker": result.speaker or BLEND,
-                            "emotion_strength": result.strength, "prosody_guide": result.guide},
+                            "emotion_strength": result.strength, "prosody_guide": result.guide,
+                            **({"pitch_register": result.register or BLEND} if guides_pitch(result.guide) else {})},
             )
             try:
                 made[index] = library.add(result.wave, result.sample_rate, "unverified", info)
@@ -199,6 +216,7 @@ def generate(library: Library, synthesizer: Synthesizer, request: GenerationRequ
         if speaking:
             speaking(start + 1, start + len(chunk), len(plan))
         synthesizer.synthesize([t for t, _ in chunk], [e for _, e in chunk], speakers[start:start + len(chunk)],
-                               on_clip=lambda i, result, start=start: finished(start + i, result))
+                               on_clip=lambda i, result, start=start: finished(start + i, result),
+                               registers=registers[start:start + len(chunk)])
         faults.point("generate.batch")
     return GenerationReport([made[i] for i in sorted(made)], [failed[i] for i in sorted(failed)])

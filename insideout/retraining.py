@@ -743,10 +743,13 @@ class Retraining:
     def parent_cache(self, version: str, held_out_clips: int | None, strength: float = 1.0,
                      guide: str = "off") -> Path:
         """Where a parent's metrics on held_out_clips held-out clips at emotion strength `strength`, with the
-        prosody guide `guide`, are kept (at strength 1 without a guide under the name they had before either)."""
+        prosody guide `guide` of the guide's present revision, are kept (at strength 1 without a guide under the
+        name they had before either)."""
+        from .tts.guide import REVISION
+
         name = re.sub(r"[^A-Za-z0-9._-]", "_", version)
         at = "" if math.isclose(strength, 1.0) else f"-strength{strength:g}"
-        at += "" if guide == "off" else f"-guide-{guide.replace('+', '-')}"
+        at += "" if guide == "off" else f"-guide-{guide.replace('+', '-')}-r{REVISION}"
         return self.models_dir / PARENT_METRICS_DIR / f"{name}-{held_out_clips}{at}.json"
 
     # -- consuming, choosing --------------------------------------------------------------------------

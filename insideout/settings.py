@@ -262,11 +262,14 @@ SETTINGS: tuple[Setting, ...] = (
             "how strongly generated speech carries its emotion: each emotion's input to the acoustic model scaled "
             "away from neutral's (1 as trained, 0 all neutral). At 1.25 the judge named 12.5 points more of the "
             "shipped model's 96 held-out clips than at 1, for 2.9 points of WER and 0.05 of DNSMOS; 1.5 cost "
-            "0.18 of DNSMOS (its model card)", decimal(0.0, 3.0)),
-    Setting("PROSODY_GUIDE", "prosody_guide", "off",
+            "0.18 of DNSMOS; with the pitch guide, the strong judge named 7 more of 96 at 1.25 than at 1 "
+            "(its model card)", decimal(0.0, 3.0)),
+    Setting("PROSODY_GUIDE", "prosody_guide", "pitch",
             "what generation gives each clip's mel before the vocoder hears it (`insideout/tts/guide.py`): `pitch` "
-            "(a steady register and the emotion preset's intonation, drawn as harmonics), `tempo` (the preset's "
-            "rate against the model's neutral rendering), `pitch+tempo`, or `off` (the model's mel as it is)",
+            "(a starter voice's register and the emotion preset's intonation, drawn as harmonics: the strong judge "
+            "named 55 % of the shipped model's 96 held-out clips' emotions where it named 27 % without, for 0.02 "
+            "of DNSMOS), `tempo` (the preset's rate against the model's neutral rendering), `pitch+tempo`, or `off` "
+            "(the model's mel as it is)",
             choice(*PROSODY_GUIDES)),
     Setting("RETRAIN_THRESHOLD", "retrain_threshold", 50, "learning clips that start a fine-tune",
             whole(1, 10_000_000)),

@@ -331,9 +331,9 @@ def test_a_parent_is_measured_again_with_the_prosody_guide_its_fine_tune_was_mea
     retraining.evaluator.metrics["prosody_guide"] = "pitch+tempo"
     guided = retraining.parent_metrics("parent-v", services.settings.tts_checkpoint, 24, [], guide="pitch+tempo")
     assert (guided.wer, guided.prosody_guide, len(retraining.evaluator.asked)) == (0.4, "pitch+tempo", 1)
-    assert retraining.parent_cache("parent-v", 24, 1.0, "pitch").name == "parent-v-24-guide-pitch.json"
+    assert retraining.parent_cache("parent-v", 24, 1.0, "pitch").name == "parent-v-24-guide-pitch-r2.json"
     assert retraining.parent_cache("parent-v", 24, 1.25, "pitch+tempo").name == \
-        "parent-v-24-strength1.25-guide-pitch-tempo.json"
+        "parent-v-24-strength1.25-guide-pitch-tempo-r2.json"
     assert retraining.parent_metrics("parent-v", services.settings.tts_checkpoint, 24, []).wer == 0.3  # its row
     retraining.parent_metrics("parent-v", services.settings.tts_checkpoint, 24, [], guide="pitch+tempo")
     assert len(retraining.evaluator.asked) == 1  # read from its cache the second time

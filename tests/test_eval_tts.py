@@ -121,6 +121,7 @@ def test_the_eval_command_judges_with_a_teacher_corpus_prints_the_report_and_wri
     assert report["takes"] == 2 and (report["register_hz"] is None or report["register_hz"] > 0)
     assert report["prosody_guide"] == "pitch+tempo"
     assert "16 clips of the teacher corpus" in err
+    assert report["judge"]["seed"] == 1  # the judge's clips are drawn alike for every draw of held-out sentences
     assert "syllable rate vs neutral" in err and "\nreproduced" in err  # the prosody table
     assert "WER per voice, generated / teacher: " in err and "pitch detail in the mels" in err
     assert (tmp_path / "p.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"  # and its plot

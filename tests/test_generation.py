@@ -95,6 +95,33 @@ def test_the_prosody_guide_setting_speaks_every_clip_and_each_clip_records_it(tm
     assert [services.db.get_clip(i)["provenance"]["prosody_guide"] for i in report.clip_ids] == ["pitch+tempo"] * 2
 
 
+def test_a_model_without_speakers_takes_the_starter_voices_registers_in_turn_and_each_clip_records_its_own(tmp_path):
+    services = build_services(make_settings(tmp_path / "data", prosody_guide="pitch",
+                                            tts_checkpoint=str(tts_fixtures.write_insideout(tmp_path / "m.pt"))))
+    report = services.generation.run(GenerationRequest(6, ("angry", "calm")))
+    provenance = [services.db.get_clip(i)["provenance"] for i in report.clip_ids]
+    assert [p["pitch_register"] for p in provenance] == \
+        ["piper-joe", "piper-joe-high", "espeak-m", "espeak-f", "espeak-gb-m", "piper-joe"]
+    assert {p["speaker"] for p in provenance} == {"blend"}
+    blend = services.generation.run(GenerationRequest(1, ("angry",), voice="blend"))
+    assert services.db.get_clip(blend.clip_ids[0])["provenance"]["pitch_register"] == "blend"
+
+
+def test_a_clip_spoken_without_the_pitch_guide_names_no_register(tmp_path):
+    services = build_services(make_settings(tmp_path / "data", prosody_guide="tempo",
+                                            tts_checkpoint=str(tts_fixtures.write_insideout(tmp_path / "m.pt"))))
+    report = services.generation.run(GenerationRequest(1, ("angry",)))
+    assert "pitch_register" not in services.db.get_clip(report.clip_ids[0])["provenance"]
+
+
+def test_the_registers_follow_the_speakers_of_a_model_that_has_them():
+    from insideout.generation import registers_for
+
+    assert registers_for("rotate", ("espeak-f", "crowd-7"), 3) == ["espeak-f", "", "espeak-f"]
+    assert registers_for("espeak-f", ("espeak-f",), 2) == ["espeak-f", "espeak-f"]
+    assert registers_for("blend", (), 2) == ["", ""]
+
+
 def test_a_queued_generation_keeps_the_checkpoint_chosen_when_it_was_asked_for(chosen):
     job_id = chosen.generation.start(GenerationRequest(2, ("happy",)))
     job = chosen.jobs.wait(job_id, timeout=120)

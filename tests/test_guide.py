@@ -157,3 +157,18 @@ def test_a_synthesizer_with_the_guide_keeps_the_models_own_mel_and_says_which_gu
     assert len(slow.wave) == slow.frames * MEL.hop_length
     with pytest.raises(ValueError, match="unknown prosody guide"):
         Synthesizer(model, vocoder, guide="on")
+
+
+def test_a_model_without_speakers_is_guided_about_the_register_of_the_voice_it_is_given(tmp_path, vocoder):
+    model = t2.load(tts_fixtures.write_insideout(tmp_path / "tiny.pt", stops=False, max_step=60))
+    synthesizer = Synthesizer(model, vocoder, guide="pitch")
+    assert synthesizer.voices == ()
+    low, high, blend = synthesizer.synthesize([TEXT] * 3, ["happy"] * 3, registers=["espeak-m", "espeak-f", ""])
+    assert (low.register, high.register, blend.register) == ("espeak-m", "espeak-f", "")
+    assert low.speaker == high.speaker == ""  # the timbre stays the blend's
+    assert not np.allclose(low.wave, high.wave) and not np.allclose(high.wave, blend.wave)
+    assert synthesizer.synthesize([TEXT], ["happy"])[0].register == ""  # no speaker, no voice named: the blend's
+    with pytest.raises(ValueError, match="no register is known for nobody"):
+        synthesizer.synthesize([TEXT], ["happy"], registers=["nobody"])
+    with pytest.raises(ValueError, match="one register voice per text"):
+        synthesizer.synthesize([TEXT], ["happy"], registers=["espeak-m", "espeak-f"])

@@ -68,6 +68,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="train the classifier on this teacher corpus (manifest.jsonl), not the starter clips")
     parser.add_argument("--judge-per-emotion", type=int, default=60,
                         help="teacher-corpus clips per emotion for the classifier (default 60)")
+    parser.add_argument("--judge-seed", type=int, default=1,
+                        help="which teacher-corpus clips the classifier trains on (default 1, whatever --seed: one "
+                             "judge for every draw of held-out sentences, none of which the corpus speaks)")
     parser.add_argument("--judge-features", metavar="SET",
                         help="the classifier's features: librosa (the default), egemaps or egemaps+librosa")
     parser.add_argument("--out", type=Path, help="also write the report here")
@@ -129,7 +132,7 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
     if not args.no_emotion:
         judged = examples
         if judge_corpus is not None:
-            judged = emotion_classifier.corpus_examples(judge_corpus, args.judge_per_emotion, args.seed)
+            judged = emotion_classifier.corpus_examples(judge_corpus, args.judge_per_emotion, args.judge_seed)
             print(f"classifier: {len(judged)} clips of the teacher corpus {judge_corpus}", file=sys.stderr)
         classifier = emotion_classifier.cached_fit(judged, args.classifier_cache, args.vocoder,
                                                    feature_set=features)
@@ -146,7 +149,8 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
     if classifier is not None:
         report["judge"] = {"trained_on": classifier.trained_on, "features": classifier.feature_set,
                            "corpus": None if judge_corpus is None else str(judge_corpus),
-                           "per_emotion": args.judge_per_emotion if judge_corpus is not None else None}
+                           "per_emotion": args.judge_per_emotion if judge_corpus is not None else None,
+                           **({"seed": args.judge_seed} if judge_corpus is not None else {})}
     text = json.dumps(report, indent=2)
     print("prosody, generated / teacher clips (insideout/tts/prosody.py):", file=sys.stderr)
     print(format_prosody(report["prosody"]), file=sys.stderr)

@@ -5,7 +5,8 @@ Held-out data: sentences of data/sentences-heldout.txt (insideout/sentences.py),
 only: the starter library (which in-app fine-tunes replay) and the teacher corpus never speak them, so no
 version is scored on text it trained on. Each is rendered by the starter library's voices and emotion
 presets: the teacher's rendering of the same sentence and emotion. A model with a speaker table speaks each
-sentence as the teacher voice that rendered it (the blend for a voice it does not have).
+sentence as the teacher voice that rendered it (the blend for a voice it does not have); with the pitch guide,
+every model speaks it about that voice's register (a model without speakers too: tts/guide.py).
 Metrics (all over the same held-out clips):
 - teacher-forced: log-mel L1 after the postnet, stop-gate BCE, attention diagonality (train.evaluate);
 - free-running: the share of sentences the decoder ends by itself, and the median generated / teacher
@@ -150,6 +151,7 @@ def evaluate_model(checkpoint: str | Path, classifier=None, per_emotion: int = P
 
     from ..botlab.asr import shared_recognizer, word_error_rate
     from . import prosody
+    from .guide import REGISTERS_HZ
     from .hifigan import shared_vocoder
     from .quality import dnsmos
     from .synthesize import Synthesizer
@@ -170,6 +172,8 @@ def evaluate_model(checkpoint: str | Path, classifier=None, per_emotion: int = P
         forced = evaluate(checkpoint, items, cache_dir or tmp)
     synthesizer = Synthesizer(load(checkpoint), shared_vocoder(vocoder), strength, guide)
     speakers = [c.voice if c.voice in synthesizer.voices else "" for c in data]
+    # the compared clip's register, whatever the model's speakers, so that a guided clip's pitch is the teacher's
+    registers = [c.voice if c.voice in REGISTERS_HZ else "" for c in data]
     if takes < 1:
         raise ValueError("takes must be at least 1")
     spoken_takes = []
@@ -181,7 +185,8 @@ def evaluate_model(checkpoint: str | Path, classifier=None, per_emotion: int = P
                 say(f"speaking held-out sentences {start + 1}-{min(start + EVAL_BATCH, len(data))} of {len(data)}"
                     + (f", take {take + 1} of {takes}" if takes > 1 else ""))
                 generated += synthesizer.synthesize(texts[start:start + EVAL_BATCH], emotions[start:start + EVAL_BATCH],
-                                                    speakers[start:start + EVAL_BATCH])
+                                                    speakers[start:start + EVAL_BATCH],
+                                                    registers=registers[start:start + EVAL_BATCH])
             spoken_takes.append(generated)
     register_hz, measured = None, None
     if takes > 1:
@@ -227,7 +232,9 @@ def evaluate_model(checkpoint: str | Path, classifier=None, per_emotion: int = P
         example.update(dnsmos=round(m.overall, 2), teacher_dnsmos=round(tm.overall, 2))
     say("measuring prosody")
     measured = measured or [prosody.measure(g.wave, g.sample_rate) for g in generated]
-    spoken = [(c.emotion, g.speaker or "blend", m) for c, g, m in zip(data, generated, measured, strict=True)]
+    # a clip's voice for prosody is its speaker's, else the register it was guided about, else the blend
+    spoken = [(c.emotion, g.speaker or g.register or "blend", m)
+              for c, g, m in zip(data, generated, measured, strict=True)]
     metrics["prosody"] = prosody.compare(spoken, teacher_prosody)
     for example, (_, _, mine), (_, _, theirs) in zip(metrics["examples"], spoken, teacher_prosody, strict=True):
         example.update(f0_hz=_rounded(mine.f0_hz), teacher_f0_hz=_rounded(theirs.f0_hz))  # to read registers

@@ -36,6 +36,7 @@ class Synthesis:
     # the acoustic model's own log mel (n_mels, its frames), before any guide: what evaluation measures it by
     mel: np.ndarray | None = field(default=None, repr=False)
     guide: str = "off"  # the prosody guide given to the mel before vocoding (tts/guide.py: GUIDES)
+    register: str = ""  # the voice whose register the pitch guide spoke it about ("": the blend's, or no pitch guide)
 
 
 def encode_batch(frontend: Frontend, texts: list[str], emotions: list[str]):
@@ -72,10 +73,14 @@ class Synthesizer:
 
     def synthesize(self, texts: list[str], emotions: list[str], speakers: list[str] | None = None,
                    on_clip: Callable[[int, Synthesis], None] | None = None,
-                   strength: float | None = None, guide: str | None = None) -> list[Synthesis]:
+                   strength: float | None = None, guide: str | None = None,
+                   registers: list[str] | None = None) -> list[Synthesis]:
         """Speak each text in its emotion, and in its speaker's voice where given (a name of `voices`;
         "" for none), at the emotion strength `strength` (EmotionTacotron2.emotion_offset; None: the
-        synthesizer's own), with the prosody guide `guide` (tts/guide.py; None: the synthesizer's own): one batch
+        synthesizer's own), with the prosody guide `guide` (tts/guide.py; None: the synthesizer's own), its
+        pitch about the register of each clip's `registers` voice (a starter voice of guide.REGISTERS_HZ, ""
+        for the blend's; None: each clip's speaker's, the blend's for a speaker without one, so a model without
+        speakers can still be given the registers of several voices): one batch
         through the acoustic model (two with the tempo guide: the second speaks every sentence in neutral, to
         measure its emotion's tempo against), then the vocoder a few clips at a time.
         on_clip(index in texts, synthesis) hears of each clip as soon as its audio exists, so a caller's
@@ -89,8 +94,18 @@ class Synthesizer:
         if unknown:
             raise SynthesisError(f"the model has no voice {', '.join(unknown)}; its voices: "
                                  f"{', '.join(self.voices) or 'none (it has no speaker input)'}")
+        from .guide import REGISTERS_HZ, check_guide, guides_pitch, guides_tempo
+
+        if registers is None:  # a speaker without a measured register is guided about the blend's
+            registers = [s if s in REGISTERS_HZ else "" for s in speakers]
+        registers = list(registers)
+        if len(registers) != len(texts):
+            raise SynthesisError("give one register voice per text")
+        unheard = sorted({r for r in registers if r and r not in REGISTERS_HZ})
+        if unheard:
+            raise SynthesisError(f"no register is known for {', '.join(unheard)}; the registers: "
+                                 f"{', '.join(REGISTERS_HZ)}, or \"\" for the blend's")
         strength = self.strength if strength is None else strength
-        from .guide import check_guide, guides_tempo
 
         guide = self.guide if guide is None else check_guide(guide)
         order, batch, lengths, emotions_sorted = encode_batch(self.acoustic.frontend, texts, emotions)
@@ -113,7 +128,7 @@ class Synthesizer:
             for first in range(0, len(order), side_by_side):
                 rows = range(first, min(first + side_by_side, len(order)))
                 own = {row: mels[row, :, : int(mel_lengths[row])].numpy().copy() for row in rows}
-                heard = [_guided(own[row], texts[order[row]], emotions[order[row]], speakers[order[row]], guide,
+                heard = [_guided(own[row], texts[order[row]], emotions[order[row]], registers[order[row]], guide,
                                  None if neutral_frames is None else int(neutral_frames[row])) for row in rows]
                 waves = self.vocoder.many([torch.from_numpy(h) for h in heard])
                 for row, mel, wave in zip(rows, heard, waves, strict=True):
@@ -121,7 +136,8 @@ class Synthesizer:
                     out[i] = Synthesis(wave[: frames * MEL.hop_length].astype(np.float32), MEL.sample_rate,
                                        self.acoustic.version, self.vocoder.name, frames,
                                        stopped=int(mel_lengths[row]) < max_step, speaker=speakers[i],
-                                       strength=strength, mel=own[row], guide=guide)
+                                       strength=strength, mel=own[row], guide=guide,
+                                       register=registers[i] if guides_pitch(guide) else "")
                     if on_clip is not None:
                         on_clip(i, out[i])
         return out
@@ -130,10 +146,11 @@ class Synthesizer:
         return self.synthesize([text], [emotion_id], [speaker])[0]
 
 
-def _guided(mel: np.ndarray, text: str, emotion_id: str, speaker: str, guide: str,
+def _guided(mel: np.ndarray, text: str, emotion_id: str, register: str, guide: str,
             neutral_frames: int | None) -> np.ndarray:
     """The mel the vocoder hears: the model's own, stretched to its emotion's tempo against neutral_frames (the
-    model's neutral rendering of the sentence) and imprinted with its intonation about the speaker's register,
+    model's neutral rendering of the sentence) and imprinted with its intonation about the register of the
+    voice `register`,
     as `guide` says (tts/guide.py). The intonation's jitter is seeded by the sentence: the same text and
     emotion get the same intonation, whichever batch they are in."""
     from . import guide as prosody_guide
@@ -143,7 +160,7 @@ def _guided(mel: np.ndarray, text: str, emotion_id: str, speaker: str, guide: st
         mel = prosody_guide.stretch(mel, prosody_guide.tempo_factor(mel.shape[1], neutral_frames, emotion_id))
     if prosody_guide.guides_pitch(guide):
         seed = zlib.crc32(f"{text}|{emotion_id}".encode())
-        mel = prosody_guide.guide_pitch(mel, emotion_id, prosody_guide.register_for(speaker), seed)
+        mel = prosody_guide.guide_pitch(mel, emotion_id, prosody_guide.register_for(register), seed)
     return mel
 
 
