@@ -333,7 +333,7 @@ def test_the_admin_client_trains_and_chooses_a_version(live):
     assert services.retraining.active_checkpoint() == services.db.get_model(model_id)["path"]
 
 
-def test_the_models_table_names_the_emotion_strength_a_version_was_measured_at_in_both_languages():
+def test_the_models_table_names_the_emotion_strength_and_guide_a_version_was_measured_with_in_both_languages():
     from insideout.retraining import ModelMetrics
     from insideout.web.ui.plots import _evaluation_cells
 
@@ -342,6 +342,10 @@ def test_the_models_table_names_the_emotion_strength_a_version_was_measured_at_i
     assert _evaluation_cells(measured, "ko")[1] == "50.0% (교사 75.0%), 강도 1.5"
     before = replace(measured, emotion_strength=None)  # measured before strengths: nothing to name
     assert _evaluation_cells(before, "en")[1] == "50.0% (teacher 75.0%)"
+    guided = replace(measured, prosody_guide="pitch")
+    assert _evaluation_cells(guided, "en")[1] == "50.0% (teacher 75.0%), strength 1.5, guide pitch"
+    assert _evaluation_cells(guided, "ko")[1] == "50.0% (교사 75.0%), 강도 1.5, 운율 안내 pitch"
+    assert _evaluation_cells(replace(guided, prosody_guide="off"), "en")[1] == "50.0% (teacher 75.0%), strength 1.5"
 
 
 def test_the_models_table_shows_the_share_of_the_teachers_prosody_a_version_carries_per_measure():

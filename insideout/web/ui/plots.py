@@ -272,10 +272,12 @@ def _prosody_cell(m: ModelMetrics, lang: str) -> str:
 def _evaluation_cells(m: ModelMetrics, lang: str) -> list[str]:
     """WER, emotion accuracy, DNSMOS, prosody carried, pitch detail in the mels and attention diagonality, as the
     table shows them. The emotion names the emotion strength the version spoke at, where it was measured with one
-    (activation.strength_of)."""
+    (activation.strength_of), and the prosody guide it spoke with, where it had one (activation.guide_of)."""
     emotion = _beside_teacher(m.emotion_accuracy, m.teacher_emotion_accuracy, lang)
     if emotion and m.emotion_strength is not None:
         emotion = t(lang, "at_strength", cell=emotion, strength=f"{m.emotion_strength:g}")
+    if emotion and (m.prosody_guide or "off") != "off":
+        emotion = t(lang, "with_guide", cell=emotion, guide=m.prosody_guide)
     return [_beside_teacher(m.wer, m.teacher_wer, lang), emotion,
             _number_beside_teacher(m.dnsmos, m.teacher_dnsmos, lang, "{:.2f}"), _prosody_cell(m, lang),
             _number_beside_teacher(m.mel_ripple_db, m.teacher_mel_ripple_db, lang, "{:.1f} dB"),

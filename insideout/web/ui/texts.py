@@ -347,6 +347,7 @@ TEXTS: dict[str, dict[str, str]] = {
     "model_bad_choice": {"en": "Choose a model id or the default model.", "ko": "모델 id 또는 기본 모델을 고르세요."},
     "with_teacher": {"en": "{value} (teacher {teacher})", "ko": "{value} (교사 {teacher})"},
     "at_strength": {"en": "{cell}, strength {strength}", "ko": "{cell}, 강도 {strength}"},
+    "with_guide": {"en": "{cell}, guide {guide}", "ko": "{cell}, 운율 안내 {guide}"},
     "active_mark": {"en": "✓ active", "ko": "✓ 사용 중"},
     "col_model": {"en": "id", "ko": "id"},
     "col_version": {"en": "version", "ko": "버전"},
