@@ -6,8 +6,10 @@
 The library is INSIDEOUT_DATA_DIR's. The model is --checkpoint, else the version the admin made active,
 else INSIDEOUT_TTS_CHECKPOINT, else the shipped default: the app's rule (insideout.generation). --voice picks
 the model's speaker: rotate (its voices in turn, the default), blend (no speaker input) or one voice; a
-model's voices are listed when a wrong one is named. It speaks at INSIDEOUT_EMOTION_STRENGTH. Each clip records its
-intended emotion (never trusted), its speaker, the emotion strength and the model version. Exit 1 when no
+model's voices are listed when a wrong one is named. It speaks at INSIDEOUT_EMOTION_STRENGTH, with
+INSIDEOUT_PROSODY_GUIDE (the pitch guide by default: a model without speakers asked to rotate is pitched about the
+starter voices' registers in turn). Each clip records its intended emotion (never trusted), its speaker, the
+emotion strength, the guide (and with the pitch guide, the register's voice) and the model version. Exit 1 when no
 clip was made; 2 when the request or the model is refused before any work.
 """
 
