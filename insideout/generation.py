@@ -94,11 +94,11 @@ def registers_for(choice: str, voices: tuple[str, ...], count: int) -> list[str]
     but a model without speakers asked to rotate takes the starter voices' registers in turn (its timbre
     stays the blend's), since at one register for all its clips the judge named fewer of their emotions
     (the model card) and every clip would sit at one pitch."""
-    from .tts.guide import REGISTERS_HZ
+    from .tts.guide import REGISTERS_HZ, register_voice
 
     if choice == ROTATE and not voices:
         return [list(REGISTERS_HZ)[i % len(REGISTERS_HZ)] for i in range(count)]
-    return [v if v in REGISTERS_HZ else "" for v in voices_for(choice, voices, count)]
+    return [register_voice(v) for v in voices_for(choice, voices, count)]
 
 
 @dataclass

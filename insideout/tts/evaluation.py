@@ -151,7 +151,7 @@ def evaluate_model(checkpoint: str | Path, classifier=None, per_emotion: int = P
 
     from ..botlab.asr import shared_recognizer, word_error_rate
     from . import prosody
-    from .guide import REGISTERS_HZ
+    from .guide import register_voice
     from .hifigan import shared_vocoder
     from .quality import dnsmos
     from .synthesize import Synthesizer
@@ -173,7 +173,7 @@ def evaluate_model(checkpoint: str | Path, classifier=None, per_emotion: int = P
     synthesizer = Synthesizer(load(checkpoint), shared_vocoder(vocoder), strength, guide)
     speakers = [c.voice if c.voice in synthesizer.voices else "" for c in data]
     # the compared clip's register, whatever the model's speakers, so that a guided clip's pitch is the teacher's
-    registers = [c.voice if c.voice in REGISTERS_HZ else "" for c in data]
+    registers = [register_voice(c.voice) for c in data]
     if takes < 1:
         raise ValueError("takes must be at least 1")
     spoken_takes = []

@@ -183,6 +183,12 @@ def register_for(voice: str) -> float:
     return REGISTERS_HZ.get(voice, BLEND_REGISTER_HZ)
 
 
+def register_voice(voice: str) -> str:
+    """voice, when its register is measured (REGISTERS_HZ); else "", the blend's: what a caller names as the voice a
+    clip spoken as voice is pitched about."""
+    return voice if voice in REGISTERS_HZ else ""
+
+
 def _runs(mask: np.ndarray) -> list[tuple[int, int]]:
     edges = np.diff(np.concatenate([[0], mask.astype(int), [0]]))
     return list(zip(np.flatnonzero(edges == 1), np.flatnonzero(edges == -1), strict=True))

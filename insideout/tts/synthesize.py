@@ -94,10 +94,10 @@ class Synthesizer:
         if unknown:
             raise SynthesisError(f"the model has no voice {', '.join(unknown)}; its voices: "
                                  f"{', '.join(self.voices) or 'none (it has no speaker input)'}")
-        from .guide import REGISTERS_HZ, check_guide, guides_pitch, guides_tempo
+        from .guide import REGISTERS_HZ, check_guide, guides_pitch, guides_tempo, register_voice
 
         if registers is None:  # a speaker without a measured register is guided about the blend's
-            registers = [s if s in REGISTERS_HZ else "" for s in speakers]
+            registers = [register_voice(s) for s in speakers]
         registers = list(registers)
         if len(registers) != len(texts):
             raise SynthesisError("give one register voice per text")

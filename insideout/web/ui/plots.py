@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 import pandas as pd
 from gradio.components.plot import PlotData
 
+from ...activation import guide_of
 from ...emotions import EMOTION_IDS
 from ...retraining import DefaultModel, ModelMetrics, ModelVersion
 from ...stats import Confusion, OverTime, RateRow
@@ -276,7 +277,7 @@ def _evaluation_cells(m: ModelMetrics, lang: str) -> list[str]:
     emotion = _beside_teacher(m.emotion_accuracy, m.teacher_emotion_accuracy, lang)
     if emotion and m.emotion_strength is not None:
         emotion = t(lang, "at_strength", cell=emotion, strength=f"{m.emotion_strength:g}")
-    if emotion and (m.prosody_guide or "off") != "off":
+    if emotion and guide_of(m) != "off":
         emotion = t(lang, "with_guide", cell=emotion, guide=m.prosody_guide)
     return [_beside_teacher(m.wer, m.teacher_wer, lang), emotion,
             _number_beside_teacher(m.dnsmos, m.teacher_dnsmos, lang, "{:.2f}"), _prosody_cell(m, lang),
