@@ -7,8 +7,8 @@ stated Tolerance; otherwise it is kept, held back, and the admin decides. Retrai
 after each evaluation and stores the verdict in the version's metrics (ModelMetrics.activation).
 
 What the rule refuses on: a guarded metric worse than the tolerance allows, a value that is not a number,
-held-out sets of different sizes, spoken at different emotion strengths or with different prosody guides
-(the numbers would not be comparable), or nothing to compare at all. A
+held-out sets of different sizes, spoken at different emotion strengths, with different prosody guides or
+mel postfilters (the numbers would not be comparable), or nothing to compare at all. A
 metric missing on either side is not compared, and the verdict says so in its notes.
 """
 
@@ -95,6 +95,12 @@ def guide_of(metrics: ModelMetrics) -> str:
     return metrics.prosody_guide or "off"
 
 
+def postfilter_of(metrics: ModelMetrics) -> float:
+    """The mel postfilter's beta a version's held-out set was spoken with (tts/postfilter.py): 0 for metrics from
+    before it."""
+    return 0.0 if metrics.mel_postfilter is None else metrics.mel_postfilter
+
+
 def held_back(parent_version: str | None, reason: str, tolerance: Tolerance) -> ActivationVerdict:
     """A verdict with nothing compared: the rule could not run (no parent, the parent unmeasurable)."""
     return ActivationVerdict(False, (reason,), (), parent_version, (), tolerance)
@@ -103,8 +109,8 @@ def held_back(parent_version: str | None, reason: str, tolerance: Tolerance) -> 
 def activation_verdict(child: ModelMetrics, parent: ModelMetrics, tolerance: Tolerance,
                        parent_version: str | None = None) -> ActivationVerdict:
     """Whether child may generate in place of parent: every guarded metric present on both sides is no
-    worse than tolerance allows. Refused when the held-out sets differ in size, emotion strength or prosody guide,
-    or nothing was compared."""
+    worse than tolerance allows. Refused when the held-out sets differ in size, emotion strength, prosody guide or
+    mel postfilter, or nothing was compared."""
     if child.held_out_clips != parent.held_out_clips:
         return held_back(parent_version, f"the held-out sets differ ({child.held_out_clips} clips against the "
                                          f"parent's {parent.held_out_clips}): the numbers are not comparable",
@@ -118,6 +124,10 @@ def activation_verdict(child: ModelMetrics, parent: ModelMetrics, tolerance: Tol
         return held_back(parent_version, f"the versions spoke the held-out set with different prosody guides "
                                          f"({guide_of(child)} against the parent's {guide_of(parent)}): the numbers "
                                          "are not comparable", tolerance)
+    if not math.isclose(postfilter_of(child), postfilter_of(parent)):
+        return held_back(parent_version, f"the versions spoke the held-out set through different mel postfilters "
+                                         f"(beta {postfilter_of(child):g} against the parent's "
+                                         f"{postfilter_of(parent):g}): the numbers are not comparable", tolerance)
     reasons, compared, notes = [], [], []
     for g in GUARDED:
         allowed = getattr(tolerance, g.key)

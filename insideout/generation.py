@@ -198,6 +198,7 @@ def generate(library: Library, synthesizer: Synthesizer, request: GenerationRequ
                             "frames": result.frames, "checkpoint": synthesizer.acoustic.provenance,
                             "seed": request.seed, "speaker": result.speaker or BLEND,
                             "emotion_strength": result.strength, "prosody_guide": result.guide,
+                            "mel_postfilter": result.postfilter,
                             **({"pitch_register": result.register or BLEND} if guides_pitch(result.guide) else {})},
             )
             try:

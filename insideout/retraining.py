@@ -49,7 +49,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from . import faults
-from .activation import ActivationVerdict, Tolerance, activation_verdict, guide_of, held_back, strength_of
+from .activation import (
+    ActivationVerdict,
+    Tolerance,
+    activation_verdict,
+    guide_of,
+    held_back,
+    postfilter_of,
+    strength_of,
+)
 from .db import (
     JOB_CANCELLED,
     JOB_DONE,
@@ -171,6 +179,7 @@ class ModelMetrics:
     takes: int | None = None  # takes per sentence (evaluate_model's experiment; 1 as generation speaks)
     register_hz: float | None = None  # the register the takes were chosen by (None with one take)
     prosody_guide: str | None = None  # the prosody guide its clips were spoken with (tts/guide.py; None: off)
+    mel_postfilter: float | None = None  # the mel postfilter's beta they were spoken with (tts/postfilter.py; None: 0)
     mel_l1: float | None = None
     gate_bce: float | None = None
     diagonality: float | None = None
@@ -673,7 +682,7 @@ class Retraining:
             try:
                 parent = self.parent_metrics(parent_version, started_from, metrics.held_out_clips, items,
                                              exclude=model_id, say=say, strength=strength_of(metrics),
-                                             guide=guide_of(metrics))
+                                             guide=guide_of(metrics), postfilter=postfilter_of(metrics))
             except Cancelled:  # the admin stopped the comparison: the version stays, held back
                 verdict = held_back(parent_version, "the comparison with the parent version was cancelled",
                                     self.tolerance)
@@ -712,9 +721,9 @@ class Retraining:
     def parent_metrics(self, version: str, checkpoint: str | None, held_out_clips: int | None,
                        items: list[TrainItem], exclude: int | None = None,
                        say: Callable[[str], None] = lambda message: None, strength: float = 1.0,
-                       guide: str = "off") -> ModelMetrics:
+                       guide: str = "off", postfilter: float = 0.0) -> ModelMetrics:
         """The parent's held-out metrics on a set of held_out_clips spoken at the emotion strength `strength`, with
-        the prosody guide `guide`:
+        the prosody guide `guide` and the mel postfilter's beta `postfilter`:
         from an evaluated row of that version (not the exclude one) measured so, else from the cache, else by
         evaluating its checkpoint with self.evaluator once and caching the result (the shipped model has no
         row). RetrainError when the checkpoint is needed but gone."""
@@ -722,9 +731,9 @@ class Retraining:
             if row["id"] != exclude and row["version"] == version and row["state"] == MODEL_EVALUATED:
                 measured = ModelMetrics.from_dict(row["metrics"])
                 if (measured.held_out_clips == held_out_clips and math.isclose(strength_of(measured), strength)
-                        and guide_of(measured) == guide):
+                        and guide_of(measured) == guide and math.isclose(postfilter_of(measured), postfilter)):
                     return measured
-        cached = self.parent_cache(version, held_out_clips, strength, guide)
+        cached = self.parent_cache(version, held_out_clips, strength, guide, postfilter)
         if cached.is_file():
             return ModelMetrics.from_dict(json.loads(cached.read_text())["metrics"])
         if not checkpoint or not Path(checkpoint).is_file():
@@ -732,7 +741,8 @@ class Retraining:
         say("evaluating the parent version for comparison")
         measured = ModelMetrics.from_dict(self.evaluator(Path(checkpoint), items, self.mel_cache_dir), strict=True)
         # Keyed by what it measured: an evaluator that gave another set size answers that size's question.
-        cached = self.parent_cache(version, measured.held_out_clips, strength_of(measured), guide_of(measured))
+        cached = self.parent_cache(version, measured.held_out_clips, strength_of(measured), guide_of(measured),
+                                   postfilter_of(measured))
         cached.parent.mkdir(parents=True, exist_ok=True)
         tmp = cached.with_suffix(".tmp")
         tmp.write_text(json.dumps({"version": version, "checkpoint": str(checkpoint), "measured_at": time.time(),
@@ -741,15 +751,16 @@ class Retraining:
         return measured
 
     def parent_cache(self, version: str, held_out_clips: int | None, strength: float = 1.0,
-                     guide: str = "off") -> Path:
+                     guide: str = "off", postfilter: float = 0.0) -> Path:
         """Where a parent's metrics on held_out_clips held-out clips at emotion strength `strength`, with the
-        prosody guide `guide` of the guide's present revision, are kept (at strength 1 without a guide under the
-        name they had before either)."""
+        prosody guide `guide` of the guide's present revision and the mel postfilter's beta `postfilter`, are kept
+        (at strength 1 without a guide or a postfilter under the name they had before any)."""
         from .tts.guide import REVISION
 
         name = re.sub(r"[^A-Za-z0-9._-]", "_", version)
         at = "" if math.isclose(strength, 1.0) else f"-strength{strength:g}"
         at += "" if guide == "off" else f"-guide-{guide.replace('+', '-')}-r{REVISION}"
+        at += "" if math.isclose(postfilter, 0.0) else f"-postfilter{postfilter:g}"
         return self.models_dir / PARENT_METRICS_DIR / f"{name}-{held_out_clips}{at}.json"
 
     # -- consuming, choosing --------------------------------------------------------------------------

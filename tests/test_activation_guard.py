@@ -122,6 +122,15 @@ def test_held_out_sets_spoken_with_different_prosody_guides_refuse_as_not_compar
     assert verdict(prosody_guide="pitch", parent=replace(PARENT, prosody_guide="pitch")).activate
 
 
+def test_held_out_sets_spoken_through_different_mel_postfilters_refuse_as_not_comparable():
+    assert verdict(mel_postfilter=0.0).activate  # metrics from before the postfilter were spoken without one
+    refused = verdict(mel_postfilter=0.15)
+    assert not refused.activate and refused.compared == ()
+    assert refused.reasons == ("the versions spoke the held-out set through different mel postfilters (beta 0.15 "
+                               "against the parent's 0): the numbers are not comparable",)
+    assert verdict(mel_postfilter=0.15, parent=replace(PARENT, mel_postfilter=0.15)).activate
+
+
 def test_a_metric_that_is_not_a_number_refuses():
     refused = verdict(mel_l1=math.nan)
     assert not refused.activate and refused.reasons == ("mel L1 is nan, not a number, against the parent's 0.573",)
@@ -336,6 +345,22 @@ def test_a_parent_is_measured_again_with_the_prosody_guide_its_fine_tune_was_mea
         "parent-v-24-strength1.25-guide-pitch-tempo-r2.json"
     assert retraining.parent_metrics("parent-v", services.settings.tts_checkpoint, 24, []).wer == 0.3  # its row
     retraining.parent_metrics("parent-v", services.settings.tts_checkpoint, 24, [], guide="pitch+tempo")
+    assert len(retraining.evaluator.asked) == 1  # read from its cache the second time
+
+
+def test_a_parent_is_measured_again_through_the_mel_postfilter_its_fine_tune_was_measured_through(services):
+    retraining = services.retraining
+    retraining.evaluator = Counting(wer=0.4)
+    evaluated_row(services, "parent-v", services.settings.tts_checkpoint, held_out_clips=24, wer=0.3)  # none
+    retraining.evaluator.metrics["mel_postfilter"] = 0.15
+    sharp = retraining.parent_metrics("parent-v", services.settings.tts_checkpoint, 24, [], postfilter=0.15)
+    assert (sharp.wer, sharp.mel_postfilter, len(retraining.evaluator.asked)) == (0.4, 0.15, 1)
+    assert retraining.parent_cache("parent-v", 24, 1.25, "pitch", 0.15).name == \
+        "parent-v-24-strength1.25-guide-pitch-r2-postfilter0.15.json"
+    assert retraining.parent_cache("parent-v", 24, 1.0, "off", 0.15).name == "parent-v-24-postfilter0.15.json"
+    assert retraining.parent_cache("parent-v", 24, 1.0, "off", 0.15).is_file()
+    assert retraining.parent_metrics("parent-v", services.settings.tts_checkpoint, 24, []).wer == 0.3  # its row
+    retraining.parent_metrics("parent-v", services.settings.tts_checkpoint, 24, [], postfilter=0.15)
     assert len(retraining.evaluator.asked) == 1  # read from its cache the second time
 
 

@@ -348,6 +348,17 @@ def test_the_models_table_names_the_emotion_strength_and_guide_a_version_was_mea
     assert _evaluation_cells(replace(guided, prosody_guide="off"), "en")[1] == "50.0% (teacher 75.0%), strength 1.5"
 
 
+def test_the_models_table_names_the_mel_postfilter_a_versions_wer_was_measured_through_in_both_languages():
+    from insideout.retraining import ModelMetrics
+    from insideout.web.ui.plots import _evaluation_cells
+
+    sharpened = ModelMetrics(wer=0.581, teacher_wer=0.589, mel_postfilter=0.15)
+    assert _evaluation_cells(sharpened, "en")[0] == "58.1% (teacher 58.9%), postfilter 0.15"
+    assert _evaluation_cells(sharpened, "ko")[0] == "58.1% (교사 58.9%), 멜 후처리 0.15"
+    for before in (replace(sharpened, mel_postfilter=None), replace(sharpened, mel_postfilter=0.0)):
+        assert _evaluation_cells(before, "en")[0] == "58.1% (teacher 58.9%)"  # none to name
+
+
 def test_the_models_table_shows_the_share_of_the_teachers_prosody_a_version_carries_per_measure():
     from insideout.retraining import ModelMetrics
     from insideout.web.ui.plots import MODEL_COLUMNS, _evaluation_cells

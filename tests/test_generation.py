@@ -10,6 +10,7 @@ import pytest
 
 from insideout.generation import SHIPPED_CHECKPOINT, GenerationRequest, checkpoint_for
 from insideout.services import build_services
+from insideout.tts.postfilter import BETA
 from tests import tts_fixtures
 from tests.conftest import make_settings, stock
 
@@ -93,6 +94,8 @@ def test_the_prosody_guide_setting_speaks_every_clip_and_each_clip_records_it(tm
     assert services.generation.synthesizer().guide == "pitch+tempo"
     report = services.generation.run(GenerationRequest(2, ("angry", "calm")))
     assert [services.db.get_clip(i)["provenance"]["prosody_guide"] for i in report.clip_ids] == ["pitch+tempo"] * 2
+    # and the mel postfilter every generated clip was sharpened with (tts/postfilter.py)
+    assert [services.db.get_clip(i)["provenance"]["mel_postfilter"] for i in report.clip_ids] == [BETA] * 2
 
 
 def test_a_model_without_speakers_takes_the_starter_voices_registers_in_turn_and_each_clip_records_its_own(tmp_path):

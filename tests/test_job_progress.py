@@ -218,7 +218,8 @@ def test_the_models_table_has_the_shipped_defaults_row_with_its_version_and_its_
     row = Panel(ui, ui.admin.training_panel(admin)).models.iloc[-1].to_dict()
     assert row["id"] == "default" and row["version"] == version and row["state"] == "shipped"
     assert row["active"] == "✓ active"
-    assert row["WER"] == f"{report['wer']:.1%} (teacher {report['teacher_wer']:.1%})"
+    assert row["WER"] == f"{report['wer']:.1%} (teacher {report['teacher_wer']:.1%}), " \
+                         f"postfilter {report['mel_postfilter']:g}"  # the mel postfilter it was measured through
     assert row["emotion accuracy"].startswith(f"{report['emotion_accuracy']:.1%}")
     assert row["emotion accuracy"].endswith(f", strength 1.25, guide {report['prosody_guide']}")  # as measured
     level = report["prosody"]["reproduced"]["energy_db"]

@@ -60,6 +60,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--guide", choices=PROSODY_GUIDES, default=None,
                         help="the prosody guide to speak with (insideout/tts/guide.py; default: "
                              "INSIDEOUT_PROSODY_GUIDE's)")
+    parser.add_argument("--postfilter", type=float, metavar="BETA",
+                        help="the mel postfilter's formant emphasis, 0 (none) to 1 (insideout/tts/postfilter.py; "
+                             "default: its BETA, as generation speaks)")
     parser.add_argument("--no-emotion", action="store_true", help="skip the classifier (and its training)")
     parser.add_argument("--from-library", action="store_true",
                         help="train the classifier on INSIDEOUT_DATA_DIR's starter clips instead of the rendered plan")
@@ -108,6 +111,7 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
     from insideout.settings import settings_from_env
     from insideout.tts import tacotron2 as t2
     from insideout.tts.evaluation import evaluate_model
+    from insideout.tts.postfilter import check_beta
     from insideout.tts.prosody import format_table as format_prosody
     from insideout.tts.prosody import plot as plot_prosody
 
@@ -120,6 +124,11 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
         raise CommandError(f"--strength must be from 0 to 3, got {strength}")
     if not 1 <= args.takes <= 8:
         raise CommandError(f"--takes must be from 1 to 8, got {args.takes}")
+    if args.postfilter is not None:
+        try:
+            check_beta(args.postfilter)
+        except ValueError as e:
+            raise CommandError(f"--postfilter: {e}") from None
     features = args.judge_features or DEFAULT_FEATURE_SET
     if features not in FEATURE_SETS:
         raise CommandError(f"--judge-features {features}: expected one of {', '.join(FEATURE_SETS)}")
@@ -143,7 +152,7 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
         metrics = evaluate_model(checkpoint, classifier, args.per_emotion, args.seed, args.vocoder,
                                  progress=lambda message: print(message, file=sys.stderr, flush=True),
                                  starter=[(e.wave, e.sample_rate) for e in examples], strength=strength,
-                                 takes=args.takes, guide=guide)
+                                 takes=args.takes, guide=guide, postfilter=args.postfilter)
     report = {"checkpoint": checkpoint, "version": t2.load(checkpoint).version,
               "seconds": round(time.monotonic() - started, 1), **metrics}
     if classifier is not None:

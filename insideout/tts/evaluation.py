@@ -139,14 +139,16 @@ def evaluate_model(checkpoint: str | Path, classifier=None, per_emotion: int = P
                    vocoder: str | Path = "universal", cache_dir: str | Path | None = None,
                    progress: Callable[[str], None] | None = None,
                    starter: Sequence[tuple[np.ndarray, int]] = (), strength: float = 1.0, takes: int = 1,
-                   guide: str = "off") -> dict:
+                   guide: str = "off", postfilter: float | None = None) -> dict:
     """Every metric of the module's docstring, as one flat dict (fractions, not percents). Without a
     classifier (botlab.classifier.EmotionClassifier), the emotion metrics are left out; without starter
     clips (wave, sample rate), the starter library's DNSMOS. strength: the emotion strength the model speaks at
     (EmotionTacotron2.emotion_offset), reported as emotion_strength. takes > 1 is an experiment, not how
     generation speaks: each sentence is spoken that many times (the prenet's dropout differs) and the take
     whose F0 is nearest its emotion's register is scored (prosody.choose_takes; reported as takes and
-    register_hz). guide: the prosody guide the clips are spoken with (tts/guide.py), reported as prosody_guide."""
+    register_hz). guide: the prosody guide the clips are spoken with (tts/guide.py), reported as prosody_guide;
+    postfilter: the mel postfilter's beta (tts/postfilter.py; None: its BETA, as generation speaks), reported as
+    mel_postfilter."""
     import torch
 
     from ..botlab.asr import shared_recognizer, word_error_rate
@@ -170,7 +172,7 @@ def evaluate_model(checkpoint: str | Path, classifier=None, per_emotion: int = P
     with torch.random.fork_rng(devices=[]), tempfile.TemporaryDirectory() as tmp:
         torch.manual_seed(seed)
         forced = evaluate(checkpoint, items, cache_dir or tmp)
-    synthesizer = Synthesizer(load(checkpoint), shared_vocoder(vocoder), strength, guide)
+    synthesizer = Synthesizer(load(checkpoint), shared_vocoder(vocoder), strength, guide, postfilter)
     speakers = [c.voice if c.voice in synthesizer.voices else "" for c in data]
     # the compared clip's register, whatever the model's speakers, so that a guided clip's pitch is the teacher's
     registers = [register_voice(c.voice) for c in data]
@@ -207,6 +209,7 @@ def evaluate_model(checkpoint: str | Path, classifier=None, per_emotion: int = P
         "emotion_strength": strength,
         "takes": takes,
         "prosody_guide": guide,
+        "mel_postfilter": synthesizer.postfilter,
         "register_hz": _rounded(register_hz) if register_hz is not None else None,
         "mel_l1": forced.get("mel_l1"),
         "gate_bce": forced.get("gate_bce"),

@@ -37,6 +37,7 @@ class Synthesis:
     mel: np.ndarray | None = field(default=None, repr=False)
     guide: str = "off"  # the prosody guide given to the mel before vocoding (tts/guide.py: GUIDES)
     register: str = ""  # the voice whose register the pitch guide spoke it about ("": the blend's, or no pitch guide)
+    postfilter: float = 0.0  # the mel postfilter's beta its mel was sharpened with (tts/postfilter.py; 0: none)
 
 
 def encode_batch(frontend: Frontend, texts: list[str], emotions: list[str]):
@@ -53,13 +54,17 @@ def encode_batch(frontend: Frontend, texts: list[str], emotions: list[str]):
 
 
 class Synthesizer:
-    def __init__(self, acoustic: AcousticModel, vocoder: Vocoder, strength: float = 1.0, guide: str = "off"):
+    def __init__(self, acoustic: AcousticModel, vocoder: Vocoder, strength: float = 1.0, guide: str = "off",
+                 postfilter: float | None = None):
         from .guide import check_guide
+        from .postfilter import BETA, check_beta
 
         self.acoustic = acoustic
         self.vocoder = vocoder
         self.strength = strength  # the emotion strength synthesize() speaks at unless told another
         self.guide = check_guide(guide)  # the prosody guide synthesize() gives each mel (tts/guide.py)
+        # the mel postfilter's beta every mel is sharpened with (tts/postfilter.py; None: its BETA, 0: none)
+        self.postfilter = BETA if postfilter is None else check_beta(postfilter)
         self._lock = threading.Lock()  # one inference at a time: torch already uses every core
 
     @property
@@ -95,6 +100,7 @@ class Synthesizer:
             raise SynthesisError(f"the model has no voice {', '.join(unknown)}; its voices: "
                                  f"{', '.join(self.voices) or 'none (it has no speaker input)'}")
         from .guide import REGISTERS_HZ, check_guide, guides_pitch, guides_tempo, register_voice
+        from .postfilter import sharpen
 
         if registers is None:  # a speaker without a measured register is guided about the blend's
             registers = [register_voice(s) for s in speakers]
@@ -128,7 +134,8 @@ class Synthesizer:
             for first in range(0, len(order), side_by_side):
                 rows = range(first, min(first + side_by_side, len(order)))
                 own = {row: mels[row, :, : int(mel_lengths[row])].numpy().copy() for row in rows}
-                heard = [_guided(own[row], texts[order[row]], emotions[order[row]], registers[order[row]], guide,
+                heard = [_guided(sharpen(own[row], self.postfilter), texts[order[row]], emotions[order[row]],
+                                 registers[order[row]], guide,
                                  None if neutral_frames is None else int(neutral_frames[row])) for row in rows]
                 waves = self.vocoder.many([torch.from_numpy(h) for h in heard])
                 for row, mel, wave in zip(rows, heard, waves, strict=True):
@@ -137,7 +144,8 @@ class Synthesizer:
                                        self.acoustic.version, self.vocoder.name, frames,
                                        stopped=int(mel_lengths[row]) < max_step, speaker=speakers[i],
                                        strength=strength, mel=own[row], guide=guide,
-                                       register=registers[i] if guides_pitch(guide) else "")
+                                       register=registers[i] if guides_pitch(guide) else "",
+                                       postfilter=self.postfilter)
                     if on_clip is not None:
                         on_clip(i, out[i])
         return out
@@ -148,11 +156,10 @@ class Synthesizer:
 
 def _guided(mel: np.ndarray, text: str, emotion_id: str, register: str, guide: str,
             neutral_frames: int | None) -> np.ndarray:
-    """The mel the vocoder hears: the model's own, stretched to its emotion's tempo against neutral_frames (the
-    model's neutral rendering of the sentence) and imprinted with its intonation about the register of the
-    voice `register`,
-    as `guide` says (tts/guide.py). The intonation's jitter is seeded by the sentence: the same text and
-    emotion get the same intonation, whichever batch they are in."""
+    """The mel the vocoder hears: the model's own (already sharpened by the postfilter), stretched to its emotion's
+    tempo against neutral_frames (the model's neutral rendering of the sentence) and imprinted with its intonation
+    about the register of the voice `register`, as `guide` says (tts/guide.py). The intonation's jitter is seeded
+    by the sentence: the same text and emotion get the same intonation, whichever batch they are in."""
     from . import guide as prosody_guide
 
     emotion_id = emotion(emotion_id).id
@@ -169,11 +176,12 @@ _shared_lock = threading.Lock()
 
 
 def shared_synthesizer(checkpoint: str | Path, vocoder: str | Path = "universal",
-                       strength: float = 1.0, guide: str = "off") -> Synthesizer:
-    """One synthesizer per (checkpoint, vocoder, emotion strength, prosody guide) per process: models load once
+                       strength: float = 1.0, guide: str = "off", postfilter: float | None = None) -> Synthesizer:
+    """One synthesizer per (checkpoint, vocoder, emotion strength, prosody guide, postfilter: None for
+    tts/postfilter.py's BETA) per process: models load once
     (the vocoder is shared further by shared_vocoder). Which checkpoint is generation.checkpoint_for's to say."""
     source = str(checkpoint)
-    key = f"{source}|{vocoder}|{strength}|{guide}"
+    key = f"{source}|{vocoder}|{strength}|{guide}|{postfilter}"
     with _shared_lock:
         if key not in _shared:
             if not source.startswith(("http://", "https://")) and not Path(source).is_file():
@@ -181,5 +189,5 @@ def shared_synthesizer(checkpoint: str | Path, vocoder: str | Path = "universal"
                     f"no acoustic model at {source}: train one with `insideout train` "
                     "or name a checkpoint (INSIDEOUT_TTS_CHECKPOINT)"
                 )
-            _shared[key] = Synthesizer(load(source), shared_vocoder(vocoder), strength, guide)
+            _shared[key] = Synthesizer(load(source), shared_vocoder(vocoder), strength, guide, postfilter)
         return _shared[key]

@@ -349,6 +349,7 @@ TEXTS: dict[str, dict[str, str]] = {
     "with_teacher": {"en": "{value} (teacher {teacher})", "ko": "{value} (교사 {teacher})"},
     "at_strength": {"en": "{cell}, strength {strength}", "ko": "{cell}, 강도 {strength}"},
     "with_guide": {"en": "{cell}, guide {guide}", "ko": "{cell}, 운율 안내 {guide}"},
+    "with_postfilter": {"en": "{cell}, postfilter {beta}", "ko": "{cell}, 멜 후처리 {beta}"},
     "active_mark": {"en": "✓ active", "ko": "✓ 사용 중"},
     "col_model": {"en": "id", "ko": "id"},
     "col_version": {"en": "version", "ko": "버전"},
