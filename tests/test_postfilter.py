@@ -78,3 +78,4 @@ def test_a_synthesizer_sharpens_what_it_speaks_with_the_postfilter_and_says_by_h
     path = tmp_path / "tiny.pt"
     assert shared_synthesizer(path, postfilter=0.0) is not shared_synthesizer(path)
     assert shared_synthesizer(path, postfilter=0.0).postfilter == 0.0
+    assert shared_synthesizer(path) is shared_synthesizer(path, postfilter=postfilter.BETA)  # the default, once

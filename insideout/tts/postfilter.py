@@ -38,6 +38,11 @@ def check_beta(beta: float) -> float:
     return beta
 
 
+def resolved(beta: float | None) -> float:
+    """The beta a synthesizer asked for `beta` sharpens with: BETA for None, else beta checked (check_beta)."""
+    return BETA if beta is None else check_beta(beta)
+
+
 def sharpen(log_mel: np.ndarray, beta: float = BETA) -> np.ndarray:
     """The log mel (n_mels, frames) with each frame's cepstral coefficients from KEPT on scaled by 1 + beta. A new
     float32 array; beta 0 returns a copy of the input."""

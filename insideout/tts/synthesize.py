@@ -57,14 +57,14 @@ class Synthesizer:
     def __init__(self, acoustic: AcousticModel, vocoder: Vocoder, strength: float = 1.0, guide: str = "off",
                  postfilter: float | None = None):
         from .guide import check_guide
-        from .postfilter import BETA, check_beta
+        from .postfilter import resolved
 
         self.acoustic = acoustic
         self.vocoder = vocoder
         self.strength = strength  # the emotion strength synthesize() speaks at unless told another
         self.guide = check_guide(guide)  # the prosody guide synthesize() gives each mel (tts/guide.py)
         # the mel postfilter's beta every mel is sharpened with (tts/postfilter.py; None: its BETA, 0: none)
-        self.postfilter = BETA if postfilter is None else check_beta(postfilter)
+        self.postfilter = resolved(postfilter)
         self._lock = threading.Lock()  # one inference at a time: torch already uses every core
 
     @property
@@ -180,8 +180,11 @@ def shared_synthesizer(checkpoint: str | Path, vocoder: str | Path = "universal"
     """One synthesizer per (checkpoint, vocoder, emotion strength, prosody guide, postfilter: None for
     tts/postfilter.py's BETA) per process: models load once
     (the vocoder is shared further by shared_vocoder). Which checkpoint is generation.checkpoint_for's to say."""
+    from .postfilter import resolved
+
     source = str(checkpoint)
-    key = f"{source}|{vocoder}|{strength}|{guide}|{postfilter}"
+    # None and BETA are one synthesizer: resolved first, so the models are not loaded twice
+    key = f"{source}|{vocoder}|{strength}|{guide}|{resolved(postfilter)}"
     with _shared_lock:
         if key not in _shared:
             if not source.startswith(("http://", "https://")) and not Path(source).is_file():
