@@ -89,16 +89,17 @@ def test_a_failing_engine_is_counted_and_the_thread_keeps_going(services):
 
 def test_with_a_serve_budget_of_one_a_memory_bot_learns_nothing(tmp_path):
     """400 play clips, each served once at most, and no unverified clip (so every round shows a decoy):
-    the memory attacker never meets a clip again and stays at chance (1 - (7/8)^3 = 33 %) from first to
-    last. Without the budget the same bot climbs (tests/test_botlab_attackers.py)."""
+    the memory attacker never meets a clip again, so it has nothing to remember and stays at chance
+    (1 - (7/8)^3 = 33 % a challenge). Without the budget the same bot climbs (tests/test_botlab_attackers.py)."""
     attacker = MemoryAttacker(seed=0)
     with serve(tmp_path, play=400, unverified=0, trusted_proxies=LOOPBACK, serve_budget=1) as live, \
             live.client() as http:
         arena = Arena(http)
         played = [arena.play(attacker, "198.51.100.9") for _ in range(60)]
         spent = live.services.db.pool_counts()["retired"]
-    first = sum(p.passed for p in played[:30])
-    last = sum(p.passed for p in played[30:])
-    assert last <= first + 8, (first, last)  # a learner would pass most of the last 30
-    assert attacker.clips_known == spent  # every clip it met was new, and is spent now
+    assert attacker.clips_known == spent  # every clip it met was new, and is spent now: the proof
+    # The pass count only checks that nothing else leaks. Chance gives 20 of 60 with sd 3.6, and halves of 30
+    # differ by more than 8 about one run in a hundred (a CI run once drew 6 then 18), so the bound is on the
+    # whole run: 35 or more happens by chance once in 20,000 runs; a bot that learns passes 60-95 % late on.
+    assert sum(p.passed for p in played) <= 34, [p.passed for p in played]
     assert all(len(r.slots) == 2 for p in played for r in p.rounds)
