@@ -84,21 +84,48 @@ class ActivationVerdict:
                 "tolerance": asdict(self.tolerance)}
 
 
-def strength_of(metrics: ModelMetrics) -> float:
-    """The emotion strength a version's held-out set was spoken at: 1 for metrics from before strengths."""
-    return 1.0 if metrics.emotion_strength is None else metrics.emotion_strength
+@dataclass(frozen=True)
+class Rendering:
+    """How a version's held-out set was spoken: the emotion strength, the prosody guide (tts/guide.py) and the
+    mel postfilter's beta (tts/postfilter.py). Numbers measured under two renderings are not comparable, so
+    the rule, the parent's row and the parent's cache all ask this one question here. The defaults are what
+    metrics from before each of them mean: strength 1, no guide, no postfilter."""
+
+    strength: float = 1.0
+    guide: str = "off"
+    postfilter: float = 0.0
+
+    def difference(self, parent: Rendering) -> str | None:
+        """Why this rendering and the parent's make numbers that are not comparable; None when they are alike."""
+        if not math.isclose(self.strength, parent.strength):
+            return (f"the versions spoke the held-out set at different emotion strengths ({self.strength:g} "
+                    f"against the parent's {parent.strength:g})")
+        if self.guide != parent.guide:
+            return (f"the versions spoke the held-out set with different prosody guides ({self.guide} against "
+                    f"the parent's {parent.guide})")
+        if not math.isclose(self.postfilter, parent.postfilter):
+            return (f"the versions spoke the held-out set through different mel postfilters (beta "
+                    f"{self.postfilter:g} against the parent's {parent.postfilter:g})")
+        return None
+
+    def suffix(self, guide_revision: int) -> str:
+        """A file-name suffix that tells renderings apart (the guide's revision too, since a revised guide
+        speaks differently); empty for the defaults, so files from before any of them keep their names."""
+        at = "" if math.isclose(self.strength, 1.0) else f"-strength{self.strength:g}"
+        at += "" if self.guide == "off" else f"-guide-{self.guide.replace('+', '-')}-r{guide_revision}"
+        return at + ("" if math.isclose(self.postfilter, 0.0) else f"-postfilter{self.postfilter:g}")
 
 
-def guide_of(metrics: ModelMetrics) -> str:
-    """The prosody guide a version's held-out set was spoken with (tts/guide.py): off for metrics from before
-    it."""
-    return metrics.prosody_guide or "off"
+DEFAULT_RENDERING = Rendering()  # what metrics from before the three mean
 
 
-def postfilter_of(metrics: ModelMetrics) -> float:
-    """The mel postfilter's beta a version's held-out set was spoken with (tts/postfilter.py): 0 for metrics from
-    before it."""
-    return 0.0 if metrics.mel_postfilter is None else metrics.mel_postfilter
+def rendering_of(metrics: ModelMetrics) -> Rendering:
+    """The rendering a version's held-out set was spoken with, by its metrics (absent: the default)."""
+    return Rendering(
+        strength=1.0 if metrics.emotion_strength is None else metrics.emotion_strength,
+        guide=metrics.prosody_guide or "off",
+        postfilter=0.0 if metrics.mel_postfilter is None else metrics.mel_postfilter,
+    )
 
 
 def held_back(parent_version: str | None, reason: str, tolerance: Tolerance) -> ActivationVerdict:
@@ -115,19 +142,9 @@ def activation_verdict(child: ModelMetrics, parent: ModelMetrics, tolerance: Tol
         return held_back(parent_version, f"the held-out sets differ ({child.held_out_clips} clips against the "
                                          f"parent's {parent.held_out_clips}): the numbers are not comparable",
                          tolerance)
-    mine, theirs = strength_of(child), strength_of(parent)
-    if not math.isclose(mine, theirs):  # Retraining measures the parent at the child's; this is the last guard
-        return held_back(parent_version, f"the versions spoke the held-out set at different emotion strengths "
-                                         f"({mine:g} against the parent's {theirs:g}): the numbers are not "
-                                         "comparable", tolerance)
-    if guide_of(child) != guide_of(parent):
-        return held_back(parent_version, f"the versions spoke the held-out set with different prosody guides "
-                                         f"({guide_of(child)} against the parent's {guide_of(parent)}): the numbers "
-                                         "are not comparable", tolerance)
-    if not math.isclose(postfilter_of(child), postfilter_of(parent)):
-        return held_back(parent_version, f"the versions spoke the held-out set through different mel postfilters "
-                                         f"(beta {postfilter_of(child):g} against the parent's "
-                                         f"{postfilter_of(parent):g}): the numbers are not comparable", tolerance)
+    different = rendering_of(child).difference(rendering_of(parent))
+    if different:  # Retraining measures the parent the child's way; this is the last guard
+        return held_back(parent_version, f"{different}: the numbers are not comparable", tolerance)
     reasons, compared, notes = [], [], []
     for g in GUARDED:
         allowed = getattr(tolerance, g.key)

@@ -36,7 +36,6 @@ from __future__ import annotations
 import collections
 import json
 import logging
-import math
 import pickle
 import re
 import shutil
@@ -50,13 +49,13 @@ from typing import TYPE_CHECKING
 
 from . import faults
 from .activation import (
+    DEFAULT_RENDERING,
     ActivationVerdict,
+    Rendering,
     Tolerance,
     activation_verdict,
-    guide_of,
     held_back,
-    postfilter_of,
-    strength_of,
+    rendering_of,
 )
 from .db import (
     JOB_CANCELLED,
@@ -681,8 +680,7 @@ class Retraining:
         else:
             try:
                 parent = self.parent_metrics(parent_version, started_from, metrics.held_out_clips, items,
-                                             exclude=model_id, say=say, strength=strength_of(metrics),
-                                             guide=guide_of(metrics), postfilter=postfilter_of(metrics))
+                                             exclude=model_id, say=say, rendering=rendering_of(metrics))
             except Cancelled:  # the admin stopped the comparison: the version stays, held back
                 verdict = held_back(parent_version, "the comparison with the parent version was cancelled",
                                     self.tolerance)
@@ -720,20 +718,18 @@ class Retraining:
 
     def parent_metrics(self, version: str, checkpoint: str | None, held_out_clips: int | None,
                        items: list[TrainItem], exclude: int | None = None,
-                       say: Callable[[str], None] = lambda message: None, strength: float = 1.0,
-                       guide: str = "off", postfilter: float = 0.0) -> ModelMetrics:
-        """The parent's held-out metrics on a set of held_out_clips spoken at the emotion strength `strength`, with
-        the prosody guide `guide` and the mel postfilter's beta `postfilter`:
+                       say: Callable[[str], None] = lambda message: None,
+                       rendering: Rendering = DEFAULT_RENDERING) -> ModelMetrics:
+        """The parent's held-out metrics on a set of held_out_clips spoken with `rendering`:
         from an evaluated row of that version (not the exclude one) measured so, else from the cache, else by
         evaluating its checkpoint with self.evaluator once and caching the result (the shipped model has no
         row). RetrainError when the checkpoint is needed but gone."""
         for row in self.db.models():
             if row["id"] != exclude and row["version"] == version and row["state"] == MODEL_EVALUATED:
                 measured = ModelMetrics.from_dict(row["metrics"])
-                if (measured.held_out_clips == held_out_clips and math.isclose(strength_of(measured), strength)
-                        and guide_of(measured) == guide and math.isclose(postfilter_of(measured), postfilter)):
+                if measured.held_out_clips == held_out_clips and not rendering_of(measured).difference(rendering):
                     return measured
-        cached = self.parent_cache(version, held_out_clips, strength, guide, postfilter)
+        cached = self.parent_cache(version, held_out_clips, rendering)
         if cached.is_file():
             return ModelMetrics.from_dict(json.loads(cached.read_text())["metrics"])
         if not checkpoint or not Path(checkpoint).is_file():
@@ -741,8 +737,7 @@ class Retraining:
         say("evaluating the parent version for comparison")
         measured = ModelMetrics.from_dict(self.evaluator(Path(checkpoint), items, self.mel_cache_dir), strict=True)
         # Keyed by what it measured: an evaluator that gave another set size answers that size's question.
-        cached = self.parent_cache(version, measured.held_out_clips, strength_of(measured), guide_of(measured),
-                                   postfilter_of(measured))
+        cached = self.parent_cache(version, measured.held_out_clips, rendering_of(measured))
         cached.parent.mkdir(parents=True, exist_ok=True)
         tmp = cached.with_suffix(".tmp")
         tmp.write_text(json.dumps({"version": version, "checkpoint": str(checkpoint), "measured_at": time.time(),
@@ -750,18 +745,13 @@ class Retraining:
         tmp.replace(cached)  # atomic: a crash leaves no half file to read as the parent's numbers
         return measured
 
-    def parent_cache(self, version: str, held_out_clips: int | None, strength: float = 1.0,
-                     guide: str = "off", postfilter: float = 0.0) -> Path:
-        """Where a parent's metrics on held_out_clips held-out clips at emotion strength `strength`, with the
-        prosody guide `guide` of the guide's present revision and the mel postfilter's beta `postfilter`, are kept
-        (at strength 1 without a guide or a postfilter under the name they had before any)."""
+    def parent_cache(self, version: str, held_out_clips: int | None, rendering: Rendering = DEFAULT_RENDERING) -> Path:
+        """Where a parent's metrics on held_out_clips held-out clips spoken with `rendering` (the guide's present
+        revision) are kept; the default rendering's under the name they had before renderings."""
         from .tts.guide import REVISION
 
         name = re.sub(r"[^A-Za-z0-9._-]", "_", version)
-        at = "" if math.isclose(strength, 1.0) else f"-strength{strength:g}"
-        at += "" if guide == "off" else f"-guide-{guide.replace('+', '-')}-r{REVISION}"
-        at += "" if math.isclose(postfilter, 0.0) else f"-postfilter{postfilter:g}"
-        return self.models_dir / PARENT_METRICS_DIR / f"{name}-{held_out_clips}{at}.json"
+        return self.models_dir / PARENT_METRICS_DIR / f"{name}-{held_out_clips}{rendering.suffix(REVISION)}.json"
 
     # -- consuming, choosing --------------------------------------------------------------------------
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from insideout.activation import GUARDED, Tolerance, activation_verdict
+from insideout.activation import GUARDED, Rendering, Tolerance, activation_verdict, rendering_of
 from insideout.emotions import EMOTION_IDS
 from insideout.retraining import ModelMetrics, ModelVersion, RetrainError
 from tests.conftest import make_settings, tone
@@ -103,6 +103,16 @@ def test_held_out_sets_of_different_sizes_refuse_as_not_comparable():
     assert not refused.activate and refused.compared == ()
     assert refused.reasons == ("the held-out sets differ (24 clips against the parent's 48): the numbers are not "
                                "comparable",)
+
+
+def test_metrics_from_before_strengths_guides_and_postfilters_were_rendered_the_default_way():
+    assert rendering_of(ModelMetrics(wer=0.3)) == Rendering(1.0, "off", 0.0)
+    spoken = ModelMetrics(emotion_strength=1.25, prosody_guide="pitch", mel_postfilter=0.15)
+    assert rendering_of(spoken) == Rendering(1.25, "pitch", 0.15)
+    assert rendering_of(spoken).difference(Rendering(1.25 + 1e-12, "pitch", 0.15)) is None  # float noise is alike
+    assert "emotion strengths (1.25 against the parent's 1)" in rendering_of(spoken).difference(Rendering())
+    assert Rendering().suffix(guide_revision=2) == ""  # the name files had before any of the three
+    assert Rendering(1.25, "pitch+tempo", 0.15).suffix(2) == "-strength1.25-guide-pitch-tempo-r2-postfilter0.15"
 
 
 def test_held_out_sets_spoken_at_different_emotion_strengths_refuse_as_not_comparable():
@@ -324,12 +334,14 @@ def test_a_parent_is_measured_again_at_the_emotion_strength_its_fine_tune_was_me
     assert retraining.parent_metrics("parent-v", services.settings.tts_checkpoint, 24, []).wer == 0.3
     assert retraining.evaluator.asked == []
     retraining.evaluator.metrics["emotion_strength"] = 1.5
-    at = retraining.parent_metrics("parent-v", services.settings.tts_checkpoint, 24, [], strength=1.5)
+    at = retraining.parent_metrics("parent-v", services.settings.tts_checkpoint, 24, [],
+                                   rendering=Rendering(strength=1.5))
     assert (at.wer, at.emotion_strength, len(retraining.evaluator.asked)) == (0.4, 1.5, 1)
-    assert retraining.parent_cache("parent-v", 24, 1.5).name == "parent-v-24-strength1.5.json"
-    assert retraining.parent_cache("parent-v", 24, 1.5).is_file()
+    assert retraining.parent_cache("parent-v", 24, Rendering(strength=1.5)).name == "parent-v-24-strength1.5.json"
+    assert retraining.parent_cache("parent-v", 24, Rendering(strength=1.5)).is_file()
     assert not retraining.parent_cache("parent-v", 24).exists()
-    retraining.parent_metrics("parent-v", services.settings.tts_checkpoint, 24, [], strength=1.5)
+    retraining.parent_metrics("parent-v", services.settings.tts_checkpoint, 24, [],
+                              rendering=Rendering(strength=1.5))
     assert len(retraining.evaluator.asked) == 1  # read from its cache the second time
 
 
@@ -338,13 +350,15 @@ def test_a_parent_is_measured_again_with_the_prosody_guide_its_fine_tune_was_mea
     retraining.evaluator = Counting(wer=0.4)
     evaluated_row(services, "parent-v", services.settings.tts_checkpoint, held_out_clips=24, wer=0.3)
     retraining.evaluator.metrics["prosody_guide"] = "pitch+tempo"
-    guided = retraining.parent_metrics("parent-v", services.settings.tts_checkpoint, 24, [], guide="pitch+tempo")
+    guided = retraining.parent_metrics("parent-v", services.settings.tts_checkpoint, 24, [],
+                                     rendering=Rendering(guide="pitch+tempo"))
     assert (guided.wer, guided.prosody_guide, len(retraining.evaluator.asked)) == (0.4, "pitch+tempo", 1)
-    assert retraining.parent_cache("parent-v", 24, 1.0, "pitch").name == "parent-v-24-guide-pitch-r2.json"
-    assert retraining.parent_cache("parent-v", 24, 1.25, "pitch+tempo").name == \
+    assert retraining.parent_cache("parent-v", 24, Rendering(guide="pitch")).name == "parent-v-24-guide-pitch-r2.json"
+    assert retraining.parent_cache("parent-v", 24, Rendering(1.25, "pitch+tempo")).name == \
         "parent-v-24-strength1.25-guide-pitch-tempo-r2.json"
     assert retraining.parent_metrics("parent-v", services.settings.tts_checkpoint, 24, []).wer == 0.3  # its row
-    retraining.parent_metrics("parent-v", services.settings.tts_checkpoint, 24, [], guide="pitch+tempo")
+    retraining.parent_metrics("parent-v", services.settings.tts_checkpoint, 24, [],
+                              rendering=Rendering(guide="pitch+tempo"))
     assert len(retraining.evaluator.asked) == 1  # read from its cache the second time
 
 
@@ -353,14 +367,17 @@ def test_a_parent_is_measured_again_through_the_mel_postfilter_its_fine_tune_was
     retraining.evaluator = Counting(wer=0.4)
     evaluated_row(services, "parent-v", services.settings.tts_checkpoint, held_out_clips=24, wer=0.3)  # none
     retraining.evaluator.metrics["mel_postfilter"] = 0.15
-    sharp = retraining.parent_metrics("parent-v", services.settings.tts_checkpoint, 24, [], postfilter=0.15)
+    sharp = retraining.parent_metrics("parent-v", services.settings.tts_checkpoint, 24, [],
+                                      rendering=Rendering(postfilter=0.15))
     assert (sharp.wer, sharp.mel_postfilter, len(retraining.evaluator.asked)) == (0.4, 0.15, 1)
-    assert retraining.parent_cache("parent-v", 24, 1.25, "pitch", 0.15).name == \
+    assert retraining.parent_cache("parent-v", 24, Rendering(1.25, "pitch", 0.15)).name == \
         "parent-v-24-strength1.25-guide-pitch-r2-postfilter0.15.json"
-    assert retraining.parent_cache("parent-v", 24, 1.0, "off", 0.15).name == "parent-v-24-postfilter0.15.json"
-    assert retraining.parent_cache("parent-v", 24, 1.0, "off", 0.15).is_file()
+    assert retraining.parent_cache("parent-v", 24, Rendering(postfilter=0.15)).name == \
+        "parent-v-24-postfilter0.15.json"
+    assert retraining.parent_cache("parent-v", 24, Rendering(postfilter=0.15)).is_file()
     assert retraining.parent_metrics("parent-v", services.settings.tts_checkpoint, 24, []).wer == 0.3  # its row
-    retraining.parent_metrics("parent-v", services.settings.tts_checkpoint, 24, [], postfilter=0.15)
+    retraining.parent_metrics("parent-v", services.settings.tts_checkpoint, 24, [],
+                              rendering=Rendering(postfilter=0.15))
     assert len(retraining.evaluator.asked) == 1  # read from its cache the second time
 
 

@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 import pandas as pd
 from gradio.components.plot import PlotData
 
-from ...activation import guide_of, postfilter_of
+from ...activation import rendering_of
 from ...emotions import EMOTION_IDS
 from ...retraining import DefaultModel, ModelMetrics, ModelVersion
 from ...stats import Confusion, OverTime, RateRow
@@ -272,17 +272,18 @@ def _prosody_cell(m: ModelMetrics, lang: str) -> str:
 
 def _evaluation_cells(m: ModelMetrics, lang: str) -> list[str]:
     """WER, emotion accuracy, DNSMOS, prosody carried, pitch detail in the mels and attention diagonality, as the
-    table shows them. The emotion names the emotion strength the version spoke at, where it was measured with one
-    (activation.strength_of), and the prosody guide it spoke with, where it had one (activation.guide_of); the WER
-    names the mel postfilter its clips were sharpened with, where they were (activation.postfilter_of)."""
+    table shows them. The emotion names the emotion strength the version spoke at, where it was measured with one,
+    and the prosody guide it spoke with, where it had one; the WER names the mel postfilter its clips were
+    sharpened with, where they were (activation.rendering_of)."""
+    rendering = rendering_of(m)
     emotion = _beside_teacher(m.emotion_accuracy, m.teacher_emotion_accuracy, lang)
     if emotion and m.emotion_strength is not None:
         emotion = t(lang, "at_strength", cell=emotion, strength=f"{m.emotion_strength:g}")
-    if emotion and guide_of(m) != "off":
-        emotion = t(lang, "with_guide", cell=emotion, guide=m.prosody_guide)
+    if emotion and rendering.guide != "off":
+        emotion = t(lang, "with_guide", cell=emotion, guide=rendering.guide)
     wer = _beside_teacher(m.wer, m.teacher_wer, lang)
-    if wer and postfilter_of(m) > 0:
-        wer = t(lang, "with_postfilter", cell=wer, beta=f"{postfilter_of(m):g}")
+    if wer and rendering.postfilter > 0:
+        wer = t(lang, "with_postfilter", cell=wer, beta=f"{rendering.postfilter:g}")
     return [wer, emotion,
             _number_beside_teacher(m.dnsmos, m.teacher_dnsmos, lang, "{:.2f}"), _prosody_cell(m, lang),
             _number_beside_teacher(m.mel_ripple_db, m.teacher_mel_ripple_db, lang, "{:.1f} dB"),
