@@ -8,7 +8,7 @@ after each evaluation and stores the verdict in the version's metrics (ModelMetr
 
 What the rule refuses on: a guarded metric worse than the tolerance allows, a value that is not a number,
 held-out sets of different sizes, spoken at different emotion strengths, with different prosody guides or
-mel postfilters (the numbers would not be comparable), or nothing to compare at all. A
+mel postfilters or mel refiners (the numbers would not be comparable), or nothing to compare at all. A
 metric missing on either side is not compared, and the verdict says so in its notes.
 """
 
@@ -86,14 +86,16 @@ class ActivationVerdict:
 
 @dataclass(frozen=True)
 class Rendering:
-    """How a version's held-out set was spoken: the emotion strength, the prosody guide (tts/guide.py) and the
-    mel postfilter's beta (tts/postfilter.py). Numbers measured under two renderings are not comparable, so
-    the rule, the parent's row and the parent's cache all ask this one question here. The defaults are what
-    metrics from before each of them mean: strength 1, no guide, no postfilter."""
+    """How a version's held-out set was spoken: the emotion strength, the prosody guide (tts/guide.py), the
+    mel postfilter's beta (tts/postfilter.py) and the mel refiner's version (tts/refiner.py). Numbers measured
+    under two renderings are not comparable, so the rule, the parent's row and the parent's cache all ask this
+    one question here. The defaults are what metrics from before each of them mean: strength 1, no guide, no
+    postfilter, no refiner."""
 
     strength: float = 1.0
     guide: str = "off"
     postfilter: float = 0.0
+    refiner: str = ""  # a refiner's version; "": none
 
     def difference(self, parent: Rendering) -> str | None:
         """Why this rendering and the parent's make numbers that are not comparable; None when they are alike."""
@@ -106,6 +108,9 @@ class Rendering:
         if not math.isclose(self.postfilter, parent.postfilter):
             return (f"the versions spoke the held-out set through different mel postfilters (beta "
                     f"{self.postfilter:g} against the parent's {parent.postfilter:g})")
+        if self.refiner != parent.refiner:
+            return (f"the versions spoke the held-out set through different mel refiners ({self.refiner or 'none'} "
+                    f"against the parent's {parent.refiner or 'none'})")
         return None
 
     def suffix(self, guide_revision: int) -> str:
@@ -113,10 +118,11 @@ class Rendering:
         speaks differently); empty for the defaults, so files from before any of them keep their names."""
         at = "" if math.isclose(self.strength, 1.0) else f"-strength{self.strength:g}"
         at += "" if self.guide == "off" else f"-guide-{self.guide.replace('+', '-')}-r{guide_revision}"
-        return at + ("" if math.isclose(self.postfilter, 0.0) else f"-postfilter{self.postfilter:g}")
+        at += "" if math.isclose(self.postfilter, 0.0) else f"-postfilter{self.postfilter:g}"
+        return at + (f"-refiner{self.refiner}" if self.refiner else "")
 
 
-DEFAULT_RENDERING = Rendering()  # what metrics from before the three mean
+DEFAULT_RENDERING = Rendering()  # what metrics from before the four mean
 
 
 def rendering_of(metrics: ModelMetrics) -> Rendering:
@@ -125,6 +131,7 @@ def rendering_of(metrics: ModelMetrics) -> Rendering:
         strength=1.0 if metrics.emotion_strength is None else metrics.emotion_strength,
         guide=metrics.prosody_guide or "off",
         postfilter=0.0 if metrics.mel_postfilter is None else metrics.mel_postfilter,
+        refiner=metrics.mel_refiner or "",
     )
 
 
@@ -136,8 +143,8 @@ def held_back(parent_version: str | None, reason: str, tolerance: Tolerance) -> 
 def activation_verdict(child: ModelMetrics, parent: ModelMetrics, tolerance: Tolerance,
                        parent_version: str | None = None) -> ActivationVerdict:
     """Whether child may generate in place of parent: every guarded metric present on both sides is no
-    worse than tolerance allows. Refused when the held-out sets differ in size, emotion strength, prosody guide or
-    mel postfilter, or nothing was compared."""
+    worse than tolerance allows. Refused when the held-out sets differ in size, emotion strength, prosody guide,
+    mel postfilter or mel refiner, or nothing was compared."""
     if child.held_out_clips != parent.held_out_clips:
         return held_back(parent_version, f"the held-out sets differ ({child.held_out_clips} clips against the "
                                          f"parent's {parent.held_out_clips}): the numbers are not comparable",

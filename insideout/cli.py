@@ -52,6 +52,8 @@ COMMANDS = (
     Command("generate", "generate", "generate clips with the acoustic model for the crowd to label"),
     Command("train", "train", "train the emotional Tacotron2, or render a teacher corpus"),
     Command("distill-vocoder", "distill_vocoder", "distil the lighter, faster vocoder from HiFi-GAN V1 (resumable)"),
+    Command("train-refiner", "train_refiner",
+            "train the mel refiner that gives guided mels back their voice quality (resumable)"),
     Command("eval", "evaluate", "evaluate an acoustic model on held-out sentences (the model card's numbers)"),
     Command("migrate", "migrate", "copy the library's audio between local disk and S3"),
     Command("plot-losses", "plot_losses", "plot the training loss of a model's runs, end to end"),

@@ -129,7 +129,7 @@ class Generation:
         from .tts.synthesize import shared_synthesizer
 
         return shared_synthesizer(self.checkpoint(explicit), self.settings.vocoder, self.settings.emotion_strength,
-                                  self.settings.prosody_guide)
+                                  self.settings.prosody_guide, refiner=self.settings.mel_refiner)
 
     def run(self, request: GenerationRequest, checkpoint: str | Path | None = None,
             progress: Callable[[int, int], None] | None = None,
@@ -199,6 +199,7 @@ def generate(library: Library, synthesizer: Synthesizer, request: GenerationRequ
                             "seed": request.seed, "speaker": result.speaker or BLEND,
                             "emotion_strength": result.strength, "prosody_guide": result.guide,
                             "mel_postfilter": result.postfilter,
+                            "mel_refiner": result.refiner or None,  # its version; None: none
                             **({"pitch_register": result.register or BLEND} if guides_pitch(result.guide) else {})},
             )
             try:

@@ -179,6 +179,7 @@ class ModelMetrics:
     register_hz: float | None = None  # the register the takes were chosen by (None with one take)
     prosody_guide: str | None = None  # the prosody guide its clips were spoken with (tts/guide.py; None: off)
     mel_postfilter: float | None = None  # the mel postfilter's beta they were spoken with (tts/postfilter.py; None: 0)
+    mel_refiner: str | None = None  # the mel refiner's version their mels went through (tts/refiner.py; None: none)
     mel_l1: float | None = None
     gate_bce: float | None = None
     diagonality: float | None = None
@@ -543,7 +544,8 @@ class Retraining:
         classifier = self.emotion_classifier()
         return evaluate_model(model_path, classifier, self.eval_per_emotion or PER_EMOTION,
                               vocoder=self.settings.vocoder, starter=self.starter_clips, progress=self._evaluating,
-                              strength=self.settings.emotion_strength, guide=self.settings.prosody_guide)
+                              strength=self.settings.emotion_strength, guide=self.settings.prosody_guide,
+                              refiner=self.settings.mel_refiner)
 
     # -- starting -----------------------------------------------------------------------------------
 

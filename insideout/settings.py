@@ -271,6 +271,12 @@ SETTINGS: tuple[Setting, ...] = (
             "of DNSMOS), `tempo` (the preset's rate against the model's neutral rendering), `pitch+tempo`, or `off` "
             "(the model's mel as it is)",
             choice(*PROSODY_GUIDES)),
+    Setting("MEL_REFINER", "mel_refiner", "",
+            "the learned net each pitch-guided mel goes through before the vocoder, giving back the voice quality "
+            "the guide's harmonics lack (`insideout/tts/refiner.py`, its model card `models/mel-refiner.md`): a "
+            "file made by `insideout train-refiner`, or `off`. The shipped one raised the strong judge from 53 to 60 "
+            "of the shipped model's 96 held-out clips and DNSMOS from 2.39 to the teacher's 2.65, for 1.6 points of "
+            "WER", stripped, shown="`models/mel-refiner.pt`"),
     Setting("RETRAIN_THRESHOLD", "retrain_threshold", 50, "learning clips that start a fine-tune",
             whole(1, 10_000_000)),
     Setting("CONSUME_LEARNING", "consume_learning", "move",
@@ -390,6 +396,7 @@ class Settings:
     vocoder: str = _DEFAULT["vocoder"]
     emotion_strength: float = _DEFAULT["emotion_strength"]
     prosody_guide: str = _DEFAULT["prosody_guide"]
+    mel_refiner: str = _DEFAULT["mel_refiner"]  # "": the shipped refiner, "off": none
     retrain_threshold: int = _DEFAULT["retrain_threshold"]
     consume_learning: str = _DEFAULT["consume_learning"]
     metadata: str = _DEFAULT["metadata"]

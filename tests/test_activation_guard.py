@@ -141,6 +141,20 @@ def test_held_out_sets_spoken_through_different_mel_postfilters_refuse_as_not_co
     assert verdict(mel_postfilter=0.15, parent=replace(PARENT, mel_postfilter=0.15)).activate
 
 
+def test_held_out_sets_spoken_through_different_mel_refiners_refuse_as_not_comparable():
+    assert verdict(mel_refiner=None).activate  # metrics from before the refiner went through none
+    assert rendering_of(ModelMetrics(mel_refiner="3850cf9b9432")) == Rendering(refiner="3850cf9b9432")
+    refused = verdict(mel_refiner="3850cf9b9432")
+    assert not refused.activate and refused.compared == ()
+    assert refused.reasons == ("the versions spoke the held-out set through different mel refiners (3850cf9b9432 "
+                               "against the parent's none): the numbers are not comparable",)
+    both = replace(PARENT, mel_refiner="3850cf9b9432")
+    assert verdict(mel_refiner="3850cf9b9432", parent=both).activate
+    assert not verdict(mel_refiner="a1b2c3d4e5f6", parent=both).activate  # another refiner's version
+    assert Rendering(1.25, "pitch", 0.15, "3850cf9b9432").suffix(2) == \
+        "-strength1.25-guide-pitch-r2-postfilter0.15-refiner3850cf9b9432"
+
+
 def test_a_metric_that_is_not_a_number_refuses():
     refused = verdict(mel_l1=math.nan)
     assert not refused.activate and refused.reasons == ("mel L1 is nan, not a number, against the parent's 0.573",)

@@ -359,6 +359,17 @@ def test_the_models_table_names_the_mel_postfilter_a_versions_wer_was_measured_t
         assert _evaluation_cells(before, "en")[0] == "58.1% (teacher 58.9%)"  # none to name
 
 
+def test_the_models_table_names_the_mel_refiner_a_versions_emotion_was_measured_through_in_both_languages():
+    from insideout.retraining import ModelMetrics
+    from insideout.web.ui.plots import _evaluation_cells
+
+    refined = ModelMetrics(emotion_accuracy=0.625, teacher_emotion_accuracy=0.854, prosody_guide="pitch",
+                           mel_refiner="3850cf9b9432")
+    assert _evaluation_cells(refined, "en")[1] == "62.5% (teacher 85.4%), guide pitch, refiner 3850cf9b9432"
+    assert _evaluation_cells(refined, "ko")[1] == "62.5% (교사 85.4%), 운율 안내 pitch, 멜 정제기 3850cf9b9432"
+    assert _evaluation_cells(replace(refined, mel_refiner=None), "en")[1] == "62.5% (teacher 85.4%), guide pitch"
+
+
 def test_the_models_table_shows_the_share_of_the_teachers_prosody_a_version_carries_per_measure():
     from insideout.retraining import ModelMetrics
     from insideout.web.ui.plots import MODEL_COLUMNS, _evaluation_cells

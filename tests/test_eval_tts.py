@@ -10,7 +10,7 @@ from insideout.botlab import classifier as emotion_classifier
 from insideout.cli import main
 from insideout.emotions import EMOTION_IDS
 from insideout.library import ClipInfo
-from insideout.tts import postfilter
+from insideout.tts import postfilter, refiner
 from insideout.tts.evaluation import evaluate_model, held_out
 from insideout.wav import SAMPLE_RATE
 from tests import tts_fixtures
@@ -19,7 +19,7 @@ from tests.conftest import tone
 METRICS = {"held_out_clips", "emotion_strength", "mel_l1", "gate_bce", "diagonality", "stopped_share",
            "median_length_ratio", "wer", "teacher_wer", "examples", "dnsmos", "teacher_dnsmos", "starter_dnsmos",
            "prosody", "takes", "register_hz", "wer_by_voice", "teacher_wer_by_voice", "mel_ripple_db",
-           "teacher_mel_ripple_db", "prosody_guide", "mel_postfilter"}
+           "teacher_mel_ripple_db", "prosody_guide", "mel_postfilter", "mel_refiner"}
 EMOTION_METRICS = {"emotion_accuracy", "teacher_emotion_accuracy", "emotion_accuracy_by_emotion",
                    "classifier_cv_accuracy"}
 
@@ -122,6 +122,7 @@ def test_the_eval_command_judges_with_a_teacher_corpus_prints_the_report_and_wri
     assert report["takes"] == 2 and (report["register_hz"] is None or report["register_hz"] > 0)
     assert report["prosody_guide"] == "pitch+tempo"
     assert report["mel_postfilter"] == postfilter.BETA  # as generation speaks
+    assert report["mel_refiner"] == refiner.load(refiner.SHIPPED).version  # the shipped one, as generation speaks
     assert "16 clips of the teacher corpus" in err
     assert report["judge"]["seed"] == 1  # the judge's clips are drawn alike for every draw of held-out sentences
     assert "syllable rate vs neutral" in err and "\nreproduced" in err  # the prosody table
@@ -149,7 +150,7 @@ def test_every_retrained_version_stores_the_held_out_metrics(services, small_cla
     assert set(model["metrics"]) >= (METRICS | EMOTION_METRICS) and model["metrics"]["steps"] == 2
 
 
-def test_the_eval_command_refuses_a_strength_takes_or_postfilter_out_of_range(tmp_path, capsys):
+def test_the_eval_command_refuses_a_strength_takes_postfilter_or_refiner_it_cannot_use(tmp_path, capsys):
     checkpoint = tts_fixtures.write_insideout(tmp_path / "m.pt")
     assert main(["eval", "--checkpoint", str(checkpoint), "--strength", "4", "--no-emotion"]) == 2
     assert "--strength must be from 0 to 3" in capsys.readouterr().err
@@ -157,6 +158,8 @@ def test_the_eval_command_refuses_a_strength_takes_or_postfilter_out_of_range(tm
     assert "--takes must be from 1 to 8" in capsys.readouterr().err
     assert main(["eval", "--checkpoint", str(checkpoint), "--postfilter", "1.5", "--no-emotion"]) == 2
     assert "--postfilter: a postfilter's beta must be from 0 to 1, got 1.5" in capsys.readouterr().err
+    assert main(["eval", "--checkpoint", str(checkpoint), "--refiner", str(tmp_path / "no.pt"), "--no-emotion"]) == 2
+    assert "--refiner: no mel refiner at" in capsys.readouterr().err
 
 
 def test_the_retraining_classifier_learns_from_the_starter_clips(services, tmp_path):

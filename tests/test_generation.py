@@ -10,6 +10,7 @@ import pytest
 
 from insideout.generation import SHIPPED_CHECKPOINT, GenerationRequest, checkpoint_for
 from insideout.services import build_services
+from insideout.tts import refiner
 from insideout.tts.postfilter import BETA
 from tests import tts_fixtures
 from tests.conftest import make_settings, stock
@@ -96,6 +97,17 @@ def test_the_prosody_guide_setting_speaks_every_clip_and_each_clip_records_it(tm
     assert [services.db.get_clip(i)["provenance"]["prosody_guide"] for i in report.clip_ids] == ["pitch+tempo"] * 2
     # and the mel postfilter every generated clip was sharpened with (tts/postfilter.py)
     assert [services.db.get_clip(i)["provenance"]["mel_postfilter"] for i in report.clip_ids] == [BETA] * 2
+    # and the version of the mel refiner their pitch-guided mels went through (the shipped one by default)
+    shipped = refiner.load(refiner.SHIPPED).version
+    assert [services.db.get_clip(i)["provenance"]["mel_refiner"] for i in report.clip_ids] == [shipped] * 2
+
+
+def test_with_the_refiner_off_or_no_pitch_guide_clips_record_that_no_refiner_spoke_them(tmp_path):
+    checkpoint = str(tts_fixtures.write_insideout(tmp_path / "m.pt"))
+    for data, settings in (("off", {"mel_refiner": "off"}), ("tempo", {"prosody_guide": "tempo"})):
+        services = build_services(make_settings(tmp_path / data, tts_checkpoint=checkpoint, **settings))
+        report = services.generation.run(GenerationRequest(1, ("sad",)))
+        assert services.db.get_clip(report.clip_ids[0])["provenance"]["mel_refiner"] is None
 
 
 def test_a_model_without_speakers_takes_the_starter_voices_registers_in_turn_and_each_clip_records_its_own(tmp_path):

@@ -221,7 +221,9 @@ def test_the_models_table_has_the_shipped_defaults_row_with_its_version_and_its_
     assert row["WER"] == f"{report['wer']:.1%} (teacher {report['teacher_wer']:.1%}), " \
                          f"postfilter {report['mel_postfilter']:g}"  # the mel postfilter it was measured through
     assert row["emotion accuracy"].startswith(f"{report['emotion_accuracy']:.1%}")
-    assert row["emotion accuracy"].endswith(f", strength 1.25, guide {report['prosody_guide']}")  # as measured
+    # as measured: at the emotion strength, with the guide, through the refiner it names
+    assert row["emotion accuracy"].endswith(f", strength 1.25, guide {report['prosody_guide']}, "
+                                            f"refiner {report['mel_refiner']}")
     level = report["prosody"]["reproduced"]["energy_db"]
     assert f"level {level:+.2f}" in row["emotion prosody carried (share of the teacher's contrast)"]
     assert row["pitch detail in the mel (harmonic ripple below 1 kHz)"] == \

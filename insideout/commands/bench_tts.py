@@ -1,5 +1,6 @@
 """Real-time factors of speech synthesis on this machine: the acoustic model, the vocoder and both (without a
-guide, with the pitch guide, generation's default, and with pitch and tempo), at batch 1 and 8, with peak memory,
+guide, with the pitch guide, with pitch and tempo, and with the pitch guide and the mel refiner, generation's
+default), at batch 1 and 8, with peak memory,
 beside Piper's end-to-end RTF on the same sentences. The vocoder is timed as synthesis runs it (ONNX Runtime, clips
 of a batch side by side) and, beside it, in torch.
 
@@ -22,6 +23,7 @@ from __future__ import annotations
 import argparse
 import resource
 import time
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from insideout.cli import CommandError
@@ -38,6 +40,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seconds", type=float, default=2.5)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--refiner", type=Path,
+                        help="the mel refiner timed after the pitch guide (default: the shipped one)")
     parser.add_argument("--int8", action="store_true", help="also measure an int8 vocoder's speed and quality")
     parser.add_argument("--vocoder", action="append", help="also time this vocoder (lite, or a checkpoint path) "
                         "beside V1, and compare their quality (repeatable)")
@@ -87,6 +91,8 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
     from insideout.tts.hifigan import Vocoder, VocoderError, shared_vocoder
     from insideout.tts.mel import MEL
     from insideout.tts.quality import dnsmos
+    from insideout.tts.refiner import SHIPPED, RefinerError
+    from insideout.tts.refiner import load as load_refiner
     from insideout.tts.synthesize import Synthesizer, encode_batch
 
     if args.preset not in t2.PRESETS:
@@ -94,6 +100,10 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
     torch.set_num_threads(args.threads)
     sentences = load_sentences()[:8]
     acoustic = acoustic_model(args)
+    try:
+        refiner = load_refiner(args.refiner or SHIPPED)
+    except RefinerError as e:
+        raise CommandError(f"--refiner: {e}") from None
     # Each vocoder beside its torch twin: the first is V1 universal, as synthesis runs it by default.
     vocoders = [(shared_vocoder("universal"), Vocoder("universal", runtime="torch"))]
     for name in args.vocoder or []:
@@ -119,6 +129,9 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
             out, t_total = timed(args.repeats, Synthesizer(acoustic, vocoder).synthesize, texts, emotions)
             guided = [timed(args.repeats, Synthesizer(acoustic, vocoder, guide=guide).synthesize, texts, emotions)[1]
                       for guide in GUIDES_TIMED]
+            # generation's default: the pitch guide with the mel refiner after it
+            guided.append(timed(args.repeats, Synthesizer(acoustic, vocoder, guide="pitch", refiner=refiner).synthesize,
+                                texts, emotions)[1])
             rows.append((vocoder.name, batch, audio_s, t_acoustic / audio_s, t_vocoder / audio_s,
                          t_torch / audio_s, t_total / audio_s, *(t / audio_s for t in guided)))
             spoken[vocoder.name] = [s.wave for s in out]  # batch 8's clips stay
@@ -133,8 +146,9 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
         piper_time += time.perf_counter() - t0
         piper_audio += len(wave) / 22050
     print("\n| vocoder | batch | audio s | acoustic RTF | vocoder RTF (as synthesis runs it) | vocoder RTF (torch) | "
-          "end-to-end RTF without a guide | " + " | ".join(f"with the {g} guide" for g in GUIDES_TIMED) + " |")
-    print("|---|---|---|---|---|---|---|" + "---|" * len(GUIDES_TIMED))
+          "end-to-end RTF without a guide | " + " | ".join(f"with the {g} guide" for g in GUIDES_TIMED)
+          + f" | with the pitch guide and the mel refiner {refiner.version} |")
+    print("|---|---|---|---|---|---|---|" + "---|" * (len(GUIDES_TIMED) + 1))
     for name, batch, audio_s, rtf_a, rtf_v, rtf_t, rtf_e, *rtf_g in rows:
         print(f"| {name} | {batch} | {audio_s:.1f} | {rtf_a:.3f} | {rtf_v:.3f} | {rtf_t:.3f} | {rtf_e:.3f} | "
               + " | ".join(f"{r:.3f}" for r in rtf_g) + " |")
@@ -154,7 +168,6 @@ def quality_trial(vocoders, threads: int, int8: bool) -> None:
     the copy to the original mel, DNSMOS. With int8, also V1 quantized to int8 (QDQ, per-channel weights,
     calibrated on 8 other teacher clips)."""
     import tempfile
-    from pathlib import Path
 
     import numpy as np
     import torch

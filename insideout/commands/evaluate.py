@@ -63,6 +63,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--postfilter", type=float, metavar="BETA",
                         help="the mel postfilter's formant emphasis, 0 (none) to 1 (insideout/tts/postfilter.py; "
                              "default: its BETA, as generation speaks)")
+    parser.add_argument("--refiner", metavar="PATH|off",
+                        help="the mel refiner the pitch-guided mels go through (insideout/tts/refiner.py; default: "
+                             "INSIDEOUT_MEL_REFINER's, the shipped models/mel-refiner.pt unless set)")
     parser.add_argument("--no-emotion", action="store_true", help="skip the classifier (and its training)")
     parser.add_argument("--from-library", action="store_true",
                         help="train the classifier on INSIDEOUT_DATA_DIR's starter clips instead of the rendered plan")
@@ -114,12 +117,18 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
     from insideout.tts.postfilter import check_beta
     from insideout.tts.prosody import format_table as format_prosody
     from insideout.tts.prosody import plot as plot_prosody
+    from insideout.tts.refiner import RefinerError, shared_refiner
 
     # An explicit path needs no data dir; otherwise the app's own choice, which may be the admin's version.
     checkpoint = args.checkpoint or ctx.services().checkpoint(None)
     settings = settings_from_env()
     strength = settings.emotion_strength if args.strength is None else args.strength
     guide = settings.prosody_guide if args.guide is None else args.guide
+    refiner = settings.mel_refiner if args.refiner is None else args.refiner
+    try:
+        shared_refiner(refiner)  # a missing or damaged file is refused before the minutes of work
+    except RefinerError as e:
+        raise CommandError(f"--refiner: {e}") from None
     if not 0.0 <= strength <= 3.0:
         raise CommandError(f"--strength must be from 0 to 3, got {strength}")
     if not 1 <= args.takes <= 8:
@@ -152,7 +161,8 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
         metrics = evaluate_model(checkpoint, classifier, args.per_emotion, args.seed, args.vocoder,
                                  progress=lambda message: print(message, file=sys.stderr, flush=True),
                                  starter=[(e.wave, e.sample_rate) for e in examples], strength=strength,
-                                 takes=args.takes, guide=guide, postfilter=args.postfilter)
+                                 takes=args.takes, guide=guide, postfilter=args.postfilter,
+                                 refiner=refiner)
     report = {"checkpoint": checkpoint, "version": t2.load(checkpoint).version,
               "seconds": round(time.monotonic() - started, 1), **metrics}
     if classifier is not None:

@@ -139,7 +139,7 @@ def evaluate_model(checkpoint: str | Path, classifier=None, per_emotion: int = P
                    vocoder: str | Path = "universal", cache_dir: str | Path | None = None,
                    progress: Callable[[str], None] | None = None,
                    starter: Sequence[tuple[np.ndarray, int]] = (), strength: float = 1.0, takes: int = 1,
-                   guide: str = "off", postfilter: float | None = None) -> dict:
+                   guide: str = "off", postfilter: float | None = None, refiner: str = "") -> dict:
     """Every metric of the module's docstring, as one flat dict (fractions, not percents). Without a
     classifier (botlab.classifier.EmotionClassifier), the emotion metrics are left out; without starter
     clips (wave, sample rate), the starter library's DNSMOS. strength: the emotion strength the model speaks at
@@ -148,7 +148,9 @@ def evaluate_model(checkpoint: str | Path, classifier=None, per_emotion: int = P
     whose F0 is nearest its emotion's register is scored (prosody.choose_takes; reported as takes and
     register_hz). guide: the prosody guide the clips are spoken with (tts/guide.py), reported as prosody_guide;
     postfilter: the mel postfilter's beta (tts/postfilter.py; None: its BETA, as generation speaks), reported as
-    mel_postfilter."""
+    mel_postfilter; refiner: the mel refiner, as INSIDEOUT_MEL_REFINER names one (tts/refiner.py; "": the shipped
+    one, as generation speaks; "off": none), applied with the pitch guide only and reported as mel_refiner (its
+    version; None where no mel went through one)."""
     import torch
 
     from ..botlab.asr import shared_recognizer, word_error_rate
@@ -156,6 +158,7 @@ def evaluate_model(checkpoint: str | Path, classifier=None, per_emotion: int = P
     from .guide import register_voice
     from .hifigan import shared_vocoder
     from .quality import dnsmos
+    from .refiner import shared_refiner
     from .synthesize import Synthesizer
     from .tacotron2 import load
     from .train import evaluate, wave_item
@@ -172,7 +175,8 @@ def evaluate_model(checkpoint: str | Path, classifier=None, per_emotion: int = P
     with torch.random.fork_rng(devices=[]), tempfile.TemporaryDirectory() as tmp:
         torch.manual_seed(seed)
         forced = evaluate(checkpoint, items, cache_dir or tmp)
-    synthesizer = Synthesizer(load(checkpoint), shared_vocoder(vocoder), strength, guide, postfilter)
+    synthesizer = Synthesizer(load(checkpoint), shared_vocoder(vocoder), strength, guide, postfilter,
+                              shared_refiner(refiner))
     speakers = [c.voice if c.voice in synthesizer.voices else "" for c in data]
     # the compared clip's register, whatever the model's speakers, so that a guided clip's pitch is the teacher's
     registers = [register_voice(c.voice) for c in data]
@@ -210,6 +214,7 @@ def evaluate_model(checkpoint: str | Path, classifier=None, per_emotion: int = P
         "takes": takes,
         "prosody_guide": guide,
         "mel_postfilter": synthesizer.postfilter,
+        "mel_refiner": generated[0].refiner or None,
         "register_hz": _rounded(register_hz) if register_hz is not None else None,
         "mel_l1": forced.get("mel_l1"),
         "gate_bce": forced.get("gate_bce"),

@@ -15,6 +15,7 @@ import torch
 from ..emotions import EMOTION_IDS, emotion
 from .hifigan import Vocoder, shared_vocoder
 from .mel import MEL
+from .refiner import Refiner
 from .tacotron2 import AcousticModel, load
 from .text import Frontend
 
@@ -38,6 +39,7 @@ class Synthesis:
     guide: str = "off"  # the prosody guide given to the mel before vocoding (tts/guide.py: GUIDES)
     register: str = ""  # the voice whose register the pitch guide spoke it about ("": the blend's, or no pitch guide)
     postfilter: float = 0.0  # the mel postfilter's beta its mel was sharpened with (tts/postfilter.py; 0: none)
+    refiner: str = ""  # the version of the mel refiner its guided mel went through (tts/refiner.py; "": none)
 
 
 def encode_batch(frontend: Frontend, texts: list[str], emotions: list[str]):
@@ -55,7 +57,7 @@ def encode_batch(frontend: Frontend, texts: list[str], emotions: list[str]):
 
 class Synthesizer:
     def __init__(self, acoustic: AcousticModel, vocoder: Vocoder, strength: float = 1.0, guide: str = "off",
-                 postfilter: float | None = None):
+                 postfilter: float | None = None, refiner: Refiner | None = None):
         from .guide import check_guide
         from .postfilter import resolved
 
@@ -65,6 +67,8 @@ class Synthesizer:
         self.guide = check_guide(guide)  # the prosody guide synthesize() gives each mel (tts/guide.py)
         # the mel postfilter's beta every mel is sharpened with (tts/postfilter.py; None: its BETA, 0: none)
         self.postfilter = resolved(postfilter)
+        # the mel refiner each pitch-guided mel goes through before the vocoder (tts/refiner.py; None: none)
+        self.refiner = refiner
         self._lock = threading.Lock()  # one inference at a time: torch already uses every core
 
     @property
@@ -114,6 +118,8 @@ class Synthesizer:
         strength = self.strength if strength is None else strength
 
         guide = self.guide if guide is None else check_guide(guide)
+        # the refiner learned to follow the pitch guide's comb: a mel without one is not what it knows
+        refiner = self.refiner if guides_pitch(guide) else None
         order, batch, lengths, emotions_sorted = encode_batch(self.acoustic.frontend, texts, emotions)
         model = self.acoustic.model
         speaker_ids = torch.tensor([self.voices.index(speakers[i]) if speakers[i] else model.unknown_speaker
@@ -137,6 +143,8 @@ class Synthesizer:
                 heard = [_guided(sharpen(own[row], self.postfilter), texts[order[row]], emotions[order[row]],
                                  registers[order[row]], guide,
                                  None if neutral_frames is None else int(neutral_frames[row])) for row in rows]
+                if refiner is not None:
+                    heard = [refiner.refine(mel, emotions[order[row]]) for row, mel in zip(rows, heard, strict=True)]
                 waves = self.vocoder.many([torch.from_numpy(h) for h in heard])
                 for row, mel, wave in zip(rows, heard, waves, strict=True):
                     i, frames = order[row], mel.shape[1]
@@ -145,7 +153,7 @@ class Synthesizer:
                                        stopped=int(mel_lengths[row]) < max_step, speaker=speakers[i],
                                        strength=strength, mel=own[row], guide=guide,
                                        register=registers[i] if guides_pitch(guide) else "",
-                                       postfilter=self.postfilter)
+                                       postfilter=self.postfilter, refiner=refiner.version if refiner else "")
                     if on_clip is not None:
                         on_clip(i, out[i])
         return out
@@ -176,15 +184,17 @@ _shared_lock = threading.Lock()
 
 
 def shared_synthesizer(checkpoint: str | Path, vocoder: str | Path = "universal",
-                       strength: float = 1.0, guide: str = "off", postfilter: float | None = None) -> Synthesizer:
+                       strength: float = 1.0, guide: str = "off", postfilter: float | None = None,
+                       refiner: str = "off") -> Synthesizer:
     """One synthesizer per (checkpoint, vocoder, emotion strength, prosody guide, postfilter: None for
-    tts/postfilter.py's BETA) per process: models load once
-    (the vocoder is shared further by shared_vocoder). Which checkpoint is generation.checkpoint_for's to say."""
+    tts/postfilter.py's BETA, mel refiner: INSIDEOUT_MEL_REFINER's value) per process: models load once
+    (the vocoder and the refiner are shared further). Which checkpoint is generation.checkpoint_for's to say."""
     from .postfilter import resolved
+    from .refiner import RefinerError, shared_refiner
 
     source = str(checkpoint)
     # None and BETA are one synthesizer: resolved first, so the models are not loaded twice
-    key = f"{source}|{vocoder}|{strength}|{guide}|{resolved(postfilter)}"
+    key = f"{source}|{vocoder}|{strength}|{guide}|{resolved(postfilter)}|{refiner}"
     with _shared_lock:
         if key not in _shared:
             if not source.startswith(("http://", "https://")) and not Path(source).is_file():
@@ -192,5 +202,9 @@ def shared_synthesizer(checkpoint: str | Path, vocoder: str | Path = "universal"
                     f"no acoustic model at {source}: train one with `insideout train` "
                     "or name a checkpoint (INSIDEOUT_TTS_CHECKPOINT)"
                 )
-            _shared[key] = Synthesizer(load(source), shared_vocoder(vocoder), strength, guide, postfilter)
+            try:
+                chosen = shared_refiner(refiner)
+            except RefinerError as e:
+                raise SynthesisError(str(e)) from None
+            _shared[key] = Synthesizer(load(source), shared_vocoder(vocoder), strength, guide, postfilter, chosen)
         return _shared[key]

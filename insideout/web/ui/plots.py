@@ -273,14 +273,16 @@ def _prosody_cell(m: ModelMetrics, lang: str) -> str:
 def _evaluation_cells(m: ModelMetrics, lang: str) -> list[str]:
     """WER, emotion accuracy, DNSMOS, prosody carried, pitch detail in the mels and attention diagonality, as the
     table shows them. The emotion names the emotion strength the version spoke at, where it was measured with one,
-    and the prosody guide it spoke with, where it had one; the WER names the mel postfilter its clips were
-    sharpened with, where they were (activation.rendering_of)."""
+    and the prosody guide and mel refiner it spoke with, where it had them; the WER names the mel postfilter its
+    clips were sharpened with, where they were (activation.rendering_of)."""
     rendering = rendering_of(m)
     emotion = _beside_teacher(m.emotion_accuracy, m.teacher_emotion_accuracy, lang)
     if emotion and m.emotion_strength is not None:
         emotion = t(lang, "at_strength", cell=emotion, strength=f"{m.emotion_strength:g}")
     if emotion and rendering.guide != "off":
         emotion = t(lang, "with_guide", cell=emotion, guide=rendering.guide)
+    if emotion and rendering.refiner:
+        emotion = t(lang, "with_refiner", cell=emotion, version=rendering.refiner)
     wer = _beside_teacher(m.wer, m.teacher_wer, lang)
     if wer and rendering.postfilter > 0:
         wer = t(lang, "with_postfilter", cell=wer, beta=f"{rendering.postfilter:g}")

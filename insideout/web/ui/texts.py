@@ -350,6 +350,7 @@ TEXTS: dict[str, dict[str, str]] = {
     "at_strength": {"en": "{cell}, strength {strength}", "ko": "{cell}, 강도 {strength}"},
     "with_guide": {"en": "{cell}, guide {guide}", "ko": "{cell}, 운율 안내 {guide}"},
     "with_postfilter": {"en": "{cell}, postfilter {beta}", "ko": "{cell}, 멜 후처리 {beta}"},
+    "with_refiner": {"en": "{cell}, refiner {version}", "ko": "{cell}, 멜 정제기 {version}"},
     "active_mark": {"en": "✓ active", "ko": "✓ 사용 중"},
     "col_model": {"en": "id", "ko": "id"},
     "col_version": {"en": "version", "ko": "버전"},

@@ -1,0 +1,212 @@
+"""The mel refiner (insideout/tts/refiner.py): an untrained one changes nothing, its file is fp16 and loads back
+to the same numbers, bad files are refused with the reason, training pairs line up with their targets, training
+learns and resumes to the same weights, the command trains from a corpus, a synthesizer refines only pitch-guided
+mels and says with which version, and the shipped refiner is small, documented and made from the shipped model."""
+
+from __future__ import annotations
+
+import json
+import random
+
+import numpy as np
+import pytest
+import torch
+
+from insideout.corpus.synth import render_clip
+from insideout.emotions import EMOTION_IDS
+from insideout.settings import settings_from_env
+from insideout.tts import refiner as rf
+from insideout.tts import tacotron2 as t2
+from insideout.tts.hifigan import shared_vocoder
+from insideout.tts.mel import MEL, mel_spectrogram
+from insideout.tts.synthesize import SynthesisError, Synthesizer, shared_synthesizer
+from insideout.tts.train import items_from_folder
+from tests import tts_fixtures
+from tests.conftest import tone
+from tests.test_eval_tts import write_corpus
+
+TEXT = "She put the blue folder on the kitchen table."
+
+
+@pytest.fixture(scope="module")
+def mel() -> np.ndarray:
+    wave, _ = render_clip(TEXT, "sad", "espeak-f", 4)
+    return mel_spectrogram(wave)[0].numpy()
+
+
+def detailed(seed: int = 0) -> rf.RefinerNet:
+    """A refiner whose output layer is no longer zero: it changes what it hears, as a trained one does."""
+    torch.manual_seed(seed)
+    net = rf.RefinerNet()
+    with torch.no_grad():
+        net.out.weight.normal_(0.0, 0.01)
+    return net.eval()
+
+
+def test_an_untrained_refiner_gives_back_its_input_for_every_emotion(mel):
+    refiner = rf.Refiner(rf.RefinerNet().eval(), "untrained", "memory")
+    for emotion_id in EMOTION_IDS:
+        out = refiner.refine(mel, emotion_id)
+        assert out.dtype == np.float32 and out.shape == mel.shape
+        np.testing.assert_allclose(out, mel, atol=1e-6)
+    assert refiner.refine(np.zeros((MEL.n_mels, 0)), "happy").shape == (MEL.n_mels, 0)
+
+
+def test_a_refiner_is_written_in_fp16_and_loads_back_to_the_same_numbers_and_version(tmp_path, mel):
+    net = detailed()
+    version = rf.export(net, tmp_path / "r.pt", {"steps": 3})
+    data = torch.load(tmp_path / "r.pt", weights_only=True)
+    assert {v.dtype for v in data["state"].values()} == {torch.float16}
+    assert data["emotions"] == list(EMOTION_IDS) and data["trained"] == {"steps": 3}
+    loaded = rf.load(tmp_path / "r.pt")
+    assert loaded.version == version == rf.file_version(tmp_path / "r.pt") and len(version) == 12
+    with torch.inference_mode():
+        expected = net.half().float()(torch.from_numpy(mel)[None], torch.tensor([EMOTION_IDS.index("angry")]))[0]
+    np.testing.assert_allclose(loaded.refine(mel, "angry"), expected.numpy(), atol=1e-4)
+    assert not np.allclose(loaded.refine(mel, "angry"), mel, atol=1e-3)  # it does change the mel
+    # each emotion is refined its own way
+    assert not np.allclose(loaded.refine(mel, "angry"), loaded.refine(mel, "sad"))
+
+
+def test_a_missing_or_foreign_file_or_one_of_other_emotions_is_refused_with_the_reason(tmp_path, mel):
+    with pytest.raises(rf.RefinerError, match="no mel refiner at .*insideout train-refiner.*INSIDEOUT_MEL_REFINER=off"):
+        rf.load(tmp_path / "nowhere.pt")
+    (tmp_path / "text.pt").write_text("not a checkpoint")
+    with pytest.raises(rf.RefinerError, match="not a mel refiner"):
+        rf.load(tmp_path / "text.pt")
+    torch.save({"state": {}}, tmp_path / "other.pt")
+    with pytest.raises(rf.RefinerError, match=r"not a mel refiner \(made by `insideout train-refiner`\)"):
+        rf.load(tmp_path / "other.pt")
+    rf.export(rf.RefinerNet(), tmp_path / "r.pt")
+    data = torch.load(tmp_path / "r.pt", weights_only=True)
+    torch.save({**data, "emotions": ["happy", "sad"]}, tmp_path / "two.pt")
+    with pytest.raises(rf.RefinerError, match="learned the emotions"):
+        rf.load(tmp_path / "two.pt")
+    torch.save({**data, "format_version": rf.FORMAT_VERSION + 1}, tmp_path / "newer.pt")
+    with pytest.raises(rf.RefinerError, match="made by a newer InsideOut"):
+        rf.load(tmp_path / "newer.pt")
+    with pytest.raises(ValueError, match=r"expected a log mel of shape \(80, frames\), got \(10, "):
+        rf.load(tmp_path / "r.pt").refine(mel[:10], "happy")
+
+
+def test_the_setting_names_the_shipped_refiner_by_default_none_for_off_and_a_path_otherwise(tmp_path):
+    assert settings_from_env({}).mel_refiner == ""
+    assert rf.chosen_path("") == rf.SHIPPED and rf.chosen_path(" off ") is None
+    assert rf.chosen_path(str(tmp_path / "r.pt")) == tmp_path / "r.pt"
+    assert rf.shared_refiner("off") is None
+    rf.export(rf.RefinerNet(), tmp_path / "r.pt")
+    assert rf.shared_refiner(str(tmp_path / "r.pt")) is rf.shared_refiner(str(tmp_path / "r.pt"))  # loaded once
+
+
+def test_training_pairs_line_up_the_models_forced_mel_with_the_comb_drawn_in_against_the_clips_own(tmp_path):
+    write_corpus(tmp_path / "corpus", per_emotion=1)
+    items = items_from_folder(tmp_path / "corpus")[:3]
+    acoustic = t2.load(tts_fixtures.write_insideout(tmp_path / "tiny.pt", max_step=400))
+    seen = []
+    pairs = rf.training_pairs(acoustic, items, tmp_path / "mels", 0.15, on_progress=lambda d, n: seen.append((d, n)))
+    assert seen == [(1, 3), (2, 3), (3, 3)] and len(pairs) == 3
+    for pair, item in zip(pairs, items, strict=True):
+        target = mel_spectrogram(item.load_wave())[0]
+        assert pair.source.dtype == pair.target.dtype == torch.float16
+        assert pair.source.shape == pair.target.shape == target.shape
+        np.testing.assert_allclose(pair.target.float().numpy(), target.numpy(), atol=2e-2)
+        assert pair.emotion == EMOTION_IDS.index(item.emotion)
+    # the comb is drawn at each clip's own F0: the first tone's is 120 Hz (tests.conftest.tone)
+    f0 = rf.f0_at_frames(items[0].load_wave(), pairs[0].source.shape[1])
+    assert len(f0) == pairs[0].source.shape[1] and np.median(f0) == pytest.approx(120.0, rel=0.06)
+
+
+def tone_pairs(count: int = 4) -> list[rf.Pair]:
+    pairs = []
+    for i in range(count):
+        target = mel_spectrogram(tone(180 + 40 * i, 0.9, MEL.sample_rate))[0]
+        source = torch.full_like(target, float(target.mean()))  # a flat mel of the same level
+        pairs.append(rf.Pair(source.half(), target.half(), i % len(EMOTION_IDS)))
+    return pairs
+
+
+def test_crops_are_of_the_crop_length_and_short_pairs_are_padded_with_silence():
+    pairs = tone_pairs(2)
+    short = rf.Pair(pairs[0].source[:, :10], pairs[0].target[:, :10], 3)
+    source, target, emotions = rf.crop_batch([short], 2, random.Random(0))
+    assert source.shape == target.shape == (2, MEL.n_mels, rf.CROP_FRAMES) and emotions.tolist() == [3, 3]
+    assert torch.all(target[:, :, 10:] == rf.PAD_LOG)
+
+
+def test_training_learns_and_an_interrupted_run_resumes_to_the_same_weights(tmp_path):
+    pairs = tone_pairs()
+    config = rf.RefinerConfig(steps=12, batch_size=4, checkpoint_every=4)
+    straight = rf.train(pairs, tmp_path / "straight", config)
+    history = json.loads((tmp_path / "straight" / "history.json").read_text())
+    assert [h["step"] for h in history] == list(range(1, 13))
+    assert history[-1]["l1"] < history[0]["input_l1"]  # it learns to move the flat mel towards the tone's
+    asked = []
+    rf.train(pairs, tmp_path / "split", config, should_stop=lambda: asked.append(1) or len(asked) > 5)
+    assert torch.load(tmp_path / "split" / "last.pt", weights_only=False)["step"] == 5
+    resumed = rf.train(pairs, tmp_path / "split", config)
+    for (name, a), b in zip(straight.state_dict().items(), resumed.state_dict().values(), strict=True):
+        torch.testing.assert_close(a, b, msg=name)
+    with pytest.raises(rf.RefinerError, match="use a new run directory"):
+        rf.train(pairs, tmp_path / "split", rf.RefinerConfig(steps=12, batch_size=4, l1_weight=1.0))
+    with pytest.raises(rf.RefinerError, match="no training pairs"):
+        rf.train([], tmp_path / "none", config)
+
+
+def test_the_learning_rates_decay_along_a_cosine_to_a_tenth_the_critics_half_the_refiners():
+    config = rf.RefinerConfig(steps=100)
+    assert config.rates(0) == pytest.approx((2e-4, 1e-4))
+    assert config.rates(50) == pytest.approx((1.1e-4, 0.55e-4))
+    assert config.rates(100) == config.rates(300) == pytest.approx((2e-5, 1e-5))
+
+
+def test_the_command_trains_from_a_corpus_resumes_and_writes_a_refiner_that_loads(tmp_path, capsys):
+    from insideout.cli import main
+
+    write_corpus(tmp_path / "corpus", per_emotion=1)
+    checkpoint = tts_fixtures.write_insideout(tmp_path / "tiny.pt", max_step=400)
+    out = tmp_path / "refiner.pt"
+    args = ["train-refiner", "--corpus", str(tmp_path / "corpus"), "--run-dir", str(tmp_path / "run"),
+            "--checkpoint", str(checkpoint), "--clips", "3", "--batch-size", "2", "--threads", "1", "--out", str(out)]
+    assert main([*args, "--steps", "3"]) == 0
+    printed = capsys.readouterr().out
+    assert "3 pairs of 3 clips" in printed and "step 3/3" in printed and f"wrote {out}" in printed
+    refiner = rf.load(out)
+    assert refiner.trained["pairs"] == 3 and refiner.trained["checkpoint"] == t2.load(checkpoint).version
+    assert refiner.trained["config"]["steps"] == 3 and (tmp_path / "run" / "loss.png").is_file()
+    assert main([*args, "--steps", "4"]) == 0  # the same run goes on; the pairs are not made again
+    printed = capsys.readouterr().out
+    assert "3 pairs from" in printed and "step 4/4" in printed and "step 1/" not in printed
+    assert main(["train-refiner", "--corpus", str(tmp_path / "nowhere"), "--run-dir", str(tmp_path / "r2"),
+                 "--checkpoint", str(checkpoint)]) == 2
+    assert "no manifest.jsonl" in capsys.readouterr().err
+
+
+def test_a_synthesizer_refines_only_pitch_guided_mels_and_names_the_refiners_version(tmp_path):
+    vocoder = shared_vocoder("universal")
+    model = t2.load(tts_fixtures.write_insideout(tmp_path / "tiny.pt", stops=False, max_step=40))
+    rf.export(detailed(), tmp_path / "r.pt")
+    refiner = rf.load(tmp_path / "r.pt")
+    spoken = {}
+    for name, chosen, guide in (("plain", None, "pitch"), ("refined", refiner, "pitch"), ("unguided", refiner, "off")):
+        torch.manual_seed(0)  # the prenet's dropout stays on at inference: the same seed, the same mel
+        spoken[name] = Synthesizer(model, vocoder, guide=guide, refiner=chosen).speak(TEXT, "happy")
+    assert (spoken["plain"].refiner, spoken["refined"].refiner, spoken["unguided"].refiner) == ("", refiner.version, "")
+    np.testing.assert_array_equal(spoken["plain"].mel, spoken["refined"].mel)  # the model's own mel is kept
+    assert not np.allclose(spoken["plain"].wave, spoken["refined"].wave)
+    # one shared synthesizer per refiner; a missing file is refused when it is asked for
+    path = tmp_path / "tiny.pt"
+    assert shared_synthesizer(path, guide="pitch", refiner="off").refiner is None
+    assert shared_synthesizer(path, guide="pitch", refiner=str(tmp_path / "r.pt")).refiner.version == refiner.version
+    with pytest.raises(SynthesisError, match="no mel refiner at"):
+        shared_synthesizer(path, guide="pitch", refiner=str(tmp_path / "nowhere.pt"))
+
+
+def test_the_shipped_refiner_is_small_documented_and_learned_from_the_shipped_model_on_the_whole_corpus():
+    from insideout.generation import SHIPPED_CHECKPOINT
+
+    assert rf.SHIPPED.stat().st_size < 2_000_000
+    refiner = rf.load(rf.SHIPPED)
+    assert refiner.trained["checkpoint"] == t2.load(SHIPPED_CHECKPOINT).version
+    assert refiner.trained["pairs"] > 4000 and refiner.trained["final_l1"] < refiner.trained["final_input_l1"]
+    card = (rf.SHIPPED.parent / "mel-refiner.md").read_text()
+    assert refiner.version in card and "insideout train-refiner" in card
