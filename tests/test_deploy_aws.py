@@ -99,7 +99,8 @@ def test_the_image_assets_carry_only_what_the_images_need(outdir):
     assert len(images) == 2
     for folder in images.values():
         files = [p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file()]
-        assert sum((folder / f).stat().st_size for f in files) < 20_000_000
+        # the shipped models (acoustic model, lite vocoder, mel refiner) are most of it; no data, caches or venvs
+        assert sum((folder / f).stat().st_size for f in files) < 22_000_000
         for f in files:
             assert not f.startswith(("tests/", ".git", "deploy/aws/cdk.out", ".venv", "venv/", "examples/")), f
             assert "__pycache__" not in f and not f.endswith(".pyc"), f
