@@ -197,6 +197,9 @@ def test_a_synthesizer_refines_only_pitch_guided_mels_and_names_the_refiners_ver
     path = tmp_path / "tiny.pt"
     assert shared_synthesizer(path, guide="pitch", refiner="off").refiner is None
     assert shared_synthesizer(path, guide="pitch", refiner=str(tmp_path / "r.pt")).refiner.version == refiner.version
+    # the setting's "" is the shipped file: one synthesizer, not two
+    assert shared_synthesizer(path, guide="pitch", refiner="") is shared_synthesizer(path, guide="pitch",
+                                                                                      refiner=str(rf.SHIPPED))
     with pytest.raises(SynthesisError, match="no mel refiner at"):
         shared_synthesizer(path, guide="pitch", refiner=str(tmp_path / "nowhere.pt"))
 

@@ -190,11 +190,14 @@ def shared_synthesizer(checkpoint: str | Path, vocoder: str | Path = "universal"
     tts/postfilter.py's BETA, mel refiner: INSIDEOUT_MEL_REFINER's value) per process: models load once
     (the vocoder and the refiner are shared further). Which checkpoint is generation.checkpoint_for's to say."""
     from .postfilter import resolved
-    from .refiner import RefinerError, shared_refiner
+    from .refiner import OFF, RefinerError, chosen_path, shared_refiner
 
     source = str(checkpoint)
-    # None and BETA are one synthesizer: resolved first, so the models are not loaded twice
-    key = f"{source}|{vocoder}|{strength}|{guide}|{resolved(postfilter)}|{refiner}"
+    # None and BETA are one synthesizer, and so are "" and the shipped refiner's path: resolved first, so the
+    # models are not loaded twice
+    refiner_file = chosen_path(refiner)
+    key = (f"{source}|{vocoder}|{strength}|{guide}|{resolved(postfilter)}|"
+           f"{refiner_file.resolve() if refiner_file else OFF}")
     with _shared_lock:
         if key not in _shared:
             if not source.startswith(("http://", "https://")) and not Path(source).is_file():
