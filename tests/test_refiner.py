@@ -19,7 +19,7 @@ from insideout.tts import refiner as rf
 from insideout.tts import tacotron2 as t2
 from insideout.tts.hifigan import shared_vocoder
 from insideout.tts.mel import MEL, mel_spectrogram
-from insideout.tts.synthesize import SynthesisError, Synthesizer, shared_synthesizer
+from insideout.tts.synthesize import SynthesisError, Synthesizer, encode_batch, shared_synthesizer
 from insideout.tts.train import items_from_folder
 from tests import tts_fixtures
 from tests.conftest import tone
@@ -116,6 +116,53 @@ def test_training_pairs_line_up_the_models_forced_mel_with_the_comb_drawn_in_aga
     assert len(f0) == pairs[0].source.shape[1] and np.median(f0) == pytest.approx(120.0, rel=0.06)
 
 
+def test_dtw_pairs_each_frame_with_its_twin_in_a_slowed_or_quickened_copy(mel):
+    speech = mel.max(0) > mel.min() + 1.0  # silent frames are all alike: any of them is a silent frame's twin
+    slowed = np.repeat(mel, 2, axis=1)  # each frame twice: frame i's twins are 2i and 2i + 1
+    frame_of = rf.aligned_frames(mel, slowed)
+    assert frame_of.shape == (mel.shape[1],) and np.all(np.diff(frame_of) >= 0)
+    assert np.all(np.abs(frame_of - 2 * np.arange(mel.shape[1]))[speech] <= 1)
+    np.testing.assert_allclose(slowed[:, frame_of], mel)
+    quickened = mel[:, ::2]  # the other way: two frames of mel share one target frame
+    frame_of = rf.aligned_frames(mel, quickened)
+    assert np.all(np.diff(frame_of) >= 0) and np.all(np.abs(frame_of - np.arange(mel.shape[1]) / 2)[speech] <= 1)
+    with pytest.raises(rf.RefinerError, match="at least one frame"):
+        rf.aligned_frames(mel, mel[:, :0])
+
+
+def test_free_running_pairs_warp_the_clips_mel_onto_the_models_own_frames(tmp_path):
+    from insideout.generation import SHIPPED_CHECKPOINT
+
+    write_corpus(tmp_path / "corpus", per_emotion=1)
+    items = items_from_folder(tmp_path / "corpus")[:3]
+    acoustic = t2.load(SHIPPED_CHECKPOINT)  # a model that ends its sentences by itself, as generation needs
+    seen = []
+    torch.manual_seed(0)
+    pairs = rf.free_running_pairs(acoustic, items, 0.15, 1.25, on_progress=lambda d, n: seen.append((d, n)),
+                                  batch_size=2)
+    assert seen == [(2, 3), (3, 3)] and len(pairs) == 3
+    for pair, item in zip(pairs, items, strict=True):
+        clip = mel_spectrogram(item.load_wave())[0].numpy()
+        assert pair.source.dtype == pair.target.dtype == torch.float16
+        assert pair.source.shape == pair.target.shape and pair.emotion == EMOTION_IDS.index(item.emotion)
+        # every target frame is one of the clip's own frames (warped, not made up)
+        target = pair.target.float().numpy()
+        gaps = [np.abs(clip - target[:, [k]]).max(0).min() for k in range(target.shape[1])]
+        assert max(gaps) < 1e-2
+    # the timeline is the model's own: the same draws of the prenet's dropout give mels of these lengths
+    torch.manual_seed(0)
+    _, batch, lengths, emotions = encode_batch(acoustic.frontend, [i.text for i in items[:2]],
+                                               [i.emotion for i in items[:2]])
+    with torch.inference_mode():
+        _, own, _ = acoustic.model.infer(batch, lengths, emotions, torch.full((2,), acoustic.model.unknown_speaker),
+                                         1.25)
+    assert sorted(p.source.shape[1] for p in pairs[:2]) == sorted(int(n) for n in own)
+    # a decoder that never ends its sentences, or ends them at once, gives no pairs
+    for stops in (False, True):
+        tiny = t2.load(tts_fixtures.write_insideout(tmp_path / f"tiny-{stops}.pt", stops=stops, max_step=40))
+        assert rf.free_running_pairs(tiny, items, 0.15, 1.25) == []
+
+
 def tone_pairs(count: int = 4) -> list[rf.Pair]:
     pairs = []
     for i in range(count):
@@ -166,7 +213,8 @@ def test_the_command_trains_from_a_corpus_resumes_and_writes_a_refiner_that_load
     checkpoint = tts_fixtures.write_insideout(tmp_path / "tiny.pt", max_step=400)
     out = tmp_path / "refiner.pt"
     args = ["train-refiner", "--corpus", str(tmp_path / "corpus"), "--run-dir", str(tmp_path / "run"),
-            "--checkpoint", str(checkpoint), "--clips", "3", "--batch-size", "2", "--threads", "1", "--out", str(out)]
+            "--checkpoint", str(checkpoint), "--clips", "3", "--batch-size", "2", "--threads", "1", "--out", str(out),
+            "--pairs", "forced"]
     assert main([*args, "--steps", "3"]) == 0
     printed = capsys.readouterr().out
     assert "3 pairs of 3 clips" in printed and "step 3/3" in printed and f"wrote {out}" in printed
@@ -179,6 +227,30 @@ def test_the_command_trains_from_a_corpus_resumes_and_writes_a_refiner_that_load
     assert main(["train-refiner", "--corpus", str(tmp_path / "nowhere"), "--run-dir", str(tmp_path / "r2"),
                  "--checkpoint", str(checkpoint)]) == 2
     assert "no manifest.jsonl" in capsys.readouterr().err
+
+
+def test_the_command_fine_tunes_a_refiner_on_both_kinds_of_pairs_and_records_what_it_started_from(tmp_path, capsys):
+    from insideout.cli import main
+
+    write_corpus(tmp_path / "corpus", per_emotion=1)
+    start = rf.export(detailed(), tmp_path / "start.pt")
+    out = tmp_path / "refiner.pt"
+    # the shipped acoustic model (the default --checkpoint), and --pairs both, the default
+    args = ["train-refiner", "--corpus", str(tmp_path / "corpus"), "--run-dir", str(tmp_path / "run"), "--clips", "3",
+            "--batch-size", "2", "--threads", "1", "--out", str(out), "--steps", "2", "--init-from",
+            str(tmp_path / "start.pt"), "--strength", "1.5"]
+    assert main(args) == 0
+    printed = capsys.readouterr().out
+    assert printed.count("3 pairs of 3 clips") == 2 and (tmp_path / "run" / "free-pairs.pt").is_file()
+    trained = rf.load(out).trained
+    assert trained["pairs"] == 6 and trained["pairs_kind"] == "both" and trained["strength"] == 1.5
+    assert trained["init_from"] == start
+    # the first step starts from the given weights, not from an untrained refiner's
+    first = torch.load(tmp_path / "run" / "last.pt", weights_only=False)["history"][0]
+    assert first["l1"] != pytest.approx(first["input_l1"])
+    assert main([*args[:-4], "--init-from", str(tmp_path / "nowhere.pt")]) == 2
+    assert "--init-from: no mel refiner at" in capsys.readouterr().err
+    assert main([*args[:-1], "9"]) == 2 and "--strength must be from 0 to 3" in capsys.readouterr().err
 
 
 def test_a_synthesizer_refines_only_pitch_guided_mels_and_names_the_refiners_version(tmp_path):

@@ -1,15 +1,18 @@
 """Train the mel refiner (insideout/tts/refiner.py) on a teacher corpus, on the CPU, resumably.
 
     insideout train-refiner --corpus runs/teacher --run-dir runs/refiner [--checkpoint models/tacotron2-emotion.pt]
-        [--clips N] [--steps 8000] [--batch-size 16] [--lr 2e-4] [--critic-lr 1e-4] [--l1-weight 5]
-        [--threads 2] [--out models/mel-refiner.pt]
+        [--clips N] [--pairs forced|free|both] [--strength 1.25] [--init-from REFINER] [--steps 8000]
+        [--batch-size 16] [--lr 2e-4] [--critic-lr 1e-4] [--l1-weight 5] [--threads 2] [--out models/mel-refiner.pt]
 
-Its pairs: for each corpus clip (the first --clips, or all), the acoustic model's teacher-forced mel of it,
-sharpened by the postfilter and imprinted with the pitch guide's comb at the clip's own F0, beside the clip's
-own mel (about 0.15 s a clip on 2 cores; computed once into RUN_DIR/pairs.pt). Ctrl-C (or the end) keeps the
-run in RUN_DIR/last.pt; the same command resumes it (--steps may change: the learning rates' cosine decay then
-stretches to the new end). At the end the refiner is written to --out (fp16, what trained it recorded inside)
-and its losses to RUN_DIR/loss.png. `insideout eval --refiner PATH` measures what it does to generated speech.
+Its pairs, for each corpus clip (the first --clips, or all): `forced`, the acoustic model's teacher-forced mel of
+it, sharpened by the postfilter and imprinted with the pitch guide's comb at the clip's own F0, beside the clip's
+own mel (about 0.15 s a clip on 2 cores; kept in RUN_DIR/pairs.pt); `free`, the model's own free-running mel of
+the sentence at --strength, as generation speaks, beside the clip's mel aligned to it by DTW (about 0.05 s a
+clip; kept in RUN_DIR/free-pairs.pt); `both` (the default), the two together. --init-from starts a new run
+from a refiner file's weights (a fine-tune). Ctrl-C (or the end) keeps the run in RUN_DIR/last.pt; the same
+command resumes it (--steps may change: the learning rates' cosine decay then stretches to the new end). At the
+end the refiner is written to --out (fp16, what trained it recorded inside) and its losses to
+RUN_DIR/loss.png. `insideout eval --refiner PATH` measures what it does to generated speech.
 """
 
 from __future__ import annotations
@@ -26,6 +29,8 @@ from insideout.cli import STOPPED, CommandError
 if TYPE_CHECKING:
     from insideout.cli import Context
 
+PAIRS = ("forced", "free", "both")
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--corpus", type=Path, required=True, help="a teacher corpus (manifest.jsonl + wav/)")
@@ -33,6 +38,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--checkpoint", help="the acoustic model whose mels it learns to refine (default: the shipped "
                                              "models/tacotron2-emotion.pt)")
     parser.add_argument("--clips", type=int, help="corpus clips to learn from (default: all)")
+    parser.add_argument("--pairs", choices=PAIRS, default="both",
+                        help="teacher-forced pairs, free-running pairs aligned by DTW, or both (default)")
+    parser.add_argument("--strength", type=float, help="the emotion strength free-running pairs are spoken at "
+                                                       "(default: INSIDEOUT_EMOTION_STRENGTH's)")
+    parser.add_argument("--init-from", type=Path, help="a refiner file a new run starts from (a fine-tune)")
     parser.add_argument("--steps", type=int, default=8000)
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--lr", type=float, default=2e-4, help="the refiner's first learning rate")
@@ -44,9 +54,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", type=Path, default=Path("models/mel-refiner.pt"))
 
 
-def pairs_for(args: argparse.Namespace, checkpoint: str) -> tuple[list, dict]:
-    """The run's training pairs and what made them: from RUN_DIR/pairs.pt when it was made from the same
-    corpus, checkpoint and postfilter, else computed and kept there."""
+def pairs_for(args: argparse.Namespace, checkpoint: str, strength: float) -> tuple[list, dict]:
+    """The run's training pairs (--pairs) and what made them: each kind from its file in RUN_DIR when it was made
+    from the same corpus, checkpoint, postfilter (and strength), else computed and kept there."""
     import torch
 
     from insideout.tts import refiner as rf
@@ -59,39 +69,56 @@ def pairs_for(args: argparse.Namespace, checkpoint: str) -> tuple[list, dict]:
     except (CheckpointError, OSError) as e:
         raise CommandError(f"--checkpoint {checkpoint}: {e}") from None
     made_from = {"corpus": str(args.corpus), "checkpoint": acoustic.version, "postfilter": BETA, "clips": args.clips}
-    cached = args.run_dir / "pairs.pt"
-    if cached.is_file():
-        saved = torch.load(cached, weights_only=False)
-        if saved["made_from"] == made_from:
-            print(f"{len(saved['pairs'])} pairs from {cached}", flush=True)
-            return [rf.Pair(*p) for p in saved["pairs"]], made_from
-        print(f"{cached} was made from {saved['made_from']}: making the pairs again", flush=True)
-    try:
-        items = items_from_folder(args.corpus)
-    except TrainError as e:
-        raise CommandError(str(e)) from None
-    items = items[: args.clips] if args.clips else items
-    if not items:
-        raise CommandError(f"{args.corpus}: no clips to learn from")
-    started = time.perf_counter()
+    items: list = []
 
-    def progress(done: int, total: int) -> None:
-        if done % 50 == 0 or done == total:
-            left = (time.perf_counter() - started) / done * (total - done)
-            print(f"  pairs: {done}/{total}  ETA {left / 60:.0f} min", flush=True)
+    def corpus_items() -> list:
+        if not items:
+            try:
+                found = items_from_folder(args.corpus)
+            except TrainError as e:
+                raise CommandError(str(e)) from None
+            items.extend(found[: args.clips] if args.clips else found)
+            if not items:
+                raise CommandError(f"{args.corpus}: no clips to learn from")
+        return items
 
-    # Tacotron2's prenet keeps its dropout on, teacher-forced too: a seed makes the pairs the same each time
-    torch.manual_seed(args.seed)
-    pairs = rf.training_pairs(acoustic, items, args.run_dir / "mels", BETA, on_progress=progress)
-    torch.save({"made_from": made_from, "pairs": [(p.source, p.target, p.emotion) for p in pairs]}, cached)
-    print(f"{len(pairs)} pairs of {len(items)} clips in {time.perf_counter() - started:.0f} s", flush=True)
-    return pairs, made_from
+    def kept(name: str, key: dict, make) -> list:
+        cached = args.run_dir / name
+        if cached.is_file():
+            saved = torch.load(cached, weights_only=False)
+            if saved["made_from"] == key:
+                print(f"{len(saved['pairs'])} pairs from {cached}", flush=True)
+                return [rf.Pair(*p) for p in saved["pairs"]]
+            print(f"{cached} was made from {saved['made_from']}: making the pairs again", flush=True)
+        started = time.perf_counter()
+
+        def progress(done: int, total: int) -> None:
+            if done % 50 == 0 or done == total:
+                left = (time.perf_counter() - started) / done * (total - done)
+                print(f"  {name[:-3]}: {done}/{total}  ETA {left / 60:.0f} min", flush=True)
+
+        # Tacotron2's prenet keeps its dropout on, teacher-forced too: a seed makes the pairs the same each time
+        torch.manual_seed(args.seed)
+        pairs = make(corpus_items(), progress)
+        torch.save({"made_from": key, "pairs": [(p.source, p.target, p.emotion) for p in pairs]}, cached)
+        print(f"{len(pairs)} pairs of {len(corpus_items())} clips in {time.perf_counter() - started:.0f} s", flush=True)
+        return pairs
+
+    pairs: list = []
+    if args.pairs in ("forced", "both"):
+        pairs += kept("pairs.pt", made_from, lambda found, progress: rf.training_pairs(
+            acoustic, found, args.run_dir / "mels", BETA, on_progress=progress))
+    if args.pairs in ("free", "both"):
+        pairs += kept("free-pairs.pt", {**made_from, "strength": strength}, lambda found, progress: (
+            rf.free_running_pairs(acoustic, found, BETA, strength, on_progress=progress)))
+    return pairs, {**made_from, "pairs_kind": args.pairs, **({"strength": strength} if args.pairs != "forced" else {})}
 
 
 def run(args: argparse.Namespace, ctx: Context) -> int:
     import torch
 
     from insideout.generation import SHIPPED_CHECKPOINT
+    from insideout.settings import settings_from_env
     from insideout.tts import refiner as rf
 
     if args.steps < 1 or args.batch_size < 1 or (args.clips is not None and args.clips < 1):
@@ -99,7 +126,18 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
     torch.set_num_threads(args.threads)
     args.run_dir.mkdir(parents=True, exist_ok=True)
     checkpoint = args.checkpoint or str(SHIPPED_CHECKPOINT)
-    pairs, made_from = pairs_for(args, checkpoint)
+    strength = settings_from_env().emotion_strength if args.strength is None else args.strength
+    if not 0 <= strength <= 3:
+        raise CommandError("--strength must be from 0 to 3")
+    init = None
+    if args.init_from is not None:
+        try:
+            init = rf.load(args.init_from)
+        except rf.RefinerError as e:
+            raise CommandError(f"--init-from: {e}") from None
+    pairs, made_from = pairs_for(args, checkpoint, strength)
+    if init is not None:
+        made_from["init_from"] = init.version
     config = rf.RefinerConfig(steps=args.steps, batch_size=args.batch_size, learning_rate=args.lr,
                               critic_learning_rate=args.critic_lr, l1_weight=args.l1_weight,
                               checkpoint_every=args.checkpoint_every, seed=args.seed)
@@ -118,7 +156,7 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
                   f"{per_step:.2f} s/step  ETA {per_step * (config.steps - step) / 60:.0f} min", flush=True)
 
     try:
-        net = rf.train(pairs, args.run_dir, config, on_step=on_step)
+        net = rf.train(pairs, args.run_dir, config, on_step=on_step, init=init)
     except KeyboardInterrupt:
         print(f"stopped; {args.run_dir / 'last.pt'} keeps the run: the same command resumes it")
         return STOPPED

@@ -47,6 +47,8 @@ OFF = "off"  # INSIDEOUT_MEL_REFINER's value for none
 CROP_FRAMES = 64
 MAX_FRAMES = 2000  # a corpus clip longer than this (23 s) is left out of the pairs: its forward pass is all memory
 PAD_LOG = math.log(MEL.log_clamp)  # a crop shorter than CROP_FRAMES is padded with silence
+FREE_RUNNING_BATCH = 16  # sentences the acoustic model speaks at once for free-running pairs
+DIVERGED_LOG = 30.0  # a free-running mel with a log value beyond this has diverged (speech stays within about 5)
 
 
 class RefinerError(ValueError):
@@ -264,6 +266,66 @@ def training_pairs(acoustic, items: Sequence, cache_dir: str | Path, postfilter:
     return pairs
 
 
+def aligned_frames(mel: np.ndarray, target: np.ndarray) -> np.ndarray:
+    """For each frame of mel (n_mels, m), the frame of target (n_mels, n) dynamic time warping pairs it with (the
+    mean of the target frames its path passes, rounded): target[:, aligned_frames(mel, target)] is the target
+    warped onto mel's timeline."""
+    import librosa
+
+    a, b = checked_log_mel(mel), checked_log_mel(target)
+    if not a.shape[1] or not b.shape[1]:
+        raise RefinerError("aligning needs at least one frame on each side")
+    _, path = librosa.sequence.dtw(X=a, Y=b, metric="euclidean", backtrack=True)
+    sums = np.bincount(path[:, 0], weights=path[:, 1], minlength=a.shape[1])
+    counts = np.bincount(path[:, 0], minlength=a.shape[1])  # every frame of mel is on the path at least once
+    return np.round(sums / np.maximum(counts, 1)).astype(int)
+
+
+def free_running_pairs(acoustic, items: Sequence, postfilter: float, strength: float,
+                       on_progress: Callable[[int, int], None] | None = None,
+                       check_cancel: Callable[[], None] | None = None,
+                       batch_size: int = FREE_RUNNING_BATCH) -> list[Pair]:
+    """Pairs from teacher clips (tts.train.TrainItem) as generation speaks them: the acoustic model speaks each
+    clip's sentence by itself at the emotion strength `strength`, a few sentences at a time; its sharpened mel is
+    aligned to the clip's own mel by DTW (aligned_frames), the target is the clip's mel warped onto the generated
+    frames, and the comb is drawn at the clip's F0 warped the same way. Why: generation's mels are smoother than
+    teacher-forced ones (the decoder hears its own frames), and a refiner that learned only from teacher-forced
+    mels leaves that difference in. Sentences the decoder does not end, and mels that diverge, are left out."""
+    from .mel import mel_spectrogram
+    from .postfilter import sharpen
+    from .synthesize import encode_batch
+
+    model = acoustic.model.eval()
+    max_step = model.config.decoder_max_step
+    pairs: list[Pair] = []
+    for first in range(0, len(items), batch_size):
+        if check_cancel is not None:
+            check_cancel()
+        chunk = list(items[first:first + batch_size])
+        order, batch, lengths, emotions = encode_batch(acoustic.frontend, [i.text for i in chunk],
+                                                       [i.emotion for i in chunk])
+        speakers = torch.tensor([acoustic.speakers.index(chunk[i].speaker) if chunk[i].speaker in acoustic.speakers
+                                 else model.unknown_speaker for i in order])
+        with torch.inference_mode():
+            mels, mel_lengths, _ = model.infer(batch, lengths, emotions, speakers, strength)
+        for row, i in enumerate(order):
+            frames = int(mel_lengths[row])
+            own = mels[row, :, :frames].numpy()
+            if frames >= max_step or frames < 2 or not np.isfinite(own).all() or np.abs(own).max() > DIVERGED_LOG:
+                continue
+            wave = np.asarray(chunk[i].load_wave(), dtype=np.float32)
+            target = mel_spectrogram(torch.from_numpy(wave))[0].numpy()
+            if not 2 <= target.shape[1] <= MAX_FRAMES or not np.isfinite(target).all():
+                continue
+            frame_of = aligned_frames(sharpen(own, postfilter), target)
+            source = refiner_input(own, f0_at_frames(wave, target.shape[1])[frame_of], postfilter)
+            pairs.append(Pair(torch.from_numpy(source).half(),
+                              torch.from_numpy(np.ascontiguousarray(target[:, frame_of])).half(), int(emotions[row])))
+        if on_progress is not None:
+            on_progress(min(first + batch_size, len(items)), len(items))
+    return pairs
+
+
 def crop_batch(pairs: Sequence[Pair], size: int, rng: random.Random,
                frames: int = CROP_FRAMES) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """size random crops of `frames` frames (shorter pairs padded with silence): sources, targets, emotions."""
@@ -302,17 +364,20 @@ class RefinerConfig:
 
 def train(pairs: Sequence[Pair], run_dir: str | Path, config: RefinerConfig = RefinerConfig(),
           on_step: Callable[[int, dict[str, float], float], None] | None = None,
-          should_stop: Callable[[], bool] | None = None) -> RefinerNet:
+          should_stop: Callable[[], bool] | None = None, init: Refiner | None = None) -> RefinerNet:
     """Train a refiner on pairs; resumable: run_dir/last.pt holds both nets, their optimizers, the step, the rng
     and the loss history, written every config.checkpoint_every steps, at the end and when interrupted.
-    on_step(step, losses, seconds) hears of each step. RefinerError when a loss stops being a number."""
+    init: a refiner whose weights a new run starts from (a fine-tune; its critic starts afresh); a resumed run
+    ignores it. on_step(step, losses, seconds) hears of each step. RefinerError when a loss stops being a number."""
     if not pairs:
         raise RefinerError("no training pairs: the corpus gave the acoustic model nothing it could speak")
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     last = run_dir / "last.pt"
     torch.manual_seed(config.seed)
-    net, critic = RefinerNet(), Critic()
+    net, critic = RefinerNet(init.net.shape if init is not None else RefinerShape()), Critic()
+    if init is not None:
+        net.load_state_dict(init.net.state_dict())
     g_opt = torch.optim.AdamW(net.parameters(), config.learning_rate, betas=(0.8, 0.99))
     d_opt = torch.optim.AdamW(critic.parameters(), config.critic_learning_rate, betas=(0.8, 0.99))
     rng = random.Random(config.seed)
