@@ -14,6 +14,7 @@ import pytest
 from insideout.activation import GUARDED, Rendering, Tolerance, activation_verdict, rendering_of
 from insideout.emotions import EMOTION_IDS
 from insideout.retraining import ModelMetrics, ModelVersion, RetrainError
+from insideout.tts.guide import REVISION
 from tests.conftest import make_settings, tone
 
 PARENT = ModelMetrics(held_out_clips=24, wer=0.646, emotion_accuracy=0.542, dnsmos=3.1, stopped_share=1.0,
@@ -367,9 +368,10 @@ def test_a_parent_is_measured_again_with_the_prosody_guide_its_fine_tune_was_mea
     guided = retraining.parent_metrics("parent-v", services.settings.tts_checkpoint, 24, [],
                                      rendering=Rendering(guide="pitch+tempo"))
     assert (guided.wer, guided.prosody_guide, len(retraining.evaluator.asked)) == (0.4, "pitch+tempo", 1)
-    assert retraining.parent_cache("parent-v", 24, Rendering(guide="pitch")).name == "parent-v-24-guide-pitch-r2.json"
+    r = f"r{REVISION}"  # a revised guide speaks differently: its measurements are kept apart
+    assert retraining.parent_cache("parent-v", 24, Rendering(guide="pitch")).name == f"parent-v-24-guide-pitch-{r}.json"
     assert retraining.parent_cache("parent-v", 24, Rendering(1.25, "pitch+tempo")).name == \
-        "parent-v-24-strength1.25-guide-pitch-tempo-r2.json"
+        f"parent-v-24-strength1.25-guide-pitch-tempo-{r}.json"
     assert retraining.parent_metrics("parent-v", services.settings.tts_checkpoint, 24, []).wer == 0.3  # its row
     retraining.parent_metrics("parent-v", services.settings.tts_checkpoint, 24, [],
                               rendering=Rendering(guide="pitch+tempo"))
@@ -385,7 +387,7 @@ def test_a_parent_is_measured_again_through_the_mel_postfilter_its_fine_tune_was
                                       rendering=Rendering(postfilter=0.15))
     assert (sharp.wer, sharp.mel_postfilter, len(retraining.evaluator.asked)) == (0.4, 0.15, 1)
     assert retraining.parent_cache("parent-v", 24, Rendering(1.25, "pitch", 0.15)).name == \
-        "parent-v-24-strength1.25-guide-pitch-r2-postfilter0.15.json"
+        f"parent-v-24-strength1.25-guide-pitch-r{REVISION}-postfilter0.15.json"
     assert retraining.parent_cache("parent-v", 24, Rendering(postfilter=0.15)).name == \
         "parent-v-24-postfilter0.15.json"
     assert retraining.parent_cache("parent-v", 24, Rendering(postfilter=0.15)).is_file()

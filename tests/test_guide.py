@@ -101,6 +101,15 @@ def test_imprinting_leaves_its_input_alone_and_refuses_wrong_shapes(flat_mel):
         pitch.guide_pitch(flat_mel, "angry", 0.0)
 
 
+def test_no_comb_moves_a_bin_further_than_the_cap_and_the_combs_up_to_300_hz_are_left_as_they_were():
+    table, table_f0 = pitch._comb_table()
+    peaks = np.abs(table).max(axis=1)
+    assert peaks.max() <= pitch.COMB_PEAK_LOG + 1e-9  # up to 800 Hz: uncapped, 500 Hz combs reached 4000 (35,000 dB)
+    assert np.all(peaks[table_f0 <= 300.0] < pitch.COMB_PEAK_LOG)  # where generation's pitch lives, no comb is capped
+    high = pitch.guide_pitch(np.full((80, 50), -4.0, dtype=np.float32), "surprised", 420.0, seed=3)
+    assert np.isfinite(high).all() and np.abs(high + 4.0).max() <= pitch.COMB_PEAK_LOG + 1e-5
+
+
 def test_the_registers_are_the_starter_voices_neutral_pitch():
     from insideout.corpus.synth import available_voices
 

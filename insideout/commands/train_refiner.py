@@ -60,6 +60,7 @@ def pairs_for(args: argparse.Namespace, checkpoint: str, strength: float) -> tup
     import torch
 
     from insideout.tts import refiner as rf
+    from insideout.tts.guide import REVISION
     from insideout.tts.postfilter import BETA
     from insideout.tts.tacotron2 import CheckpointError, load
     from insideout.tts.train import TrainError, items_from_folder
@@ -68,7 +69,9 @@ def pairs_for(args: argparse.Namespace, checkpoint: str, strength: float) -> tup
         acoustic = load(checkpoint)
     except (CheckpointError, OSError) as e:
         raise CommandError(f"--checkpoint {checkpoint}: {e}") from None
-    made_from = {"corpus": str(args.corpus), "checkpoint": acoustic.version, "postfilter": BETA, "clips": args.clips}
+    # the guide's revision too: its comb is drawn into every input
+    made_from = {"corpus": str(args.corpus), "checkpoint": acoustic.version, "postfilter": BETA, "clips": args.clips,
+                 "guide_revision": REVISION}
     items: list = []
 
     def corpus_items() -> list:

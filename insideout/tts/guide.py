@@ -46,8 +46,9 @@ from .mel import MEL, centre_frequencies, checked_log_mel
 REGISTERS_HZ = {"piper-joe": 146.0, "piper-joe-high": 168.0, "espeak-m": 105.0, "espeak-f": 180.0,
                 "espeak-gb-m": 110.0}
 BLEND_REGISTER_HZ = 140.0  # no voice named: between the voices, where the blend model's neutral clips sit most
-REVISION = 2  # raised when a guide's output for the same setting changes (2: a model without speakers is guided
-#              about the named voices' registers, not all at 140 Hz): measurements of another revision differ
+REVISION = 3  # raised when a guide's output for the same setting changes (2: a model without speakers is guided
+#              about the named voices' registers, not all at 140 Hz; 3: combs above about 300 Hz capped at
+#              COMB_PEAK_LOG): measurements of another revision differ
 GUIDED_BELOW_HZ = 3000.0  # the comb is drawn this high: up to 1 kHz alone, a 200 Hz register's clips fell an
 #                          octave in 40 % of frames (the vocoder heard too few harmonics); to 3 kHz, in 13 %
 RIPPLE_DB = 3.5  # the harmonic ripple below 1 kHz the guide gives a voiced frame (prosody.mel_ripple_db): the
@@ -59,6 +60,11 @@ LOW_BAND_HZ, HIGH_BAND_HZ = 600.0, 2000.0
 VOICED_BELOW_LOUDEST = 3.0  # nats: a voiced frame's low band is within ~26 dB of the clip's loudest low band
 COMB_STEP_ST = 0.1  # the combs are tabled every 0.1 semitone (0.6 % of F0; a mel bin is 37 Hz)
 F0_TABLE_HZ = (40.0, 800.0)
+# The most a comb may raise or lower one bin, in the mel's natural log (17 dB): the largest of the combs up to 300 Hz.
+# Above it a comb's harmonics are sparser than the low bins, the median ripple it is scaled by falls towards zero
+# and the scale blew up (3.2 at 320 Hz, 19 at 400, 4000 at 500: mels the vocoder cannot speak, refiner training
+# pairs that were garbage where the teacher's F0 tracker read a high F0).
+COMB_PEAK_LOG = 2.0
 TEMPO_LIMITS = (0.7, 1.4)  # a clip is never stretched or squeezed further (the presets' rates: 0.80 to 1.15)
 
 
@@ -217,5 +223,6 @@ def _comb_table() -> tuple[np.ndarray, np.ndarray]:
         spectrum = np.exp(-0.5 * ((freqs[None, :] - harmonics[:, None]) / width) ** 2).sum(axis=0)
         comb = np.log(fb[:bins] @ spectrum + 1e-3)
         ripple = harmonic_detail(comb)
-        rows.append(ripple * target / max(np.median(np.abs(ripple[:measured])), 1e-6))
+        row = ripple * target / max(np.median(np.abs(ripple[:measured])), 1e-6)
+        rows.append(row * min(1.0, COMB_PEAK_LOG / max(np.abs(row).max(), 1e-9)))
     return np.array(rows), table_f0
