@@ -235,10 +235,10 @@ def test_the_command_fine_tunes_a_refiner_on_both_kinds_of_pairs_and_records_wha
     write_corpus(tmp_path / "corpus", per_emotion=1)
     start = rf.export(detailed(), tmp_path / "start.pt")
     out = tmp_path / "refiner.pt"
-    # the shipped acoustic model (the default --checkpoint), and --pairs both, the default
+    # the shipped acoustic model (the default --checkpoint)
     args = ["train-refiner", "--corpus", str(tmp_path / "corpus"), "--run-dir", str(tmp_path / "run"), "--clips", "3",
             "--batch-size", "2", "--threads", "1", "--out", str(out), "--steps", "2", "--init-from",
-            str(tmp_path / "start.pt"), "--strength", "1.5"]
+            str(tmp_path / "start.pt"), "--strength", "1.5", "--pairs", "both"]
     assert main(args) == 0
     printed = capsys.readouterr().out
     assert printed.count("3 pairs of 3 clips") == 2 and (tmp_path / "run" / "free-pairs.pt").is_file()
@@ -248,9 +248,9 @@ def test_the_command_fine_tunes_a_refiner_on_both_kinds_of_pairs_and_records_wha
     # the first step starts from the given weights, not from an untrained refiner's
     first = torch.load(tmp_path / "run" / "last.pt", weights_only=False)["history"][0]
     assert first["l1"] != pytest.approx(first["input_l1"])
-    assert main([*args[:-4], "--init-from", str(tmp_path / "nowhere.pt")]) == 2
+    assert main([*args, "--init-from", str(tmp_path / "nowhere.pt")]) == 2  # the last one given counts
     assert "--init-from: no mel refiner at" in capsys.readouterr().err
-    assert main([*args[:-1], "9"]) == 2 and "--strength must be from 0 to 3" in capsys.readouterr().err
+    assert main([*args, "--strength", "9"]) == 2 and "--strength must be from 0 to 3" in capsys.readouterr().err
 
 
 def test_a_synthesizer_refines_only_pitch_guided_mels_and_names_the_refiners_version(tmp_path):

@@ -8,8 +8,9 @@ Its pairs, for each corpus clip (the first --clips, or all): `forced`, the acous
 it, sharpened by the postfilter and imprinted with the pitch guide's comb at the clip's own F0, beside the clip's
 own mel (about 0.15 s a clip on 2 cores; kept in RUN_DIR/pairs.pt); `free`, the model's own free-running mel of
 the sentence at --strength, as generation speaks, beside the clip's mel aligned to it by DTW (about 0.05 s a
-clip; kept in RUN_DIR/free-pairs.pt); `both` (the default), the two together. --init-from starts a new run
-from a refiner file's weights (a fine-tune). Ctrl-C (or the end) keeps the run in RUN_DIR/last.pt; the same
+clip; kept in RUN_DIR/free-pairs.pt); `both`, the two together (the shipped refiner learned from `forced`, the
+default; a fine-tune on `both` was clearer and carried less emotion: models/mel-refiner.md). --init-from starts a
+new run from a refiner file's weights (a fine-tune). Ctrl-C (or the end) keeps the run in RUN_DIR/last.pt; the same
 command resumes it (--steps may change: the learning rates' cosine decay then stretches to the new end). At the
 end the refiner is written to --out (fp16, what trained it recorded inside) and its losses to
 RUN_DIR/loss.png. `insideout eval --refiner PATH` measures what it does to generated speech.
@@ -38,8 +39,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--checkpoint", help="the acoustic model whose mels it learns to refine (default: the shipped "
                                              "models/tacotron2-emotion.pt)")
     parser.add_argument("--clips", type=int, help="corpus clips to learn from (default: all)")
-    parser.add_argument("--pairs", choices=PAIRS, default="both",
-                        help="teacher-forced pairs, free-running pairs aligned by DTW, or both (default)")
+    parser.add_argument("--pairs", choices=PAIRS, default="forced",
+                        help="teacher-forced pairs (the default: the shipped refiner's), free-running pairs aligned "
+                             "by DTW, or both")
     parser.add_argument("--strength", type=float, help="the emotion strength free-running pairs are spoken at "
                                                        "(default: INSIDEOUT_EMOTION_STRENGTH's)")
     parser.add_argument("--init-from", type=Path, help="a refiner file a new run starts from (a fine-tune)")

@@ -11,7 +11,9 @@ embedding added after its first layer; its last layer starts at zero, so an untr
 input. Trained as a least-squares GAN with feature matching plus an L1 pull to the target, against a small 2-D
 convolutional critic with spectral norm, on random 64-frame crops. Input: the acoustic model's teacher-forced
 mel of a corpus clip, sharpened by the postfilter and imprinted with the guide's comb at the clip's own F0 (WORLD
-DIO + StoneMask) where the guide finds it voiced; target: the teacher clip's own mel. At generation it runs on
+DIO + StoneMask) where the guide finds it voiced; target: the teacher clip's own mel. (Or, free_running_pairs,
+the model's own free-running mel of the sentence against the clip's mel aligned onto it by DTW: an option of the
+command, not what the shipped refiner learned from.) At generation it runs on
 the guided mel, after the guide, before the vocoder; only with the pitch guide (without a comb its input is not
 what it learned from).
 
