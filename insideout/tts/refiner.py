@@ -296,6 +296,7 @@ def free_running_pairs(acoustic, items: Sequence, postfilter: float, strength: f
     from .mel import mel_spectrogram
     from .postfilter import sharpen
     from .synthesize import encode_batch
+    from .tacotron2 import speaker_index
 
     model = acoustic.model.eval()
     max_step = model.config.decoder_max_step
@@ -306,8 +307,7 @@ def free_running_pairs(acoustic, items: Sequence, postfilter: float, strength: f
         chunk = list(items[first:first + batch_size])
         order, batch, lengths, emotions = encode_batch(acoustic.frontend, [i.text for i in chunk],
                                                        [i.emotion for i in chunk])
-        speakers = torch.tensor([acoustic.speakers.index(chunk[i].speaker) if chunk[i].speaker in acoustic.speakers
-                                 else model.unknown_speaker for i in order])
+        speakers = torch.tensor([speaker_index(model, acoustic.speakers, chunk[i].speaker) for i in order])
         with torch.inference_mode():
             mels, mel_lengths, _ = model.infer(batch, lengths, emotions, speakers, strength)
         for row, i in enumerate(order):

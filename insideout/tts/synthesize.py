@@ -16,7 +16,7 @@ from ..emotions import EMOTION_IDS, emotion
 from .hifigan import Vocoder, shared_vocoder
 from .mel import MEL
 from .refiner import Refiner
-from .tacotron2 import AcousticModel, load
+from .tacotron2 import AcousticModel, load, speaker_index
 from .text import Frontend
 
 
@@ -122,8 +122,7 @@ class Synthesizer:
         refiner = self.refiner if guides_pitch(guide) else None
         order, batch, lengths, emotions_sorted = encode_batch(self.acoustic.frontend, texts, emotions)
         model = self.acoustic.model
-        speaker_ids = torch.tensor([self.voices.index(speakers[i]) if speakers[i] else model.unknown_speaker
-                                    for i in order])
+        speaker_ids = torch.tensor([speaker_index(model, self.voices, speakers[i]) for i in order])
         max_step = model.config.decoder_max_step
         out: list[Synthesis | None] = [None] * len(texts)
         with self._lock, torch.inference_mode():
