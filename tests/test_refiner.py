@@ -199,6 +199,54 @@ def test_training_learns_and_an_interrupted_run_resumes_to_the_same_weights(tmp_
         rf.train([], tmp_path / "none", config)
 
 
+def two_emotions() -> list[rf.Pair]:
+    """Two emotions told apart by pitch alone, each pair twice (the probe's held-out share repeats what it learned)."""
+    low, high = tone_pairs(2)
+    return [rf.Pair(low.source, low.target, 0), rf.Pair(high.source, high.target, 1)] * 2
+
+
+def test_an_emotion_probe_learns_the_teachers_emotions_from_crops_and_is_frozen():
+    pairs = two_emotions()
+    probe, accuracy = rf.train_probe(pairs, steps=30, seed=0, batch_size=8, held_out=0.5)
+    assert accuracy == 1.0 and not any(p.requires_grad for p in probe.parameters())
+    _, target, emotions = rf.crop_batch(pairs, 8, random.Random(3))
+    assert probe(target).argmax(1).tolist() == emotions.tolist()
+
+
+def test_with_an_emotion_weight_the_refiner_is_pulled_towards_the_emotion_the_probe_hears(tmp_path):
+    pairs = two_emotions()
+    config = rf.RefinerConfig(steps=16, batch_size=4, emotion_weight=1.0, probe_steps=40, learning_rate=1e-3)
+    rf.train(pairs, tmp_path / "run", config)
+    history = json.loads((tmp_path / "run" / "history.json").read_text())
+    assert {"emotion", "teacher_emotion", "named"} <= set(history[0])
+    # the flat inputs carry no pitch: the pull teaches the refiner to draw each emotion's
+    assert sum(h["emotion"] for h in history[-4:]) < sum(h["emotion"] for h in history[:4]) / 2
+    assert json.loads((tmp_path / "run" / "probe.json").read_text())["held_out_accuracy"] == 1.0
+    # a resumed run trains the same probe again and goes on to the same weights as one run straight through
+    short = rf.RefinerConfig(steps=4, batch_size=2, emotion_weight=1.0, probe_steps=20, checkpoint_every=2)
+    straight = rf.train(pairs, tmp_path / "straight", short)
+    asked = []
+    rf.train(pairs, tmp_path / "split", short, should_stop=lambda: asked.append(1) or len(asked) > 2)
+    resumed = rf.train(pairs, tmp_path / "split", short)
+    for (name, a), b in zip(straight.state_dict().items(), resumed.state_dict().values(), strict=True):
+        torch.testing.assert_close(a, b, msg=name)
+    # without the weight there is no probe and the history names no emotion: the shipped recipe, unchanged
+    rf.train(pairs, tmp_path / "plain", rf.RefinerConfig(steps=1, batch_size=2))
+    assert "emotion" not in json.loads((tmp_path / "plain" / "history.json").read_text())[0]
+    assert not (tmp_path / "plain" / "probe.json").exists()
+
+
+def test_a_run_saved_before_the_emotion_weight_existed_resumes(tmp_path):
+    pairs = tone_pairs(2)
+    config = rf.RefinerConfig(steps=2, batch_size=2)
+    rf.train(pairs, tmp_path / "run", config)
+    saved = torch.load(tmp_path / "run" / "last.pt", weights_only=False)
+    del saved["config"]["emotion_weight"]  # as an earlier InsideOut wrote it
+    torch.save(saved, tmp_path / "run" / "last.pt")
+    rf.train(pairs, tmp_path / "run", rf.RefinerConfig(steps=3, batch_size=2))
+    assert torch.load(tmp_path / "run" / "last.pt", weights_only=False)["step"] == 3
+
+
 def test_the_learning_rates_decay_along_a_cosine_to_a_tenth_the_critics_half_the_refiners():
     config = rf.RefinerConfig(steps=100)
     assert config.rates(0) == pytest.approx((2e-4, 1e-4))
@@ -251,6 +299,16 @@ def test_the_command_fine_tunes_a_refiner_on_both_kinds_of_pairs_and_records_wha
     assert main([*args, "--init-from", str(tmp_path / "nowhere.pt")]) == 2  # the last one given counts
     assert "--init-from: no mel refiner at" in capsys.readouterr().err
     assert main([*args, "--strength", "9"]) == 2 and "--strength must be from 0 to 3" in capsys.readouterr().err
+    assert main([*args, "--emotion-weight", "-1"]) == 2
+    assert "--emotion-weight must be 0 or more" in capsys.readouterr().err
+    assert main([*args, "--probe-steps", "0"]) == 2 and "--probe-steps" in capsys.readouterr().err
+    emotional = tmp_path / "run-emotion"
+    assert main([*args, "--run-dir", str(emotional), "--emotion-weight", "2", "--probe-steps", "3"]) == 0
+    printed = capsys.readouterr().out
+    assert "emotion named" in printed and "the emotion probe names" in printed and (emotional / "loss.png").is_file()
+    trained = rf.load(out).trained
+    assert trained["config"]["emotion_weight"] == 2 and trained["config"]["probe_steps"] == 3
+    assert 0 <= trained["probe_accuracy"] <= 1
 
 
 def test_a_synthesizer_refines_only_pitch_guided_mels_and_names_the_refiners_version(tmp_path):

@@ -2,7 +2,8 @@
 
     insideout train-refiner --corpus runs/teacher --run-dir runs/refiner [--checkpoint models/tacotron2-emotion.pt]
         [--clips N] [--pairs forced|free|both] [--strength 1.25] [--init-from REFINER] [--steps 8000]
-        [--batch-size 16] [--lr 2e-4] [--critic-lr 1e-4] [--l1-weight 5] [--threads 2] [--out models/mel-refiner.pt]
+        [--batch-size 16] [--lr 2e-4] [--critic-lr 1e-4] [--l1-weight 5] [--emotion-weight 0 [--probe-steps 3000]]
+        [--threads 2] [--out models/mel-refiner.pt]
 
 Its pairs, for each corpus clip (the first --clips, or all): `forced`, the acoustic model's teacher-forced mel of
 it, sharpened by the postfilter and imprinted with the pitch guide's comb at the clip's own F0, beside the clip's
@@ -13,7 +14,9 @@ default; a fine-tune on `both` was clearer and carried less emotion: models/mel-
 new run from a refiner file's weights (a fine-tune). Ctrl-C (or the end) keeps the run in RUN_DIR/last.pt; the same
 command resumes it (--steps may change: the learning rates' cosine decay then stretches to the new end). At the
 end the refiner is written to --out (fp16, what trained it recorded inside) and its losses to
-RUN_DIR/loss.png. `insideout eval --refiner PATH` measures what it does to generated speech.
+RUN_DIR/loss.png. --emotion-weight W (default 0) first trains an emotion probe on the teacher's mels (--probe-steps
+batches) and adds W x its cross-entropy on refined mels to the refiner's loss (measured, not shipped:
+models/mel-refiner.md). `insideout eval --refiner PATH` measures what it does to generated speech.
 """
 
 from __future__ import annotations
@@ -50,6 +53,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--lr", type=float, default=2e-4, help="the refiner's first learning rate")
     parser.add_argument("--critic-lr", type=float, default=1e-4, help="the critic's first learning rate")
     parser.add_argument("--l1-weight", type=float, default=5.0, help="the L1 pull to the teacher's mel")
+    parser.add_argument("--emotion-weight", type=float, default=0.0,
+                        help="the pull towards the emotion a probe trained on the teacher's mels hears in refined "
+                             "ones (default 0: no probe, the shipped refiner's recipe)")
+    parser.add_argument("--probe-steps", type=int, default=3000,
+                        help="the emotion probe's training batches, before the refiner's (with --emotion-weight)")
     parser.add_argument("--checkpoint-every", type=int, default=200)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=2)
@@ -126,8 +134,10 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
     from insideout.settings import settings_from_env
     from insideout.tts import refiner as rf
 
-    if args.steps < 1 or args.batch_size < 1 or (args.clips is not None and args.clips < 1):
-        raise CommandError("--steps, --batch-size and --clips must be at least 1")
+    if args.steps < 1 or args.batch_size < 1 or args.probe_steps < 1 or (args.clips is not None and args.clips < 1):
+        raise CommandError("--steps, --batch-size, --probe-steps and --clips must be at least 1")
+    if not args.emotion_weight >= 0:  # NaN too
+        raise CommandError("--emotion-weight must be 0 or more")
     torch.set_num_threads(args.threads)
     args.run_dir.mkdir(parents=True, exist_ok=True)
     checkpoint = args.checkpoint or str(SHIPPED_CHECKPOINT)
@@ -145,6 +155,7 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
         made_from["init_from"] = init.version
     config = rf.RefinerConfig(steps=args.steps, batch_size=args.batch_size, learning_rate=args.lr,
                               critic_learning_rate=args.critic_lr, l1_weight=args.l1_weight,
+                              emotion_weight=args.emotion_weight, probe_steps=args.probe_steps,
                               checkpoint_every=args.checkpoint_every, seed=args.seed)
     times: list[float] = []
     recent: list[dict] = []
@@ -156,9 +167,11 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
             mean = {k: sum(r[k] for r in recent) / len(recent) for k in losses}
             recent.clear()
             per_step = sorted(times[-50:])[len(times[-50:]) // 2]
+            named = (f"  emotion named {mean['named']:.0%} (cross-entropy {mean['emotion']:.3f}, the teacher's "
+                     f"{mean['teacher_emotion']:.3f})" if "named" in mean else "")
             print(f"step {step}/{config.steps}  L1 {mean['l1']:.3f} (input {mean['input_l1']:.3f})  critic "
-                  f"{mean['critic']:.3f}  adversarial {mean['adversarial']:.3f}  matching {mean['matching']:.3f}  "
-                  f"{per_step:.2f} s/step  ETA {per_step * (config.steps - step) / 60:.0f} min", flush=True)
+                  f"{mean['critic']:.3f}  adversarial {mean['adversarial']:.3f}  matching {mean['matching']:.3f}"
+                  f"{named}  {per_step:.2f} s/step  ETA {per_step * (config.steps - step) / 60:.0f} min", flush=True)
 
     try:
         net = rf.train(pairs, args.run_dir, config, on_step=on_step, init=init)
@@ -172,6 +185,10 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
     trained = {**made_from, "pairs": len(pairs), "config": asdict(config),
                "final_l1": round(sum(h["l1"] for h in tail) / len(tail), 4),
                "final_input_l1": round(sum(h["input_l1"] for h in tail) / len(tail), 4)}
+    probe = args.run_dir / "probe.json"
+    if config.emotion_weight > 0 and probe.is_file():
+        trained["probe_accuracy"] = json.loads(probe.read_text())["held_out_accuracy"]
+        print(f"the emotion probe names {trained['probe_accuracy']:.0%} of the teacher's crops it did not learn from")
     version = rf.export(net, args.out, trained)
     plot_losses(history, args.run_dir / "loss.png")
     print(f"wrote {args.out} (version {version}) and {args.run_dir / 'loss.png'}; L1 to the teacher's mels over the "
@@ -194,7 +211,8 @@ def plot_losses(history: list[dict], out: Path, window: int = 100) -> None:
     def mean(key: str) -> np.ndarray:
         return np.convolve([h[key] for h in history], np.ones(window) / window, mode="valid")
 
-    fig, axes = plt.subplots(1, 2, figsize=(8, 3), dpi=110)
+    classified = "emotion" in history[0]
+    fig, axes = plt.subplots(1, 3 if classified else 2, figsize=(12 if classified else 8, 3), dpi=110)
     at = steps[window - 1:]
     axes[0].plot(at, mean("input_l1"), label="its input (model + guide)")
     axes[0].plot(at, mean("l1"), label="refined")
@@ -202,6 +220,10 @@ def plot_losses(history: list[dict], out: Path, window: int = 100) -> None:
     axes[1].plot(at, mean("critic"), label="critic")
     axes[1].plot(at, mean("adversarial"), label="refiner (adversarial)")
     axes[1].set_title("least-squares GAN losses", fontsize=10)
+    if classified:
+        axes[2].plot(at, mean("teacher_emotion"), label="teacher's mels")
+        axes[2].plot(at, mean("emotion"), label="refined")
+        axes[2].set_title("the emotion probe's cross-entropy", fontsize=10)
     for ax in axes:
         ax.set_xlabel(f"step ({window}-step mean)")
         ax.grid(True, alpha=0.3)
