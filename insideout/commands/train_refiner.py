@@ -15,8 +15,8 @@ new run from a refiner file's weights (a fine-tune). Ctrl-C (or the end) keeps t
 command resumes it (--steps may change: the learning rates' cosine decay then stretches to the new end). At the
 end the refiner is written to --out (fp16, what trained it recorded inside) and its losses to
 RUN_DIR/loss.png. --emotion-weight W (default 0) first trains an emotion probe on the teacher's mels (--probe-steps
-batches) and adds W x its cross-entropy on refined mels to the refiner's loss (measured, not shipped:
-models/mel-refiner.md). `insideout eval --refiner PATH` measures what it does to generated speech.
+batches) and adds W x its cross-entropy on refined mels to the refiner's loss (the shipped refiner is a fine-tune
+at 0.3: models/mel-refiner.md). `insideout eval --refiner PATH` measures what it does to generated speech.
 """
 
 from __future__ import annotations
@@ -55,7 +55,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--l1-weight", type=float, default=5.0, help="the L1 pull to the teacher's mel")
     parser.add_argument("--emotion-weight", type=float, default=0.0,
                         help="the pull towards the emotion a probe trained on the teacher's mels hears in refined "
-                             "ones (default 0: no probe, the shipped refiner's recipe)")
+                             "ones (default 0: no probe; the shipped refiner's fine-tune used 0.3)")
     parser.add_argument("--probe-steps", type=int, default=3000,
                         help="the emotion probe's training batches, before the refiner's (with --emotion-weight)")
     parser.add_argument("--checkpoint-every", type=int, default=200)

@@ -404,9 +404,10 @@ class RefinerConfig:
     critic_learning_rate: float = 1e-4  # half the refiner's: at equal rates the critic's loss rose late in training
     l1_weight: float = 5.0
     feature_weight: float = 2.0
-    # the refiner's cross-entropy under an EmotionProbe trained on the teacher's crops first (0: no probe, the shipped
-    # recipe). Why: the critic asks for a teacher-like mel of any emotion, and L1 for the average of the teacher's
-    # detail; neither asks that the detail be the emotion's own, which is what generated clips lack
+    # the refiner's cross-entropy under an EmotionProbe trained on the teacher's crops first (0: no probe; the shipped
+    # refiner's fine-tune used 0.3, its base run none). Why: the critic asks for a teacher-like mel of any emotion,
+    # and L1 for the average of the teacher's detail; neither asks that the detail be the emotion's own, which is
+    # what generated clips lack
     emotion_weight: float = 0.0
     probe_steps: int = 3000  # the probe's training steps (batches of 32 teacher crops), before the refiner's
     checkpoint_every: int = 200
