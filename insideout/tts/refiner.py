@@ -135,7 +135,7 @@ def train_probe(pairs: Sequence[Pair], steps: int, seed: int, batch_size: int = 
     well its judge of emotion hears the teacher). Seeded on its own: the caller's random state is left as it was,
     so a resumed refiner run trains the same probe again."""
     rng = random.Random(seed)
-    split = max(1, int(len(pairs) * (1 - held_out))) if len(pairs) > 1 else 1
+    split = max(1, int(len(pairs) * (1 - held_out)))  # one pair: it is learned and tested on
     learn, test = list(pairs[:split]), list(pairs[split:]) or list(pairs)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
