@@ -54,6 +54,8 @@ COMMANDS = (
     Command("distill-vocoder", "distill_vocoder", "distil the lighter, faster vocoder from HiFi-GAN V1 (resumable)"),
     Command("train-refiner", "train_refiner",
             "train the mel refiner that gives guided mels back their voice quality (resumable)"),
+    Command("emphasize-refiner", "emphasize_refiner",
+            "write a mel refiner file with a per-emotion sharpening after its net"),
     Command("eval", "evaluate", "evaluate an acoustic model on held-out sentences (the model card's numbers)"),
     Command("migrate", "migrate", "copy the library's audio between local disk and S3"),
     Command("plot-losses", "plot_losses", "plot the training loss of a model's runs, end to end"),

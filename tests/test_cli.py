@@ -17,7 +17,7 @@ from tests.conftest import tone, wav_bytes
 
 # The command list the README and the changelog promise; the table in cli.py must offer each.
 PROMISED = ["serve", "build-corpus", "report", "import", "import-ravdess", "generate", "train", "distill-vocoder",
-            "train-refiner",
+            "train-refiner", "emphasize-refiner",
             "eval", "migrate", "plot-losses", "bench-api", "bench-store", "bench-tts", "bench-restock", "bench-pow",
             "bench-hardness", "bench-adversarial", "bots", "sites", "bench-widget", "bench-dashboard", "load-test",
             "bench-limits", "dynamodb", "settings"]

@@ -89,6 +89,63 @@ def test_a_missing_or_foreign_file_or_one_of_other_emotions_is_refused_with_the_
         rf.load(tmp_path / "r.pt").refine(mel[:10], "happy")
 
 
+def test_an_emphasis_sharpens_only_its_emotions_refined_mels_and_makes_another_version(tmp_path, mel):
+    from insideout.tts.postfilter import sharpen
+
+    version = rf.export(detailed(), tmp_path / "r.pt", {"steps": 3})
+    plain = rf.load(tmp_path / "r.pt")
+    assert plain.emphasis == {} and "emphasis" not in torch.load(tmp_path / "r.pt", weights_only=True)
+    emphasized = rf.with_emphasis(tmp_path / "r.pt", tmp_path / "e.pt", {"surprised": 0.3, "happy": 0.0})
+    assert emphasized.emphasis == {"surprised": 0.3}  # a zero is no emphasis
+    assert emphasized.version not in (version, "") and emphasized.trained == {"steps": 3}
+    np.testing.assert_allclose(emphasized.refine(mel, "surprised"), sharpen(plain.refine(mel, "surprised"), 0.3),
+                               atol=1e-5)
+    assert not np.allclose(emphasized.refine(mel, "surprised"), plain.refine(mel, "surprised"), atol=1e-3)
+    for other in ("happy", "angry", "neutral"):
+        np.testing.assert_array_equal(emphasized.refine(mel, other), plain.refine(mel, other))
+    # the same weights with none again: the emphasis goes, the weights stay
+    assert rf.with_emphasis(tmp_path / "e.pt", tmp_path / "none.pt", {}).emphasis == {}
+    np.testing.assert_array_equal(rf.load(tmp_path / "none.pt").refine(mel, "surprised"),
+                                  plain.refine(mel, "surprised"))
+
+
+def test_a_file_with_an_emphasis_of_an_unknown_emotion_or_out_of_range_is_refused(tmp_path):
+    rf.export(rf.RefinerNet(), tmp_path / "r.pt")
+    data = torch.load(tmp_path / "r.pt", weights_only=True)
+    for emphasis, reason in (({"joy": 0.2}, "unknown emotion 'joy'"), ({"sad": 1.5}, "from 0 to 1, got 1.5"),
+                             ({"sad": float("nan")}, "from 0 to 1"), (["sad"], "a table of emotion to beta")):
+        torch.save({**data, "emphasis": emphasis}, tmp_path / "bad.pt")
+        with pytest.raises(rf.RefinerError, match=reason):
+            rf.load(tmp_path / "bad.pt")
+    with pytest.raises(rf.RefinerError, match="unknown emotion"):
+        rf.export(rf.RefinerNet(), tmp_path / "x.pt", emphasis={"joy": 0.1})
+
+
+def test_the_emphasis_command_writes_a_new_version_and_refuses_what_it_cannot_read(tmp_path, capsys):
+    from insideout.cli import main
+
+    rf.export(detailed(), tmp_path / "r.pt")
+    out = tmp_path / "e.pt"
+    assert main(["emphasize-refiner", str(tmp_path / "r.pt"), "--emphasis", "surprised=0.3", "--emphasis",
+                 "happy=0.1", "--out", str(out)]) == 0
+    loaded = rf.load(out)
+    assert loaded.emphasis == {"happy": 0.1, "surprised": 0.3}
+    assert f"version {loaded.version}" in capsys.readouterr().out
+    assert main(["emphasize-refiner", str(out), "--none", "--out", str(out)]) == 0  # in place
+    assert rf.load(out).emphasis == {} and "emphasis none" in capsys.readouterr().out
+    for bad, reason in ((["--emphasis", "surprised"], "give EMOTION=BETA"),
+                        (["--emphasis", "sad=x"], "give EMOTION=BETA"),
+                        (["--emphasis", "sad=0.1", "--emphasis", "sad=0.2"], "names sad twice"),
+                        (["--emphasis", "joy=0.1"], "unknown emotion 'joy'"),
+                        (["--emphasis", "sad=3"], "from 0 to 1"),
+                        ([], "or --none"), (["--none", "--emphasis", "sad=0.1"], "or --none")):
+        assert main(["emphasize-refiner", str(tmp_path / "r.pt"), *bad, "--out", str(tmp_path / "z.pt")]) == 2
+        assert reason in capsys.readouterr().err
+    assert not (tmp_path / "z.pt").exists()
+    assert main(["emphasize-refiner", str(tmp_path / "nowhere.pt"), "--none", "--out", str(out)]) == 2
+    assert "no mel refiner at" in capsys.readouterr().err
+
+
 def test_the_setting_names_the_shipped_refiner_by_default_none_for_off_and_a_path_otherwise(tmp_path):
     assert settings_from_env({}).mel_refiner == ""
     assert rf.chosen_path("") == rf.SHIPPED and rf.chosen_path(" off ") is None

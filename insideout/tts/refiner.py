@@ -17,10 +17,13 @@ command, not what the shipped refiner learned from.) With RefinerConfig.emotion_
 classifier of 64-frame crops) is first trained on the teacher's crops and frozen, and the refiner's loss adds its
 cross-entropy on refined crops: a pull towards detail the probe hears as the clip's own emotion. At generation it
 runs on the guided mel, after the guide, before the vocoder; only with the pitch guide (without a comb its input is
-not what it learned from).
+not what it learned from). A file may also carry an emphasis: for the emotions it names, the postfilter's cepstral
+sharpening (tts/postfilter.py) applied to the net's output, chosen by measuring that file's clips (`insideout
+emphasize-refiner`); it is part of the file, so of its version.
 
 This module owns the net, its critic, the emotion probe, the training pairs, the resumable training loop, the
-exported file (fp16 weights, their shape, the emotions in embedding order, what trained them) and applying it.
+exported file (fp16 weights, their shape, the emotions in embedding order, what trained them, any emphasis) and
+applying it.
 Nothing here knows of the web or of storage.
 """
 
@@ -169,29 +172,66 @@ class Refiner:
     version: str
     source: str
     trained: dict = field(default_factory=dict, repr=False)
+    # emotion id -> the postfilter's beta its refined mels are sharpened with after the net (absent: none); part
+    # of the file, so of its version: chosen by measuring this net's clips (with_emphasis)
+    emphasis: dict = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
     def refine(self, log_mel: np.ndarray, emotion_id: str) -> np.ndarray:
-        """The refined log mel (n_mels, frames) of a guided mel spoken in emotion_id; a new float32 array."""
+        """The refined log mel (n_mels, frames) of a guided mel spoken in emotion_id, sharpened by the file's
+        emphasis for that emotion where it has one; a new float32 array."""
+        from .postfilter import sharpen
+
         x = checked_log_mel(log_mel)  # a ValueError for another shape (load checked the refiner's mel settings)
         if x.shape[1] == 0:
             return x.astype(np.float32, copy=True)
-        index = torch.tensor([EMOTION_IDS.index(emotion(emotion_id).id)])
+        emotion_id = emotion(emotion_id).id
+        index = torch.tensor([EMOTION_IDS.index(emotion_id)])
         with self._lock, torch.inference_mode():
             out = self.net(torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32))[None], index)[0]
-        return out.numpy().astype(np.float32, copy=True)
+        beta = self.emphasis.get(emotion_id, 0.0)
+        return sharpen(out.numpy(), beta) if beta > 0 else out.numpy().astype(np.float32, copy=True)
 
 
-def export(net: RefinerNet, path: str | Path, trained: dict | None = None) -> str:
-    """Write the refiner (fp16 weights: half the size, nothing audible lost) atomically; returns its version."""
+def checked_emphasis(emphasis: dict) -> dict[str, float]:
+    """{emotion id: beta} with every id one of EMOTION_IDS (canonical) and every beta within the postfilter's
+    LIMITS, in EMOTION_IDS order, zeros left out; a RefinerError naming what is wrong otherwise."""
+    from .postfilter import check_beta
+
+    if not isinstance(emphasis, dict):
+        raise RefinerError(f"an emphasis is a table of emotion to beta, got {type(emphasis).__name__}")
+    checked: dict[str, float] = {}
+    for key, beta in emphasis.items():
+        try:
+            checked[emotion(str(key)).id] = check_beta(beta)
+        except (ValueError, TypeError) as e:
+            raise RefinerError(f"emphasis {key}={beta}: {e}") from None
+    return {e: checked[e] for e in EMOTION_IDS if checked.get(e, 0.0) > 0}
+
+
+def export(net: RefinerNet, path: str | Path, trained: dict | None = None, emphasis: dict | None = None) -> str:
+    """Write the refiner (fp16 weights: half the size, nothing audible lost) atomically; returns its version.
+    emphasis: {emotion id: beta} (checked_emphasis; none by default)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     state = {k: v.detach().to(torch.float16).contiguous() for k, v in net.state_dict().items()}
+    data = {"format": FORMAT, "format_version": FORMAT_VERSION, "shape": asdict(net.shape),
+            "emotions": list(EMOTION_IDS), "mel": asdict(MEL), "state": state, "trained": trained or {}}
+    emphasis = checked_emphasis(emphasis or {})
+    if emphasis:  # absent when empty, so a file written without one keeps its bytes and its version
+        data["emphasis"] = emphasis
     tmp = path.with_suffix(".tmp")
-    torch.save({"format": FORMAT, "format_version": FORMAT_VERSION, "shape": asdict(net.shape),
-                "emotions": list(EMOTION_IDS), "mel": asdict(MEL), "state": state, "trained": trained or {}}, tmp)
+    torch.save(data, tmp)
     tmp.replace(path)
     return file_version(path)
+
+
+def with_emphasis(source: str | Path, out: str | Path, emphasis: dict) -> Refiner:
+    """The refiner at source written to out with this emphasis ({emotion id: beta}, replacing any it had; {} for
+    none), loaded back: same weights and record, another file version."""
+    refiner = load(source)
+    export(refiner.net, out, refiner.trained, checked_emphasis(emphasis))
+    return load(out)
 
 
 def file_version(path: str | Path) -> str:
@@ -223,7 +263,8 @@ def load(path: str | Path) -> Refiner:
     except RuntimeError as e:
         raise RefinerError(f"{path}: its weights do not fit its shape ({e})") from None
     net.eval()
-    return Refiner(net, file_version(path), str(path), dict(data.get("trained") or {}))
+    return Refiner(net, file_version(path), str(path), dict(data.get("trained") or {}),
+                   checked_emphasis(data.get("emphasis") or {}))
 
 
 def chosen_path(setting: str) -> Path | None:
