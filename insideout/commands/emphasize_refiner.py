@@ -35,15 +35,16 @@ def parsed(items: list[str]) -> dict[str, float]:
     table: dict[str, float] = {}
     for item in items:
         name, sep, value = item.partition("=")
+        name = name.strip()
         try:
             beta = float(value)
         except ValueError:
             beta = None
-        if not sep or not name.strip() or beta is None:
+        if not sep or not name or beta is None:
             raise CommandError(f"--emphasis {item!r}: give EMOTION=BETA, for example surprised=0.3")
-        if name.strip() in table:
-            raise CommandError(f"--emphasis names {name.strip()} twice")
-        table[name.strip()] = beta
+        if name in table:
+            raise CommandError(f"--emphasis names {name} twice")
+        table[name] = beta
     return table
 
 

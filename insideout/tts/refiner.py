@@ -189,8 +189,7 @@ class Refiner:
         index = torch.tensor([EMOTION_IDS.index(emotion_id)])
         with self._lock, torch.inference_mode():
             out = self.net(torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32))[None], index)[0]
-        beta = self.emphasis.get(emotion_id, 0.0)
-        return sharpen(out.numpy(), beta) if beta > 0 else out.numpy().astype(np.float32, copy=True)
+        return sharpen(out.numpy(), self.emphasis.get(emotion_id, 0.0))  # beta 0: a float32 copy as it is
 
 
 def checked_emphasis(emphasis: dict) -> dict[str, float]:
@@ -230,7 +229,7 @@ def with_emphasis(source: str | Path, out: str | Path, emphasis: dict) -> Refine
     """The refiner at source written to out with this emphasis ({emotion id: beta}, replacing any it had; {} for
     none), loaded back: same weights and record, another file version."""
     refiner = load(source)
-    export(refiner.net, out, refiner.trained, checked_emphasis(emphasis))
+    export(refiner.net, out, refiner.trained, emphasis)  # export checks the emphasis
     return load(out)
 
 
