@@ -17,19 +17,32 @@ BLOCKING = ("serious", "critical")
 
 DETACHED = ":root"  # axe's name for a node it can no longer find in the document
 TRIES = 3
+# Gradio's loading overlay: its timer text is drawn while an event runs and fades (opacity) as it ends, so axe
+# may read it half transparent. CI saw that once in the admin's Sites section, on attached nodes.
+LOADING = ("status-tracker", ".meta-text", ".progress-text", ".eta-bar")
+QUIET = """() => ![...document.querySelectorAll('[data-testid="status-tracker"]')].some(w =>
+    w.querySelector('.meta-text, .meta-text-center, .progress-text, .eta-bar')
+    && getComputedStyle(w).opacity !== '0' && w.offsetParent !== null)"""
+
+
+def _transient(violation: dict[str, Any]) -> bool:
+    """Whether every node of a violation was gone or was Gradio's passing loading overlay."""
+    return bool(violation["targets"]) and all(
+        t == DETACHED or any(mark in t for mark in LOADING) for t in violation["targets"])
 
 
 def run_axe(page: Any, context: str | None = None) -> list[dict[str, Any]]:
     """Every violation axe finds in the page (or in the element that the CSS selector context names),
     each as {"id", "impact", "help", "targets"}. axe reaches into open shadow roots by itself.
 
-    A violation whose nodes are all DETACHED was on an element the page removed while axe ran (a status line
-    fading out: CI saw three such in the admin's Sites section once); axe runs again, up to TRIES times, and a
-    violation that stays is reported as found."""
+    axe runs once no loading overlay shows (QUIET). A violation whose nodes are all DETACHED (an element the page
+    removed while axe ran) or on a loading overlay that came up meanwhile is transient: axe runs again, up to
+    TRIES times, and a violation that stays is reported as found."""
     if not AXE_JS.exists():
         raise RuntimeError(f"{AXE_JS} is missing: run `bash .ci/install_browser.sh`")
     page.add_script_tag(content=AXE_JS.read_text(encoding="utf-8"))
     for _ in range(TRIES):
+        page.wait_for_function(QUIET, timeout=30_000)
         result = list(page.evaluate(
             """async ([context, tags]) => {
                 const target = context ? document.querySelector(context) : document;
@@ -39,7 +52,7 @@ def run_axe(page: Any, context: str | None = None) -> list[dict[str, Any]]:
             }""",
             [context, TAGS],
         ))
-        if not any(v["targets"] and set(v["targets"]) == {DETACHED} for v in result):
+        if not any(_transient(v) for v in result):
             break
         page.wait_for_timeout(500)
     return result
