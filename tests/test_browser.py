@@ -38,6 +38,8 @@ ADMIN_PASSWORD = "admin-password-for-the-browser"
 # Clip ids start here, so that an id in a page is a long, unmistakable number.
 FIRST_CLIP_ID = 48_151_623
 WAIT_MS = 20_000
+# expect() waits 5 s by default: a Gradio page on a loaded 2-core CI machine can take longer to come up.
+expect.set_options(timeout=WAIT_MS)
 WIDGET = ".insideout-captcha"
 BOT_CLAIMS = "admin"  # the name the failing visitor types: a verdict must not lock it
 
@@ -150,9 +152,10 @@ def seed(services) -> None:
 def live(tmp_path_factory):
     folder = tmp_path_factory.mktemp("browser")
     checkpoint = tts_fixtures.write_insideout(folder / "tiny-tacotron2.pt")  # for the generation panel
-    # The bot verdict on, as in production; each visitor its own client behind a trusted loopback proxy.
+    # The bot verdict on, as in production; each visitor its own client behind a trusted loopback proxy. The
+    # cooldown outlasts the module: tests check bob is still locked after the admin's slow fixture has run.
     services = build_services(make_settings(folder / "data", admin_password=ADMIN_PASSWORD,
-                                            tts_checkpoint=str(checkpoint), fail_cooldown_s=60,
+                                            tts_checkpoint=str(checkpoint), fail_cooldown_s=3600,
                                             trusted_proxies=(ipaddress.ip_network("127.0.0.0/8"),)))
     start_clip_ids_at(services, FIRST_CLIP_ID)
     services.clip_ids = stock(services, play=24, unverified=6)
