@@ -19,16 +19,17 @@ DETACHED = ":root"  # axe's name for a node it can no longer find in the documen
 TRIES = 3
 # Gradio's loading overlay: its timer text is drawn while an event runs and fades (opacity) as it ends, so axe
 # may read it half transparent. CI saw that once in the admin's Sites section, on attached nodes.
-LOADING = ("status-tracker", ".meta-text", ".progress-text", ".eta-bar")
-QUIET = """() => ![...document.querySelectorAll('[data-testid="status-tracker"]')].some(w =>
-    w.querySelector('.meta-text, .meta-text-center, .progress-text, .eta-bar')
+OVERLAY = "status-tracker"  # its data-testid
+OVERLAY_TEXT = (".meta-text", ".meta-text-center", ".progress-text", ".eta-bar")
+QUIET = f"""() => ![...document.querySelectorAll('[data-testid="{OVERLAY}"]')].some(w =>
+    w.querySelector('{", ".join(OVERLAY_TEXT)}')
     && getComputedStyle(w).opacity !== '0' && w.offsetParent !== null)"""
 
 
 def _transient(violation: dict[str, Any]) -> bool:
     """Whether every node of a violation was gone or was Gradio's passing loading overlay."""
     return bool(violation["targets"]) and all(
-        t == DETACHED or any(mark in t for mark in LOADING) for t in violation["targets"])
+        t == DETACHED or any(mark in t for mark in (OVERLAY, *OVERLAY_TEXT)) for t in violation["targets"])
 
 
 def run_axe(page: Any, context: str | None = None) -> list[dict[str, Any]]:

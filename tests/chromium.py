@@ -1,5 +1,6 @@
 """Debian's Chromium under Playwright, for the browser tests (.ci/install_browser.sh installs it; Playwright's
-own browser download cannot reach its host here). The arguments are the benchmark's (one home)."""
+own browser download cannot reach its host here). The arguments are the benchmark's (one home). WAIT_MS is how
+long the browser tests wait for a page, by their own calls and by expect()."""
 
 from __future__ import annotations
 
@@ -9,11 +10,14 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, sync_playwright
+from playwright.sync_api import Browser, expect, sync_playwright
 
 from insideout.commands.bench_widget import CHROMIUM_ARGS  # noqa: F401 - the tests import it from here
 
 CHROMIUM = "/usr/bin/chromium"
+WAIT_MS = 20_000
+# expect() waits 5 s by default: a Gradio page on a loaded 2-core CI machine can take longer to come up.
+expect.set_options(timeout=WAIT_MS)
 
 
 @contextmanager

@@ -28,7 +28,7 @@ from insideout.emotions import EMOTIONS
 from insideout.services import build_services
 from tests import tts_fixtures
 from tests.axe import blocking, run_axe
-from tests.chromium import launched
+from tests.chromium import WAIT_MS, launched
 from tests.conftest import LiveServer, make_settings, stock
 from tests.helpers import answers, start_clip_ids_at
 from tests.test_api import wav_chunks
@@ -37,9 +37,6 @@ ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts" / "browser"
 ADMIN_PASSWORD = "admin-password-for-the-browser"
 # Clip ids start here, so that an id in a page is a long, unmistakable number.
 FIRST_CLIP_ID = 48_151_623
-WAIT_MS = 20_000
-# expect() waits 5 s by default: a Gradio page on a loaded 2-core CI machine can take longer to come up.
-expect.set_options(timeout=WAIT_MS)
 WIDGET = ".insideout-captcha"
 BOT_CLAIMS = "admin"  # the name the failing visitor types: a verdict must not lock it
 
@@ -624,7 +621,7 @@ def test_the_admin_generates_clips_and_watches_the_progress(live, admin):
     admin.page.locator("#admin-gen-count input").fill("4")
     admin.page.click("#admin-generate")
     status = admin.page.locator("#admin-gen-status")
-    expect(status).to_contain_text("Generation job", timeout=WAIT_MS)
+    expect(status).to_contain_text("Generation job")
     expect(status).to_contain_text("done", timeout=120_000)  # the timer refreshes it while it runs
     expect(status).to_contain_text("4 / 4 clips")
     expect(status).to_contain_text("4 made, 0 failed")
@@ -652,7 +649,7 @@ def test_the_admin_trains_a_version_and_makes_it_generate(live, admin, monkeypat
     expect(status).to_contain_text("Learning pool: 1 clips")  # the seeded clip that reached a consensus
     expect(page.locator("#admin-models")).to_be_visible()
     page.click("#admin-train")
-    expect(status).to_contain_text("Training job", timeout=WAIT_MS)
+    expect(status).to_contain_text("Training job")
     expect(status).to_contain_text("done", timeout=120_000)  # the timer refreshes it while it runs
     model = live.services.db.models()[0]
     expect(status).to_contain_text(f"Model {model['id']}, version {model['version']}")

@@ -27,7 +27,7 @@ from insideout.emotions import EMOTION_IDS
 from insideout.services import build_services
 from insideout.sites import TEST_SITEKEY_FAILS, TEST_SITEKEY_PASSES
 from tests.axe import blocking, run_axe
-from tests.chromium import launched
+from tests.chromium import WAIT_MS, launched
 from tests.conftest import SECRET, LiveServer, make_settings, stock
 from tests.helpers import answers, start_clip_ids_at
 
@@ -36,9 +36,6 @@ ARTIFACTS = REPO / "artifacts" / "widget"
 EXAMPLE = REPO / "examples" / "site" / "server.py"
 FIRST_CLIP_ID = 73_914_265  # clip ids start here: an id in a page is a long, unmistakable number
 ALT_DIFFICULTY = 10  # the proof-of-work route at a test's difficulty (the default takes seconds)
-WAIT_MS = 20_000
-# expect() waits 5 s by default: a Gradio page on a loaded 2-core CI machine can take longer to come up.
-expect.set_options(timeout=WAIT_MS)
 UNSOLVED_BELOW_2_25 = "423a23769bb04606ec395c9905a4ffa2"  # sha256(salt + hex nonce): under 26 zero bits
 WIDGET = ".insideout-captcha"
 
